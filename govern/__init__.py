@@ -1,0 +1,80 @@
+"""govern: enforces a confidentiality agreement between a data owner and its software vendor.
+
+``create_app(config=None)`` is the only way an application is made; tests pass their own config.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from govern.config import Settings, load_settings
+from govern.runtime import build_runtime
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_app(config: dict | Settings | None = None) -> Flask:
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    runtime = build_runtime(settings)
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=runtime.keys.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.https,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        # base64 grows content by 4/3; leave room for the JSON around it.
+        MAX_CONTENT_LENGTH=settings.max_content_bytes * 4 // 3 + 64 * 1024,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        TESTING=settings.testing,
+    )
+    app.extensions["govern"] = runtime
+
+    from govern import api, http, web
+
+    http.login_manager.init_app(app)
+    http.login_manager.login_view = "web.login"
+    csrf.init_app(app)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)
+    app.register_blueprint(web.bp)
+    app.teardown_appcontext(http.close_db)
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    from govern.cli import register_flask_commands
+
+    register_flask_commands(app)
+    return app
+
+
+def _security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _http_error(exc: HTTPException):
+    if request.path.startswith("/api/"):
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        body = {"error": {"code": codes.get(exc.code, "bad_request"), "message": exc.description}}
+        return jsonify(body), exc.code
+    return render_template("error.html", code=exc.code, message=exc.description), exc.code

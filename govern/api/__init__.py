@@ -1,0 +1,149 @@
+"""The JSON API under /api/v1: thin handlers, one error envelope, an OpenAPI document generated
+from the same schemas that validate the requests.
+
+Every route is declared with :func:`endpoint`, which makes it either explicitly public or
+authenticated (its service then decides with casbin), runs it as one unit of work, and records it
+for the OpenAPI document. Cookie sessions are accepted only for safe methods; anything that
+changes state needs a bearer token, so the API needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import Blueprint, Response, jsonify, request
+
+from govern import http
+from govern.actions import Action
+from govern.context import require_role_for
+from govern.errors import GovernError, Invalid, Unauthenticated
+from govern.schema import Schema
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class Operation:
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    tag: str
+    public: bool
+    body: Schema | None
+    status: int
+    query: tuple[str, ...]
+    produces: str
+
+
+OPERATIONS: list[Operation] = []
+PUBLIC_ENDPOINTS: set[str] = set()
+
+
+def error_response(exc: GovernError) -> Response:
+    response = jsonify({"error": exc.as_dict()})
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="govern"'
+    if exc.status == 429:
+        response.headers["Retry-After"] = str(exc.extra.get("resets_in", 60))
+    return response
+
+
+def _json_body():
+    if not request.get_data(cache=True):
+        raise Invalid("a JSON body is required", field="body")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise Invalid("the body is not valid JSON", field="body")
+    return body
+
+
+def endpoint(
+    rule: str,
+    method: str = "GET",
+    *,
+    summary: str,
+    tag: str,
+    body: Schema | None = None,
+    public: bool = False,
+    status: int = 200,
+    query: tuple[str, ...] = (),
+    produces: str = "application/json",
+    action: Action | None = None,
+):
+    """Declare an API route. The handler gets the unit of work (and the validated body).
+
+    ``action`` names what the route does, so that a caller whose roles may never do it is
+    refused with 403 before its body is validated or any object is looked up.
+    """
+
+    def deco(fn):
+        name = fn.__name__
+
+        @wraps(fn)
+        def view(**kwargs):
+            ctx = http.new_ctx()
+            try:
+                if not public:
+                    http.authenticate_api(ctx, method)
+                if action is not None:
+                    require_role_for(ctx, action)
+                args = (ctx, body.validate(_json_body())) if body else (ctx,)
+                result = fn(*args, **kwargs)
+            except GovernError as exc:
+                ctx.fail()
+                return error_response(exc)
+            except Exception:
+                ctx.db.rollback()
+                raise
+            try:
+                ctx.commit()
+            except GovernError as exc:
+                return error_response(exc)
+            if isinstance(result, Response):
+                return result
+            return jsonify(result), status
+
+        bp.add_url_rule(rule, name, view, methods=[method])
+        OPERATIONS.append(
+            Operation(rule, method, name, summary, tag, public, body, status, query, produces)
+        )
+        if public:
+            PUBLIC_ENDPOINTS.add(f"api.{name}")
+        return view
+
+    return deco
+
+
+def query_int(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"\d{1,9}", raw):
+        raise Invalid(f"{name}: must be a whole number", field=name)
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise Invalid(f"{name}: must be between {lo} and {hi}", field=name)
+    return value
+
+
+__all__ = ["Unauthenticated", "bp", "endpoint"]
+
+# Handler modules register their routes on import.
+from govern.api import (  # noqa: E402, F401
+    agreements,
+    audit,
+    auth,
+    disclosures,
+    keys,
+    openapi,
+    policies,
+    recalls,
+    users,
+    vendor,
+)

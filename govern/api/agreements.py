@@ -1,0 +1,143 @@
+"""Agreements, their clock, and their confidential items."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from govern.actions import Action
+from govern.api import endpoint
+from govern.schema import Base64, Bool, Date, Enum, Int, List, Money, Schema, Str
+from govern.services import agreements, items
+
+AGREEMENT_IN = Schema(
+    "AgreementCreate",
+    title=Str(max_len=300),
+    owner=Str(max_len=300),
+    vendor=Str(max_len=300),
+    signed_on=Date(),
+    term_years=Int(minimum=1, maximum=50),
+    contract_value=Money(),
+    currency=Str(required=False, min_len=3, max_len=3, pattern="[A-Z]{3}"),
+)
+ITEM_IN = Schema(
+    "ItemCreate",
+    title=Str(max_len=300),
+    category=Enum(choices=items.CATEGORIES),
+    fields=List(of=Str(max_len=100), required=False, max_items=500),
+    content_b64=Base64(description="the content, base64-encoded; at most 16 MiB decoded"),
+    media_type=Str(required=False, max_len=100, pattern=r"[\w.+-]+/[\w.+-]+"),
+    sensitivity=Enum(required=False, choices=items.SENSITIVITIES),
+    public=Bool(required=False, description="published to the public by the project (clause 1.1)"),
+)
+
+
+def agreement_json(a) -> dict:
+    return {
+        "id": a.id,
+        "title": a.title,
+        "owner": a.owner,
+        "vendor": a.vendor,
+        "signed_on": a.signed_on.isoformat(),
+        "term_years": a.term_years,
+        "term_ends_on": agreements.term_ends_on(a).isoformat(),
+        "contract_value": f"{a.contract_value:.2f}",
+        "currency": a.currency,
+        "status": a.status,
+        "terminated_on": a.terminated_on.isoformat() if a.terminated_on else None,
+    }
+
+
+def item_json(i) -> dict:
+    return {
+        "id": i.id,
+        "agreement_id": i.agreement_id,
+        "title": i.title,
+        "category": i.category,
+        "fields": i.fields,
+        "sensitivity": i.sensitivity,
+        "status": i.status,
+        "media_type": i.media_type,
+        "size": i.size,
+        "sha256": i.sha256,
+    }
+
+
+@endpoint(
+    "/agreements",
+    "POST",
+    summary="Create an agreement",
+    tag="agreements",
+    body=AGREEMENT_IN,
+    status=201,
+    action=Action.AGREEMENT_CREATE,
+)
+def create_agreement(ctx, data):
+    return agreement_json(agreements.create(ctx, data))
+
+
+@endpoint("/agreements", summary="List agreements", tag="agreements", action=Action.AGREEMENT_LIST)
+def list_agreements(ctx):
+    return {"agreements": [agreement_json(a) for a in agreements.list_all(ctx)]}
+
+
+@endpoint(
+    "/agreements/<int:agreement_id>",
+    summary="One agreement",
+    tag="agreements",
+    action=Action.AGREEMENT_READ,
+)
+def get_agreement(ctx, agreement_id):
+    return agreement_json(agreements.get(ctx, agreement_id))
+
+
+@endpoint(
+    "/agreements/<int:agreement_id>/clock",
+    summary="The confidentiality clock (clause 5)",
+    tag="agreements",
+    action=Action.AGREEMENT_READ,
+)
+def agreement_clock(ctx, agreement_id):
+    return agreements.clock(ctx, agreement_id, ctx.today())
+
+
+@endpoint(
+    "/agreements/<int:agreement_id>/items",
+    "POST",
+    summary="Register a confidential item",
+    tag="items",
+    body=ITEM_IN,
+    status=201,
+    action=Action.ITEM_CREATE,
+)
+def create_item(ctx, data, agreement_id):
+    return item_json(items.create(ctx, agreement_id, data))
+
+
+@endpoint(
+    "/agreements/<int:agreement_id>/items",
+    summary="List an agreement's items",
+    tag="items",
+    action=Action.ITEM_LIST,
+)
+def list_items(ctx, agreement_id):
+    return {"items": [item_json(i) for i in items.list_for(ctx, agreement_id)]}
+
+
+@endpoint(
+    "/items/<int:item_id>/content",
+    summary="An item's plaintext, when policy allows",
+    tag="items",
+    produces="application/octet-stream",
+    action=Action.ITEM_READ,
+)
+def item_content(ctx, item_id):
+    item, content = items.read_content(ctx, item_id, ctx.today())
+    return content_response(content, item.media_type)
+
+
+def content_response(content: bytes, media_type: str, inline: bool = False) -> Response:
+    response = Response(content, mimetype=media_type)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = "inline" if inline else "attachment"
+    return response

@@ -1,0 +1,3 @@
+"""Routes for the disclosures domain (filled in by its issue)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Routes for the recalls domain (filled in by its issue)."""
+
+from __future__ import annotations

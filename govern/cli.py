@@ -1,0 +1,189 @@
+"""The `govern` command: set-up and operations. ``govern --help`` explains each command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from govern.config import load_settings
+
+
+def _settings(database_url: str | None):
+    overrides = {"database_url": database_url} if database_url else {}
+    return load_settings(overrides)
+
+
+def _runtime(database_url: str | None):
+    from govern.runtime import build_runtime
+
+    return build_runtime(_settings(database_url))
+
+
+db_option = click.option(
+    "--database-url",
+    envvar="GOVERN_DATABASE_URL",
+    default=None,
+    help="Database URL (default: SQLite in GOVERN_HOME). Also GOVERN_DATABASE_URL.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """govern: enforce a confidentiality agreement between a data owner and its vendor.
+
+    Settings come from GOVERN_HOME (default ./instance: the SQLite database, the keys, an optional
+    govern.toml) and GOVERN_* variables. Start with `govern init`, then `govern demo` or
+    `govern user create`, then `govern serve`.
+    """
+
+
+@main.command()
+@db_option
+def init(database_url):
+    """Create or upgrade the schema (Alembic), the keys and the starting policy."""
+    from govern import audit, migrate, policy
+    from govern.crypto import ensure_keys
+
+    settings = _settings(database_url)
+    os.umask(0o077)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(settings.home, 0o700)
+    ensure_keys(settings.home)
+    migrate.upgrade(settings.database_url)
+    runtime = _runtime(database_url)
+    with runtime.sessions() as db:
+        added = policy.seed_rules(db)
+        audit.ensure_head(db)
+        db.commit()
+    click.echo(f"govern is ready: {settings.home.resolve()} ({added} policy rules loaded)")
+
+
+@main.group()
+def user():
+    """Manage accounts."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", required=True, help="One of the roles in SPEC (e.g. office_approver).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--display-name", default="", help="A human name to show on pages.")
+@db_option
+def user_create(username, role, password_stdin, display_name, database_url):
+    """Create an account with one role and print its id."""
+    from govern.errors import GovernError
+    from govern.runtime import unit_of_work
+    from govern.services import accounts
+
+    if not password_stdin:
+        raise click.UsageError("pass the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        with unit_of_work(_runtime(database_url)) as ctx:
+            created = accounts.create_user(ctx, username, role, password, display_name)
+    except GovernError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(created.id)
+
+
+@main.command()
+@db_option
+def demo(database_url):
+    """Load the demo: the real 2022 agreement, a few items, one account per role.
+
+    Passwords are generated and printed once; they are not stored anywhere in clear.
+    """
+    from govern import demo as demo_data
+    from govern.runtime import unit_of_work
+
+    with unit_of_work(_runtime(database_url)) as ctx:
+        accounts = demo_data.load(ctx)
+    if accounts is None:
+        click.echo("the demo agreement is loaded already")
+        return
+    click.echo("Demo loaded. Accounts (passwords shown once):")
+    for username, role, password in accounts:
+        click.echo(f"  {username:<12} {role:<16} {password}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host, port, workers):
+    """Serve the app with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    from govern import create_app
+
+    class _App(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return create_app()
+
+    _App().run()
+
+
+@main.group()
+def audit():
+    """Verify and checkpoint the audit trail."""
+
+
+@audit.command("verify")
+@db_option
+def audit_verify(database_url):
+    """Exit 0 if the trail is intact, else 1 and the first bad entry's sequence number."""
+    from govern.runtime import unit_of_work
+    from govern.services import trail
+
+    runtime = _runtime(database_url)
+    with click.progressbar(length=1, label="verifying", file=sys.stderr) as bar:
+
+        def progress(done, total):
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        with unit_of_work(runtime) as ctx:
+            result = trail.verify(ctx, progress)
+    if result.ok:
+        click.echo(f"ok: {result.entries} entries intact")
+        return
+    click.echo(f"{result.first_bad}")
+    click.echo(f"broken at entry {result.first_bad}: {result.problem}", err=True)
+    sys.exit(1)
+
+
+@audit.command("checkpoint")
+@db_option
+def audit_checkpoint(database_url):
+    """Sign the trail's current head now."""
+    from govern.runtime import unit_of_work
+    from govern.services import trail
+
+    with unit_of_work(_runtime(database_url)) as ctx:
+        seq = trail.checkpoint(ctx)
+    click.echo(f"checkpoint at entry {seq}" if seq else "the trail is empty")
+
+
+@main.group()
+def keys():
+    """Manage the office's seal keys."""
+
+
+@keys.command("rotate")
+def keys_rotate():
+    """Make a new seal key; old public keys stay published so old approvals still verify."""
+    from govern.crypto import load_keyring
+
+    new = load_keyring(_settings(None).home).rotate_seal_key()
+    click.echo(new.kid)
+
+
+def register_flask_commands(app) -> None:
+    """Nothing extra on `flask`: the `govern` command is the one interface."""

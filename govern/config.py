@@ -1,0 +1,89 @@
+"""Settings: read from the environment (GOVERN_*), the instance folder and an optional govern.toml.
+
+The instance folder (``GOVERN_HOME``, default ``./instance``) owns every secret govern uses: the
+session secret, the key-encryption key, the seal keys, the token key and the audit checkpoint key.
+None of them ever lives in the repository; ``govern init`` creates them with owner-only permissions.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POLICY_DIR = REPO_ROOT / "policies"
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    # The largest item content accepted, in bytes.
+    max_content_bytes: int = 16 * 1024 * 1024
+    # Bearer tokens for the API are short-lived on purpose: a stolen one is worth little.
+    api_token_seconds: int = 900
+    # A submitted disclosure nobody decides within this many days expires.
+    request_expiry_days: int = 14
+    # Warnings go out this many days before an NDA, DSA, grant, window or term ends.
+    warn_days: int = 30
+    # A signed audit checkpoint is made after this many entries (and by `govern audit checkpoint`).
+    checkpoint_every: int = 1000
+    # Failed logins allowed per account and per client address inside the window.
+    login_max_failures_account: int = 5
+    login_max_failures_address: int = 20
+    login_window_seconds: int = 900
+    # argon2id cost; the defaults are argon2-cffi's RFC 9106 low-memory profile.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    issuer: str = "govern"
+    # The office's own calendar decides what "today" is for terms, NDAs and windows.
+    timezone: str = "Asia/Shanghai"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "govern@localhost"
+    https: bool = False
+    testing: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+
+def _default_url(home: Path) -> str:
+    return f"sqlite:///{(home / 'govern.db').resolve()}"
+
+
+def load_settings(overrides: dict | None = None) -> Settings:
+    """Build the settings: defaults < govern.toml < environment < explicit overrides."""
+    overrides = dict(overrides or {})
+    home = Path(overrides.pop("home", None) or os.environ.get("GOVERN_HOME") or "instance")
+    values: dict = {}
+    toml_path = home / "govern.toml"
+    if toml_path.exists():
+        values.update(tomllib.loads(toml_path.read_text(encoding="utf-8")))
+    names = {f.name: f for f in fields(Settings)}
+    for name in names:
+        env = os.environ.get(f"GOVERN_{name.upper()}")
+        if env is not None and name not in ("home", "extra"):
+            values[name] = env
+    values.update(overrides)
+    values.setdefault("database_url", _default_url(home))
+    if not values["database_url"]:
+        values["database_url"] = _default_url(home)
+    settings = Settings(home=home, database_url=values.pop("database_url"))
+    known = {k: v for k, v in values.items() if k in names and k not in ("home", "database_url")}
+    typed = {k: _coerce(names[k].type, v) for k, v in known.items()}
+    return replace(settings, **typed)
+
+
+def _coerce(kind: str, value):
+    if isinstance(value, str):
+        if kind == "int":
+            return int(value)
+        if kind == "bool":
+            return value.strip().lower() in ("1", "true", "yes", "on")
+    return value

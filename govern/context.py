@@ -1,0 +1,222 @@
+"""The unit of work and the decision point.
+
+A :class:`Ctx` is one caller doing one thing: the database session, who is calling, the request
+id and client address, and the audit entries queued so far. :func:`decide` is the single place a
+decision is made: casbin first (may this role do this action on this kind of object in this
+agreement at all), then the object's own facts (NDA valid, item protected, grant live...), each
+decision queued for the trail with the rule or the reason that made it. :meth:`Ctx.commit` writes
+the trail and the change in one transaction; :meth:`Ctx.fail` keeps the denials when the change
+itself is rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from govern import audit
+from govern.actions import Action
+from govern.config import Settings
+from govern.crypto import Keyring
+from govern.errors import AuditUnavailable, Forbidden
+from govern.policy import GLOBAL, PolicyEngine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What one process shares between requests: settings, keys, the engine, the enforcer."""
+
+    settings: Settings
+    keys: Keyring
+    engine: Engine
+    sessions: sessionmaker
+    policy: PolicyEngine
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. ``subject`` is what casbin sees: a username, or a token holder's role."""
+
+    kind: str  # user, grant, subcontractor, anonymous
+    name: str  # username, grant:<id>, subcontractor:<id>, anonymous
+    subject: str
+    id: int | None = None
+
+    @classmethod
+    def anonymous(cls) -> Principal:
+        return cls("anonymous", "anonymous", "anonymous")
+
+    @classmethod
+    def system(cls) -> Principal:
+        return cls("system", "system", "system")
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    id: int | str
+    domain: str = GLOBAL
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+# A check returns None when it holds, or the reason it failed ("no valid NDA"). Checks may also be
+# given as a function of the role whose rule allowed the action (office and vendor differ).
+Check = Callable[[], str | None]
+Checks = Iterable[Check] | Callable[[str], Iterable[Check]]
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    rule: str
+    role: str | None
+    entry: audit.PendingEntry
+
+    def record(self, **details) -> Decision:
+        """Add details (e.g. from/to state) to this decision's audit entry."""
+        self.entry.details.update(details)
+        return self
+
+
+@dataclass
+class Ctx:
+    runtime: Runtime
+    db: Session
+    principal: Principal
+    request_id: str = "-"
+    client: str = "-"
+    pending: list[audit.PendingEntry] = field(default_factory=list)
+    # Entries that must reach the trail even when the unit of work fails (denials, bad logins).
+    kept: list[audit.PendingEntry] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def keys(self) -> Keyring:
+        return self.runtime.keys
+
+    def today(self) -> date:
+        return datetime.now(ZoneInfo(self.settings.timezone)).date()
+
+    def roles(self, domain: str = GLOBAL) -> tuple[str, ...]:
+        if self.principal.kind in ("anonymous", "system"):
+            return (self.principal.kind,)
+        self.runtime.policy.refresh(self.db)
+        return self.runtime.policy.roles(self.principal.subject, domain)
+
+    def record(
+        self,
+        action: Action,
+        target: Target | str,
+        decision: str = "allow",
+        rule: str = "",
+        keep: bool = False,
+        **details,
+    ) -> audit.PendingEntry:
+        """Queue an audit entry. ``keep`` entries survive a rolled-back unit of work."""
+        domain = target.domain if isinstance(target, Target) else GLOBAL
+        entry = audit.PendingEntry(
+            actor=self.principal.name,
+            role=",".join(self.roles(domain)),
+            action=str(action),
+            target=str(target),
+            decision=decision,
+            rule=rule,
+            request_id=self.request_id,
+            client=self.client,
+            details=details,
+        )
+        (self.kept if keep else self.pending).append(entry)
+        return entry
+
+    def commit(self) -> None:
+        """Write the queued trail and the change together, or neither (fail closed)."""
+        try:
+            self._write(self.kept + self.pending)
+            self.db.commit()
+        except SQLAlchemyError as exc:
+            self.db.rollback()
+            log.error("audit append failed; the action was rolled back: %s", exc.__class__.__name__)
+            raise AuditUnavailable(
+                "the audit trail could not be written; nothing was done"
+            ) from exc
+        finally:
+            self.pending.clear()
+            self.kept.clear()
+
+    def fail(self) -> None:
+        """Roll the change back but keep the entries that record denials and failures."""
+        self.db.rollback()
+        kept, self.kept, self.pending = self.kept, [], []
+        if not kept:
+            return
+        try:
+            self._write(kept)
+            self.db.commit()
+        except SQLAlchemyError as exc:
+            self.db.rollback()
+            log.error("could not record a denial in the audit trail: %s", exc.__class__.__name__)
+
+    def _write(self, entries: list[audit.PendingEntry]) -> None:
+        audit.write_entries(self.db, entries, self.keys.audit_key, self.settings.checkpoint_every)
+
+
+def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:
+    """May the caller do ``action`` on ``target``? Casbin first, then the object's facts.
+
+    Authorization comes before state: a role that may never do the action is denied whatever
+    state the object is in. Every decision is queued for the trail with its rule or reason.
+    """
+    principal = ctx.principal
+    if principal.kind == "system":
+        # The command line is run by the host's operator, who already holds every key.
+        verdict_rule, role, allowed = "local operator (command line)", "system", True
+    elif principal.kind == "anonymous":
+        verdict_rule, role, allowed = "not signed in", None, False
+    else:
+        ctx.runtime.policy.refresh(ctx.db)
+        verdict = ctx.runtime.policy.check(
+            principal.subject, target.domain, action.kind, action.verb
+        )
+        verdict_rule, role, allowed = verdict.rule, verdict.role, verdict.allowed
+    reason = None
+    if allowed:
+        for check in checks(role) if callable(checks) else checks:
+            reason = check()
+            if reason:
+                allowed = False
+                break
+    rule = verdict_rule if reason is None else f"{reason} ({verdict_rule})"
+    entry = ctx.record(action, target, "allow" if allowed else "deny", rule, keep=not allowed)
+    return Decision(allowed, rule, role, entry)
+
+
+def require_role_for(ctx: Ctx, action: Action) -> None:
+    """Authorization before anything else: a caller none of whose roles may ever do ``action``
+    is denied (and audited) before its input or the object's state is even looked at."""
+    if ctx.principal.kind in ("system", "anonymous"):
+        return
+    ctx.runtime.policy.refresh(ctx.db)
+    if not ctx.runtime.policy.may_ever(ctx.principal.subject, action.kind, action.verb):
+        require(ctx, action, Target(action.kind, "*"))
+
+
+def require(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:
+    """:func:`decide`, raising Forbidden (with the reason) on a denial."""
+    decision = decide(ctx, action, target, checks)
+    if not decision.allowed:
+        raise Forbidden(f"denied: {decision.rule}", rule=decision.rule)
+    return decision

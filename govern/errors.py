@@ -1,0 +1,67 @@
+"""Domain exceptions. Services raise them; one handler per surface (API, pages) maps them."""
+
+from __future__ import annotations
+
+
+class GovernError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def as_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        body.update(self.extra)
+        return body
+
+
+class Invalid(GovernError):
+    status = 400
+    code = "invalid"
+
+
+class Unauthenticated(GovernError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(GovernError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(GovernError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(GovernError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(GovernError):
+    status = 413
+    code = "too_large"
+
+
+class TooManyFailedLogins(GovernError):
+    status = 429
+    code = "too_many_failed_logins"
+
+    def __init__(self, resets_in: int):
+        super().__init__(f"too many failed logins; try again in {resets_in} s", resets_in=resets_in)
+        self.resets_in = resets_in
+
+
+class AuditUnavailable(GovernError):
+    """The trail could not be written, so the action did not happen (fail closed)."""
+
+    status = 503
+    code = "audit_unavailable"

@@ -1,0 +1,33 @@
+"""Typed ORM models, one module per domain. Importing this package registers every table."""
+
+from govern.models.accounts import LoginThrottle, User
+from govern.models.agreements import Agreement, Item
+from govern.models.audit import AuditCheckpoint, AuditEntry, AuditHead
+from govern.models.disclosures import Disclosure, DisclosureItem, Grant
+from govern.models.outbox import OutboxMessage
+from govern.models.policy import CasbinRule, PolicyState
+from govern.models.recalls import Breach, Recall, ReturnConfirmation
+from govern.models.vendor import Nda, NeedToKnow, Subcontractor, SubcontractorScope
+
+__all__ = [
+    "Agreement",
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditHead",
+    "Breach",
+    "CasbinRule",
+    "Disclosure",
+    "DisclosureItem",
+    "Grant",
+    "Item",
+    "LoginThrottle",
+    "Nda",
+    "NeedToKnow",
+    "OutboxMessage",
+    "PolicyState",
+    "Recall",
+    "ReturnConfirmation",
+    "Subcontractor",
+    "SubcontractorScope",
+    "User",
+]

@@ -1,0 +1,192 @@
+"""The decision point's casbin half: role x domain x kind of object x action.
+
+The model and the starting rules live in ``policies/``; the live rules live in the database
+(``casbin_rule``, read through pycasbin's SQLAlchemy adapter). Each process keeps one enforcer and a
+small decision cache, and reloads both when ``policy_state.version`` moves, which every policy
+change bumps in its own transaction, so a change reaches every worker on its next decision.
+
+Rows stay few (roles x actions x kinds): per-object facts never become policy rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import casbin
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy_adapter import Adapter
+
+from govern.config import POLICY_DIR
+from govern.models import CasbinRule, PolicyState
+
+log = logging.getLogger(__name__)
+
+OFFICE_ROLES = frozenset({"office_handler", "office_approver"})
+VENDOR_ROLES = frozenset({"vendor_lead", "vendor_staff"})
+# 三员分立: no account holds two of these.
+ADMIN_TRIAD = frozenset({"system_admin", "security_admin", "auditor"})
+ACCOUNT_ROLES = OFFICE_ROLES | VENDOR_ROLES | ADMIN_TRIAD
+# Token holders are not accounts: their casbin subject is the role itself.
+TOKEN_ROLES = frozenset({"third_party", "subcontractor"})
+ROLES = ACCOUNT_ROLES | TOKEN_ROLES
+GLOBAL = "*"
+
+# Separation of duties that no policy edit may undo: admins never read items or decide requests.
+FORBIDDEN_FOR_ADMINS = frozenset(
+    {
+        ("item", "read"),
+        ("shared", "read"),
+        ("disclosure", "approve"),
+        ("disclosure", "review"),
+        ("disclosure", "deny"),
+        ("agreement", "terminate"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    rule: str
+    role: str | None
+
+
+def default_rules() -> list[list[str]]:
+    """The rules in ``policies/policy.csv``, each as [ptype, v0, v1, ...]."""
+    rows = []
+    with open(POLICY_DIR / "policy.csv", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            if not row or row[0].lstrip().startswith("#"):
+                continue
+            rows.append([cell.strip() for cell in row])
+    return rows
+
+
+def seed_rules(session: Session) -> int:
+    """Load the file rules into an empty rule table (``govern init``). Returns rows added."""
+    if session.scalar(select(CasbinRule.id).limit(1)) is not None:
+        return 0
+    for row in default_rules():
+        session.add(CasbinRule(ptype=row[0], **{f"v{i}": v for i, v in enumerate(row[1:])}))
+    bump_version(session)
+    return len(default_rules())
+
+
+def bump_version(session: Session) -> None:
+    state = session.get(PolicyState, 1)
+    if state is None:
+        session.add(PolicyState(id=1, version=1))
+    else:
+        session.execute(
+            update(PolicyState).where(PolicyState.id == 1).values(version=PolicyState.version + 1)
+        )
+
+
+def current_version(session: Session) -> int:
+    return session.scalar(select(PolicyState.version).where(PolicyState.id == 1)) or 0
+
+
+def assign_role(session: Session, username: str, role: str, domain: str = GLOBAL) -> None:
+    session.add(CasbinRule(ptype="g", v0=username, v1=role, v2=domain))
+    bump_version(session)
+
+
+def unassign_role(session: Session, username: str, role: str, domain: str = GLOBAL) -> int:
+    result = session.execute(
+        delete(CasbinRule).where(
+            CasbinRule.ptype == "g",
+            CasbinRule.v0 == username,
+            CasbinRule.v1 == role,
+            CasbinRule.v2 == domain,
+        )
+    )
+    bump_version(session)
+    return result.rowcount
+
+
+def roles_in_table(session: Session, username: str) -> set[str]:
+    """Every role the rule table gives ``username`` in any domain (for separation of duties)."""
+    return set(
+        session.scalars(
+            select(CasbinRule.v1).where(CasbinRule.ptype == "g", CasbinRule.v0 == username)
+        )
+    )
+
+
+class PolicyEngine:
+    """One per process: a casbin enforcer over the database rules, reloaded when they change."""
+
+    CACHE_LIMIT = 50_000
+
+    def __init__(self, engine: Engine, model_path: Path | None = None):
+        self._adapter = Adapter(engine, db_class=CasbinRule, create_table=False)
+        self._model_path = str(model_path or POLICY_DIR / "model.conf")
+        self._lock = threading.Lock()
+        self._enforcer: casbin.Enforcer | None = None
+        self._version = -1
+        self._cache: dict[tuple, Verdict] = {}
+        self._roles: dict[tuple, tuple[str, ...]] = {}
+
+    def refresh(self, session: Session) -> None:
+        """Reload when the policy version in the database moved (one primary-key read)."""
+        version = current_version(session)
+        if version != self._version:
+            with self._lock:
+                if version != self._version:
+                    enforcer = casbin.Enforcer(self._model_path, self._adapter)
+                    self._enforcer = enforcer
+                    self._cache = {}
+                    self._roles = {}
+                    self._version = version
+                    log.info("policy loaded, version %s", version)
+
+    def check(self, subject: str, domain: str, kind: str, action: str) -> Verdict:
+        key = (subject, domain, kind, action)
+        verdict = self._cache.get(key)
+        if verdict is None:
+            allowed, explain = self._enforcer.enforce_ex(subject, domain, kind, action)
+            if allowed and explain:
+                verdict = Verdict(True, "p, " + ", ".join(explain), explain[0])
+            else:
+                verdict = Verdict(False, "no matching policy rule", None)
+            if len(self._cache) >= self.CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = verdict
+        return verdict
+
+    def may_ever(self, subject: str, kind: str, action: str) -> bool:
+        """Does any role the subject holds, in any domain, have a rule for this action?"""
+        key = ("ever", subject, kind, action)
+        found = self._cache.get(key)
+        if found is None:
+            if subject in TOKEN_ROLES:
+                pairs = [(subject, GLOBAL)]
+            else:
+                pairs = [
+                    (g[1], g[2]) for g in self._enforcer.get_filtered_grouping_policy(0, subject)
+                ]
+            found = any(self._enforcer.enforce(role, dom, kind, action) for role, dom in pairs)
+            self._cache[key] = found
+        return found
+
+    def roles(self, subject: str, domain: str) -> tuple[str, ...]:
+        key = (subject, domain)
+        found = self._roles.get(key)
+        if found is None:
+            if subject in TOKEN_ROLES:
+                found = (subject,)
+            else:
+                names = set(self._enforcer.get_roles_for_user_in_domain(subject, GLOBAL))
+                if domain != GLOBAL:
+                    names |= set(self._enforcer.get_roles_for_user_in_domain(subject, domain))
+                found = tuple(sorted(names))
+            if len(self._roles) >= self.CACHE_LIMIT:
+                self._roles.clear()
+            self._roles[key] = found
+        return found

@@ -1,0 +1,177 @@
+"""Accounts: creation with separation of duties, password login with throttling, API tokens."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from govern import policy, tokens
+from govern.actions import Action
+from govern.context import Ctx, Principal, Target, require
+from govern.db import utcnow
+from govern.errors import Conflict, Invalid, TooManyFailedLogins, Unauthenticated
+from govern.models import LoginThrottle, User
+
+
+@lru_cache(maxsize=4)
+def _hashers(time_cost: int, memory_kib: int) -> tuple[PasswordHasher, str]:
+    """argon2id, and a dummy hash verified when the username is unknown (same cost either way)."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    return hasher, hasher.hash("govern-dummy-password")
+
+
+def _hasher(ctx: Ctx) -> PasswordHasher:
+    return _hashers(ctx.settings.argon2_time_cost, ctx.settings.argon2_memory_kib)[0]
+
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{1,63}")
+MIN_PASSWORD = 12
+
+
+def principal_for(user: User) -> Principal:
+    return Principal("user", user.username, user.username, user.id)
+
+
+def check_separation(roles_held: set[str], new_role: str) -> None:
+    """三员分立: refuse a second role among system_admin, security_admin and auditor."""
+    triad = (roles_held | {new_role}) & policy.ADMIN_TRIAD
+    if len(triad) > 1:
+        raise Conflict(
+            f"separation of duties: one account may not hold both {' and '.join(sorted(triad))}",
+            field="role",
+        )
+
+
+def create_user(ctx: Ctx, username: str, role: str, password: str, display_name: str = "") -> User:
+    require(ctx, Action.USER_CREATE, Target("user", username))
+    username = username.strip().lower()
+    if not USERNAME.fullmatch(username) or username in policy.ROLES:
+        raise Invalid("username: 2-64 of a-z 0-9 _ . -, not a role name", field="username")
+    if role not in policy.ACCOUNT_ROLES:
+        raise Invalid(
+            f"role: must be one of {', '.join(sorted(policy.ACCOUNT_ROLES))}", field="role"
+        )
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"password: needs at least {MIN_PASSWORD} characters", field="password")
+    if ctx.db.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"username: {username} is taken", field="username")
+    check_separation(policy.roles_in_table(ctx.db, username), role)
+    user = User(
+        username=username, display_name=display_name, password_hash=_hasher(ctx).hash(password)
+    )
+    ctx.db.add(user)
+    ctx.db.flush()
+    policy.assign_role(ctx.db, username, role)
+    ctx.record(
+        Action.ROLE_ASSIGN, Target("user", username), rule="account creation", role_assigned=role
+    )
+    return user
+
+
+def set_password(ctx: Ctx, user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"password: needs at least {MIN_PASSWORD} characters", field="password")
+    user.password_hash = _hasher(ctx).hash(password)
+    # Every token and session carries the credential version; moving it ends them all.
+    user.credential_version += 1
+
+
+def _throttle_keys(ctx: Ctx, username: str) -> list[tuple[str, int]]:
+    s = ctx.settings
+    return [
+        (f"account:{username}", s.login_max_failures_account),
+        (f"address:{ctx.client}", s.login_max_failures_address),
+    ]
+
+
+def _check_throttle(ctx: Ctx, username: str) -> None:
+    window = timedelta(seconds=ctx.settings.login_window_seconds)
+    now = utcnow()
+    for key, limit in _throttle_keys(ctx, username):
+        row = ctx.db.get(LoginThrottle, key)
+        if row and row.failures >= limit and now - row.window_start < window:
+            resets_in = int((row.window_start + window - now).total_seconds()) + 1
+            ctx.record(
+                Action.AUTH_LOGIN,
+                Target("user", username),
+                "deny",
+                "too many failed logins",
+                keep=True,
+                throttled=key.split(":")[0],
+            )
+            raise TooManyFailedLogins(resets_in)
+
+
+def _count_failure(ctx: Ctx, username: str) -> None:
+    window = timedelta(seconds=ctx.settings.login_window_seconds)
+    now = utcnow()
+    for key, _limit in _throttle_keys(ctx, username):
+        row = ctx.db.get(LoginThrottle, key, with_for_update=True)
+        if row is None:
+            ctx.db.add(LoginThrottle(key=key, failures=1, window_start=now))
+        elif now - row.window_start >= window:
+            row.failures, row.window_start = 1, now
+        else:
+            row.failures += 1
+
+
+def authenticate(ctx: Ctx, username: str, password: str) -> User:
+    """Check a password. Failures are counted and audited, and committed even though they fail."""
+    username = (username or "").strip().lower()
+    _check_throttle(ctx, username)
+    user = ctx.db.scalar(select(User).where(User.username == username))
+    try:
+        hasher, dummy = _hashers(ctx.settings.argon2_time_cost, ctx.settings.argon2_memory_kib)
+        hasher.verify(user.password_hash if user else dummy, password or "")
+        good = user is not None and user.active
+    except (VerificationError, InvalidHashError):
+        good = False
+    if not good:
+        _count_failure(ctx, username)
+        ctx.record(Action.AUTH_LOGIN, Target("user", username), "deny", "bad username or password")
+        ctx.commit()
+        raise Unauthenticated("bad username or password")
+    ctx.db.query(LoginThrottle).filter(LoginThrottle.key == f"account:{username}").delete()
+    if _hasher(ctx).check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher(ctx).hash(password)
+    return user
+
+
+def login(ctx: Ctx, username: str, password: str, how: str) -> User:
+    user = authenticate(ctx, username, password)
+    ctx.principal = principal_for(user)
+    ctx.record(Action.AUTH_LOGIN, Target("user", user.username), rule="password verified", via=how)
+    return user
+
+
+def issue_token(ctx: Ctx, username: str, password: str) -> dict:
+    user = authenticate(ctx, username, password)
+    ctx.principal = principal_for(user)
+    token, seconds = tokens.issue_api_token(
+        ctx.keys,
+        ctx.settings.issuer,
+        user.id,
+        user.credential_version,
+        ctx.settings.api_token_seconds,
+    )
+    ctx.record(
+        Action.AUTH_TOKEN,
+        Target("user", user.username),
+        rule="password verified",
+        expires_in=seconds,
+    )
+    return {"access_token": token, "token_type": "Bearer", "expires_in": seconds}
+
+
+def user_for_token(ctx: Ctx, token: str) -> User:
+    """The live account behind an API token: still active, same credentials as when issued."""
+    claims = tokens.check_api_token(ctx.keys, ctx.settings.issuer, token)
+    user = ctx.db.get(User, int(claims.subject)) if claims.subject.isdigit() else None
+    if user is None or not user.active or user.credential_version != claims.credential_version:
+        raise Unauthenticated("the bearer token is no longer valid")
+    return user

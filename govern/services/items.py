@@ -1,0 +1,156 @@
+"""Confidential items (clause 1): registration with envelope encryption, and reading content
+through the decision point."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import exists, or_, select
+
+from govern.actions import Action
+from govern.context import Check, Ctx, Target, require
+from govern.crypto import DecryptError, sha256_hex
+from govern.db import utcnow
+from govern.errors import Conflict, TooLarge
+from govern.models import Agreement, Item, Nda, NeedToKnow
+from govern.policy import OFFICE_ROLES, VENDOR_ROLES
+from govern.services import agreements, get_or_404
+
+CATEGORIES = (
+    "design",
+    "image",
+    "dev_tool",
+    "flowchart",
+    "engineering_drawing",
+    "program",
+    "data",
+    "patent",
+    "tender_document",
+    "credential",
+    "business_document",
+    "technical_document",
+    "designated",
+)
+STATUSES = ("protected", "public", "declassified", "recalled", "returned", "destroyed")
+SENSITIVITIES = ("internal", "confidential", "secret")
+
+
+def target(item: Item) -> Target:
+    return Target("item", item.id, f"agreement:{item.agreement_id}")
+
+
+def identity(item: Item) -> str:
+    """What the item's ciphertext is bound to: moving it to another row breaks decryption."""
+    return f"govern:item:{item.id}"
+
+
+def create(ctx: Ctx, agreement_id: int, data: dict) -> Item:
+    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
+    decision = require(
+        ctx, Action.ITEM_CREATE, agreements.target(agreement), [agreements.is_active(agreement)]
+    )
+    content: bytes = data["content_b64"]
+    if len(content) > ctx.settings.max_content_bytes:
+        raise TooLarge(
+            f"content_b64: more than {ctx.settings.max_content_bytes} bytes", field="content_b64"
+        )
+    # clause 1.1 (the bracket): what the project publishes is recorded as public, needing no request.
+    item = Item(
+        agreement_id=agreement.id,
+        title=data["title"],
+        category=data["category"],
+        fields=data.get("fields", []),
+        sensitivity=data.get("sensitivity", "confidential"),
+        status="public" if data.get("public") else "protected",
+        media_type=data.get("media_type", "application/octet-stream"),
+        size=len(content),
+        sha256=sha256_hex(content),
+    )
+    ctx.db.add(item)
+    ctx.db.flush()
+    item.nonce, item.ciphertext, item.wrapped_key = ctx.keys.encrypt(content, identity(item))
+    item.kek_id = ctx.keys.kek_id
+    decision.entry.target = str(target(item))
+    decision.record(category=item.category, sha256=item.sha256, size=item.size, status=item.status)
+    return item
+
+
+def list_for(ctx: Ctx, agreement_id: int) -> list[Item]:
+    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
+    require(ctx, Action.ITEM_LIST, agreements.target(agreement))
+    return list(
+        ctx.db.scalars(select(Item).where(Item.agreement_id == agreement.id).order_by(Item.id))
+    )
+
+
+def has_valid_nda(db, user_id: int, agreement_id: int, today: date) -> bool:
+    # clause 3.8: no valid NDA, no access; one not yet started or lapsed gives nothing.
+    return db.scalar(
+        select(
+            exists().where(
+                Nda.user_id == user_id,
+                Nda.agreement_id == agreement_id,
+                Nda.signed_on <= today,
+                Nda.expires_on >= today,
+            )
+        )
+    )
+
+
+def has_need_to_know(db, user_id: int, item_id: int, today: date) -> bool:
+    # clause 3.5: inside the vendor only to staff with a need to know.
+    return db.scalar(
+        select(
+            exists().where(
+                NeedToKnow.user_id == user_id,
+                NeedToKnow.item_id == item_id,
+                NeedToKnow.revoked_at.is_(None),
+                or_(NeedToKnow.ends_on.is_(None), NeedToKnow.ends_on >= today),
+            )
+        )
+    )
+
+
+def read_checks(ctx: Ctx, item: Item, agreement: Agreement, today: date):
+    """The facts that must hold for the role whose rule allowed reading ``item``."""
+
+    def exists_now() -> str | None:
+        return f"item {item.id} is destroyed" if item.wrapped_key is None else None
+
+    def checks(role: str) -> list[Check]:
+        if role in OFFICE_ROLES:
+            return [exists_now]
+        if role not in VENDOR_ROLES:
+            return [lambda: f"role {role} never reads item content"]
+        if item.status == "public":
+            return [exists_now]
+        uid = ctx.principal.id
+        return [
+            agreements.is_active(agreement),
+            lambda: None if item.status == "protected" else f"item {item.id} is {item.status}",
+            lambda: None if has_valid_nda(ctx.db, uid, agreement.id, today) else "no valid NDA",
+            lambda: None if has_need_to_know(ctx.db, uid, item.id, today) else "no need-to-know",
+            exists_now,
+        ]
+
+    return checks
+
+
+def read_content(ctx: Ctx, item_id: int, today: date) -> tuple[Item, bytes]:
+    item = get_or_404(ctx.db, Item, item_id, "item")
+    agreement = ctx.db.get(Agreement, item.agreement_id)
+    decision = require(
+        ctx, Action.ITEM_READ, target(item), read_checks(ctx, item, agreement, today)
+    )
+    try:
+        content = ctx.keys.decrypt(item.nonce, item.ciphertext, item.wrapped_key, identity(item))
+    except DecryptError as exc:
+        raise Conflict(f"item {item.id} cannot be opened: {exc}") from exc
+    decision.record(sha256=item.sha256, size=item.size)
+    return item, content
+
+
+def set_status(item: Item, status: str, reason: str | None) -> None:
+    item.status = status
+    item.status_reason = reason
+    item.updated_at = utcnow()

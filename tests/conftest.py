@@ -1,0 +1,223 @@
+"""The real stack for every test: Alembic-migrated databases (SQLite always, PostgreSQL when
+GOVERN_TEST_DATABASE_URL is set), real keys, real tokens, the real app.
+
+Each backend is migrated once per session. Every test then starts from a clean database (a copy
+of the migrated SQLite file; emptied tables on PostgreSQL), because the app commits real
+transactions from several connections, threads and processes, which one rolled-back savepoint
+could not hold.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from govern import audit, create_app, migrate, policy
+from govern.context import Principal
+from govern.crypto import ensure_keys
+from govern.db import Base, make_engine, normalize_url
+from govern.runtime import unit_of_work
+from govern.services import accounts
+
+PG_URL = os.environ.get("GOVERN_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+PASSWORD = "correct horse battery staple"
+FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+
+
+@pytest.fixture(scope="session")
+def keys_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    ensure_keys(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A database of its own for this test session, so parallel runs never collide."""
+    if not PG_URL:
+        yield None
+        return
+    name = f"govern_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(normalize_url(PG_URL)).set(database=name)
+    migrate.upgrade(url.render_as_string(hide_password=False))
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "govern.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _empty_postgres(url: str) -> None:
+    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        # Triggers keep the trail append-only; only the test harness steps around them.
+        conn.exec_driver_sql("SET session_replication_role = replica")
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path, pg_database, sqlite_template) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "govern.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = pg_database
+        _empty_postgres(url)
+    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    with sa.orm.Session(engine) as db:
+        policy.seed_rules(db)
+        audit.ensure_head(db)
+        db.commit()
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings_overrides(keys_home, database_url) -> dict:
+    return {"home": keys_home, "database_url": database_url, "testing": True, **FAST_ARGON}
+
+
+@pytest.fixture
+def app(settings_overrides):
+    app = create_app(settings_overrides)
+    yield app
+    app.extensions["govern"].engine.dispose()
+
+
+@pytest.fixture
+def runtime(app):
+    return app.extensions["govern"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@contextmanager
+def as_operator(runtime):
+    with unit_of_work(runtime, Principal.system()) as ctx:
+        yield ctx
+
+
+class Api:
+    """Calls the API as a given account, with a real token from POST /auth/token."""
+
+    def __init__(self, client, runtime):
+        self.client = client
+        self.runtime = runtime
+        self.tokens: dict[str, str] = {}
+
+    def user(self, username: str, role: str | None, password: str = PASSWORD) -> int:
+        with as_operator(self.runtime) as ctx:
+            created = accounts.create_user(ctx, username, role or "vendor_staff", password)
+            if role is None:
+                policy.unassign_role(ctx.db, created.username, "vendor_staff")
+            return created.id
+
+    def login(self, username: str, password: str = PASSWORD) -> str:
+        response = self.client.post(
+            "/api/v1/auth/token", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.get_json()
+        self.tokens[username] = response.get_json()["access_token"]
+        return self.tokens[username]
+
+    def headers(self, username: str | None) -> dict:
+        if username is None:
+            return {}
+        if username not in self.tokens:
+            self.login(username)
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    def call(self, method: str, path: str, as_: str | None = None, **kwargs):
+        headers = {**self.headers(as_), **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path, as_=None, **kw):
+        return self.call("GET", path, as_, **kw)
+
+    def post(self, path, as_=None, **kw):
+        return self.call("POST", path, as_, **kw)
+
+    def delete(self, path, as_=None, **kw):
+        return self.call("DELETE", path, as_, **kw)
+
+    # Small factories for domain objects, through the API like a user would.
+    def agreement(self, as_="approver", **fields) -> dict:
+        body = {
+            "title": "保密协议",
+            "owner": "常州市政务服务管理办公室",
+            "vendor": "上海今点软件有限公司",
+            "signed_on": "2022-06-27",
+            "term_years": 5,
+            "contract_value": "3985000.00",
+            **fields,
+        }
+        response = self.post("/api/v1/agreements", as_, json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def item(
+        self, agreement_id: int, content: bytes = b"secret design", as_="approver", **fields
+    ) -> dict:
+        body = {
+            "title": "design",
+            "category": "design",
+            "fields": [],
+            "content_b64": base64.b64encode(content).decode(),
+            **fields,
+        }
+        response = self.post(f"/api/v1/agreements/{agreement_id}/items", as_, json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def audit_entries(self, **filters) -> list[dict]:
+        """The trail as the database holds it (read directly, not through the auditor's API)."""
+        with self.runtime.sessions() as db:
+            stmt = sa.select(audit.AuditEntry).order_by(audit.AuditEntry.seq)
+            for name, value in filters.items():
+                stmt = stmt.where(getattr(audit.AuditEntry, name) == value)
+            return [audit.as_json(e) for e in db.scalars(stmt)]
+
+
+@pytest.fixture
+def api(client, runtime) -> Api:
+    return Api(client, runtime)
+
+
+@pytest.fixture
+def office(api) -> Api:
+    """The usual cast: an approver, a handler, a vendor lead, a staff member, an auditor."""
+    for name, role in [
+        ("approver", "office_approver"),
+        ("handler", "office_handler"),
+        ("lead", "vendor_lead"),
+        ("staff", "vendor_staff"),
+        ("audit", "auditor"),
+    ]:
+        api.user(name, role)
+    return api
