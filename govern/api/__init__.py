@@ -142,8 +142,10 @@ from govern.api import (  # noqa: E402, F401
     disclosures,
     keys,
     openapi,
+    outbox,
     policies,
     recalls,
+    shared,
     users,
     vendor,
 )

@@ -1,0 +1,24 @@
+"""GET /shared/items/{id}: items for third parties (grant tokens) and subcontractors (client
+tokens). Public in the sense of needing no account: the token is the credential, and the
+service decides every use against the token's live grant or minimisation record."""
+
+from __future__ import annotations
+
+from govern import http
+from govern.api import endpoint
+from govern.api.agreements import content_response
+from govern.services import shared
+
+
+@endpoint(
+    "/shared/items/<int:item_id>",
+    summary="An item for the holder of a grant token or a subcontractor's client token",
+    tag="shared",
+    public=True,
+    produces="application/octet-stream",
+)
+def shared_item(ctx, item_id):
+    item, content, hints = shared.read(ctx, item_id, http.bearer_token())
+    return content_response(
+        content, hints.get("media_type", item.media_type), hints.get("inline", False)
+    )
