@@ -48,10 +48,12 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.extensions["govern"] = runtime
 
     from govern import api, http, web
+    from govern.web import i18n
 
     http.login_manager.init_app(app)
     http.login_manager.login_view = "web.login"
     csrf.init_app(app)
+    i18n.init_app(app, settings.timezone)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     app.register_blueprint(web.bp)

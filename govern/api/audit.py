@@ -26,7 +26,7 @@ def _moment(name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _query() -> audit.Query:
+def query_from_args() -> audit.Query:
     decision = request.args.get("decision") or None
     if decision not in (None, "allow", "deny"):
         raise Invalid("decision: must be allow or deny", field="decision")
@@ -47,7 +47,7 @@ def _query() -> audit.Query:
     action=Action.AUDIT_SEARCH,
 )
 def search_audit(ctx):
-    query = _query()
+    query = query_from_args()
     limit = query_int("limit", 50, 1, 1000)
     cursor = query_int("cursor", 0, 1, 10**12) if request.args.get("cursor") else None
     entries, next_cursor = trail.search(ctx, query, limit, cursor)
@@ -79,7 +79,7 @@ def export_audit(ctx):
     fmt = request.args.get("format", "jsonl")
     if fmt not in ("csv", "jsonl"):
         raise Invalid("format: must be csv or jsonl", field="format")
-    query = _query()
+    query = query_from_args()
     rows = trail.export(ctx, query, fmt)
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     response = Response(stream_with_context(rows), mimetype=mimetype)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
 from govern import audit
 from govern.actions import Action
 from govern.context import Ctx, Target, require
+from govern.errors import NotFound
 
 
 def search(ctx: Ctx, query: audit.Query, limit: int, cursor: int | None):
@@ -34,3 +40,50 @@ def checkpoint(ctx: Ctx) -> int | None:
     seq = audit.checkpoint_now(ctx.db, ctx.keys.audit_key)
     decision.record(checkpoint_seq=seq)
     return seq
+
+
+def entry(ctx: Ctx, seq: int) -> audit.AuditEntry:
+    """One entry of the trail, for the auditor's detail page."""
+    require(ctx, Action.AUDIT_SEARCH, Target("audit", seq))
+    found = ctx.db.get(audit.AuditEntry, seq) if seq > 0 else None
+    if found is None:
+        raise NotFound(f"audit entry {seq} does not exist")
+    return found
+
+
+def stats(ctx: Ctx, since: date, until: date) -> dict:
+    """Decisions per day (allow / deny) and denials by reason, over [since, until] (UTC days)."""
+    require(ctx, Action.AUDIT_SEARCH, Target("audit", "stats")).record(
+        since=since.isoformat(), until=until.isoformat()
+    )
+    # The trail keeps times as ISO text, so a day is its first ten characters on every backend.
+    day = func.substr(audit.AuditEntry.at, 1, 10)
+    window = (day >= since.isoformat(), day <= until.isoformat())
+    per_day: dict[str, dict[str, int]] = {}
+    rows = ctx.db.execute(
+        select(day, audit.AuditEntry.decision, func.count())
+        .where(*window)
+        .group_by(day, audit.AuditEntry.decision)
+    )
+    for d, decision, count in rows:
+        per_day.setdefault(d, {"allow": 0, "deny": 0})[decision] = count
+    days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
+    reasons: Counter[str] = Counter()
+    rows = ctx.db.execute(
+        select(audit.AuditEntry.rule, func.count())
+        .where(*window, audit.AuditEntry.decision == "deny")
+        .group_by(audit.AuditEntry.rule)
+    )
+    for rule, count in rows:
+        reasons[reason_of(rule)] += count
+    return {
+        "days": [(d, per_day.get(d.isoformat(), {"allow": 0, "deny": 0})) for d in days],
+        "reasons": reasons.most_common(12),
+    }
+
+
+def reason_of(rule: str) -> str:
+    """A denial's reason without the casbin rule it was checked under: "no valid NDA (p, ...)"
+    and "no valid NDA (p, other...)" are the same reason."""
+    head, sep, _rest = rule.partition(" (")
+    return head if sep and head else rule

@@ -1,26 +1,31 @@
 """Server-rendered pages on the same services as the API, with CSRF on every form.
 
 Each page is declared with :func:`page`: explicitly public, or signed-in (its service decides).
+Pages live in one module per side: ``home`` (sign-in, dashboard), ``agreements`` (agreements,
+clocks, items), ``trail`` (auditor), ``admin`` (accounts and policy).
 """
 
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 
-from govern import http, policy
-from govern.actions import Action
-from govern.context import Ctx
+from govern import http
 from govern.errors import GovernError
-from govern.services import accounts, agreements
+from govern.policy import GLOBAL
 
 bp = Blueprint("web", __name__)
 PUBLIC_PAGES: set[str] = {"static"}
+# Every page route, so a test can check that none bypasses the decorator.
+PAGES: set[str] = set()
+
+
+def _error_page(exc: GovernError):
+    return render_template("error.html", code=exc.status, message=exc.message), exc.status
 
 
 def page(rule: str, methods=("GET",), public: bool = False):
@@ -32,27 +37,24 @@ def page(rule: str, methods=("GET",), public: bool = False):
         @wraps(fn)
         def view(**kwargs):
             if not public and not current_user.is_authenticated:
-                return redirect(url_for("web.login", next=request.path))
+                return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
             ctx = http.new_ctx(http.session_principal())
             try:
                 result = fn(ctx, **kwargs)
             except GovernError as exc:
                 ctx.fail()
-                return render_template(
-                    "error.html", code=exc.status, message=exc.message
-                ), exc.status
+                return _error_page(exc)
             except Exception:
                 ctx.db.rollback()
                 raise
             try:
                 ctx.commit()
             except GovernError as exc:
-                return render_template(
-                    "error.html", code=exc.status, message=exc.message
-                ), exc.status
+                return _error_page(exc)
             return result
 
         bp.add_url_rule(rule, name, view, methods=list(methods))
+        PAGES.add(f"web.{name}")
         if public:
             PUBLIC_PAGES.add(f"web.{name}")
         return view
@@ -60,50 +62,27 @@ def page(rule: str, methods=("GET",), public: bool = False):
     return deco
 
 
-class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+def my_roles() -> set[str]:
+    """The signed-in account's roles, for drawing the navigation (the services still decide)."""
+    if not current_user.is_authenticated:
+        return set()
+    engine = http.runtime().policy
+    engine.refresh(http.db())
+    return set(engine.roles(current_user.user.username, GLOBAL))
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("web.index")
+@bp.app_errorhandler(CSRFError)
+def _csrf_refused(_exc: CSRFError):
+    # Said in the reader's language; the API never gets here (it takes bearer tokens, no CSRF).
+    message = _("The form expired or was sent from elsewhere; please send it again.")
+    return render_template("error.html", code=400, message=message), 400
 
 
-@page("/login", methods=("GET", "POST"), public=True)
-def login(ctx: Ctx):
-    form = LoginForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = accounts.login(ctx, form.username.data, form.password.data, "form")
-        except GovernError as exc:
-            form.password.errors.append(exc.message)
-            return render_template("login.html", form=form), exc.status
-        # Clear anything from before the login (session fixation), then start a fresh session.
-        session.clear()
-        login_user(http.SessionUser(user), remember=False)
-        return redirect(_safe_next(request.args.get("next")))
-    if request.method == "POST":
-        status = 400
-    return render_template("login.html", form=form), status
+@bp.app_context_processor
+def _navigation():
+    roles = my_roles()
+    return {"my_roles": roles, "any_role": lambda *names: bool(roles & set(names))}
 
 
-@page("/logout", methods=("POST",))
-def logout(ctx: Ctx):
-    ctx.record(Action.AUTH_LOGOUT, f"user:{ctx.principal.name}", rule="signed out")
-    logout_user()
-    session.clear()
-    flash("Signed out.")
-    return redirect(url_for("web.login"))
-
-
-@page("/")
-def index(ctx: Ctx):
-    roles = ctx.roles()
-    readers = policy.OFFICE_ROLES | policy.VENDOR_ROLES | {"auditor"}
-    listing = agreements.list_all(ctx) if readers & set(roles) else []
-    return render_template(
-        "index.html", roles=roles, agreements=listing, term_ends_on=agreements.term_ends_on
-    )
+# Page modules register their routes on import.
+from govern.web import admin, agreements, home, trail  # noqa: E402, F401

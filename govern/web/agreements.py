@@ -1,0 +1,137 @@
+"""Agreements with their confidentiality clock (clause 5) and their confidential items (clause 1)."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SelectField, StringField
+
+from govern.actions import Action
+from govern.api.agreements import AGREEMENT_IN, ITEM_IN, content_response
+from govern.context import Ctx
+from govern.services import agreements, items
+from govern.web import charts, page
+from govern.web.forms import Form, attempt, choices, validated
+from govern.web.i18n import label
+
+
+class AgreementForm(Form):
+    title = StringField(_l("Title"))
+    owner = StringField(_l("Owner (甲方)"))
+    vendor = StringField(_l("Vendor (乙方)"))
+    signed_on = StringField(_l("Signed on"), render_kw={"type": "date"})
+    term_years = StringField(_l("Term in years"), default="5", render_kw={"inputmode": "numeric"})
+    contract_value = StringField(_l("Contract value"), render_kw={"inputmode": "decimal"})
+    currency = StringField(_l("Currency"), default="CNY")
+
+    def payload(self) -> dict:
+        years = self.term_years.data or ""
+        return {
+            "title": self.title.data,
+            "owner": self.owner.data,
+            "vendor": self.vendor.data,
+            "signed_on": self.signed_on.data,
+            "term_years": int(years) if years.strip().isdigit() else years,
+            "contract_value": self.contract_value.data,
+            "currency": self.currency.data,
+        }
+
+
+class ItemForm(Form):
+    title = StringField(_l("Title"))
+    category = SelectField(_l("Category (clause 1)"))
+    sensitivity = SelectField(_l("Sensitivity"), default="confidential")
+    fields = StringField(_l("Data fields (comma-separated, for minimisation)"))
+    public = BooleanField(_l("Published to the public by the project (clause 1.1)"))
+    content = FileField(_l("Content"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category.choices = choices((c, label(c)) for c in items.CATEGORIES)
+        self.sensitivity.choices = choices((s, label(s)) for s in items.SENSITIVITIES)
+
+    def payload(self) -> dict:
+        upload = self.content.data
+        data = {
+            "title": self.title.data,
+            "category": self.category.data,
+            "sensitivity": self.sensitivity.data,
+            "fields": [f.strip() for f in (self.fields.data or "").split(",") if f.strip()],
+            "public": bool(self.public.data),
+        }
+        if upload and upload.filename:
+            data["content_b64"] = base64.b64encode(upload.read()).decode()
+            data["media_type"] = upload.mimetype or "application/octet-stream"
+        return data
+
+
+@page("/agreements", methods=("GET", "POST"))
+def agreement_list(ctx: Ctx):
+    form = AgreementForm()
+    if form.checked(ctx, Action.AGREEMENT_CREATE):
+        created = attempt(
+            ctx, form, lambda: agreements.create(ctx, validated(AGREEMENT_IN, form.payload()))
+        )
+        if created is not None:
+            flash(_("Agreement %(title)s created.", title=created.title))
+            return redirect(url_for("web.agreement_page", agreement_id=created.id))
+    listing = agreements.list_all(ctx)
+    clocks = {a.id: agreements.clock(ctx, a.id, ctx.today()) for a in listing}
+    return render_template(
+        "agreements/list.html", agreements=listing, clocks=clocks, form=form
+    ), form.status
+
+
+def clock_picture(clock: dict, today) -> str:
+    from datetime import date
+
+    return charts.timeline(
+        date.fromisoformat(clock["signed_on"]),
+        date.fromisoformat(clock["term_ends_on"]),
+        today,
+        clock["protected_items"],
+        _("Confidentiality clock"),
+        {
+            "signed": _("signed"),
+            "term_end": _("term ends"),
+            "today": _("today"),
+            "protected": _("{n} items stay protected (clause 5.2: until the owner releases them)"),
+        },
+    )
+
+
+@page("/agreements/<int:agreement_id>", methods=("GET", "POST"))
+def agreement_page(ctx: Ctx, agreement_id: int):
+    agreement = agreements.get(ctx, agreement_id)
+    form = ItemForm()
+    if form.checked(ctx, Action.ITEM_CREATE):
+        item = attempt(
+            ctx,
+            form,
+            lambda: items.create(ctx, agreement_id, validated(ITEM_IN, form.payload())),
+            aliases={"content_b64": "content", "media_type": "content"},
+        )
+        if item is not None:
+            flash(_("Item %(title)s registered and encrypted.", title=item.title))
+            return redirect(url_for("web.agreement_page", agreement_id=agreement_id))
+    clock = agreements.clock(ctx, agreement_id, ctx.today())
+    listing = items.list_for(ctx, agreement_id)
+    return render_template(
+        "agreements/page.html",
+        agreement=agreement,
+        clock=clock,
+        picture=clock_picture(clock, ctx.today()),
+        items=listing,
+        form=form,
+    ), form.status
+
+
+@page("/items/<int:item_id>/content")
+def item_content(ctx: Ctx, item_id: int):
+    # The same decision as GET /api/v1/items/{id}/content: NDA, need-to-know, status (clause 3.8).
+    item, content = items.read_content(ctx, item_id, ctx.today())
+    return content_response(content, item.media_type)

@@ -1,0 +1,80 @@
+"""Signing in and out, and the dashboard each role lands on."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_user, logout_user
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length
+
+from govern import http, policy
+from govern.actions import Action
+from govern.context import Ctx
+from govern.errors import GovernError
+from govern.services import accounts, agreements
+from govern.web import page
+from govern.web.forms import Form
+
+
+class LoginForm(Form):
+    username = StringField(_l("Username"), validators=[InputRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=1024)])
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("web.index")
+
+
+@page("/login", methods=("GET", "POST"), public=True)
+def login(ctx: Ctx):
+    form = LoginForm()
+    if form.checked():
+        try:
+            user = accounts.login(ctx, form.username.data, form.password.data, "form")
+        except GovernError as exc:
+            form.password.errors.append(
+                _("Bad username or password.") if exc.status == 401 else exc.message
+            )
+            return render_template("login.html", form=form), exc.status
+        # Clear anything from before the login (session fixation), then start a fresh session.
+        session.clear()
+        login_user(http.SessionUser(user), remember=False)
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", form=form), form.status
+
+
+@page("/logout", methods=("POST",))
+def logout(ctx: Ctx):
+    ctx.record(Action.AUTH_LOGOUT, f"user:{ctx.principal.name}", rule="signed out")
+    logout_user()
+    session.clear()
+    flash(_("Signed out."))
+    return redirect(url_for("web.login"))
+
+
+@page("/")
+def index(ctx: Ctx):
+    roles = set(ctx.roles())
+    readers = policy.OFFICE_ROLES | policy.VENDOR_ROLES | {"auditor"}
+    listing = agreements.list_all(ctx) if readers & roles else []
+    clocks = {a.id: agreements.clock(ctx, a.id, ctx.today()) for a in listing}
+    return render_template(
+        "index.html", roles=sorted(roles), agreements=listing, clocks=clocks, panels=panels(ctx)
+    )
+
+
+def panels(ctx: Ctx) -> list[str]:
+    """The dashboard's panels for the roles the account holds (each one's data from its service)."""
+    roles = set(ctx.roles())
+    shown = []
+    if "auditor" in roles:
+        shown.append("auditor")
+    if "system_admin" in roles:
+        shown.append("system_admin")
+    if "security_admin" in roles:
+        shown.append("security_admin")
+    return shown

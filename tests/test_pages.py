@@ -1,0 +1,304 @@
+"""Issue 6: the pages through the Flask test client: languages, CSRF, errors at the field, 403
+pages, and the same decisions and audit as the API."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from govern.web import PAGES, PUBLIC_PAGES
+from tests.pages import Reader, field_error, text
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = ROOT / "govern/web/translations/zh_Hans_CN/LC_MESSAGES"
+
+
+# Languages.
+
+
+@pytest.mark.parametrize(
+    "accept, lang, title",
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN", "登录"),
+        ("zh", "zh-CN", "登录"),
+        ("en-US,en;q=0.9", "en", "Sign in"),
+        ("fr-FR,de;q=0.5", "en", "Sign in"),
+        ("", "en", "Sign in"),
+    ],
+)
+def test_the_browser_preference_picks_the_language(client, accept, lang, title):
+    page = client.get("/login", headers={"Accept-Language": accept})
+    assert f'<html lang="{lang}">' in text(page)
+    assert f"<h1>{title}</h1>" in text(page)
+
+
+def test_the_switch_overrides_the_browser_and_is_remembered(client):
+    chinese = {"Accept-Language": "zh-CN"}
+    switched = client.get("/login?lang=en", headers=chinese)
+    assert "<h1>Sign in</h1>" in text(switched)
+    assert "lang=en" in switched.headers["Set-Cookie"]
+    assert "<h1>Sign in</h1>" in text(client.get("/login", headers=chinese))
+    # An unknown choice is ignored, never stored.
+    odd = client.get("/login?lang=xx", headers=chinese)
+    assert "Set-Cookie" not in odd.headers or "lang=xx" not in odd.headers["Set-Cookie"]
+    back = client.get("/login?lang=zh_CN")
+    assert "<h1>登录</h1>" in text(back)
+    # The switch keeps the page's other arguments.
+    assert 'href="/login?next=%2Faudit&amp;lang=en"' in text(client.get("/login?next=/audit"))
+
+
+def test_dates_are_in_the_readers_form(office, app):
+    office.agreement()
+    zh = Reader(app, "zh-CN").login("approver")
+    en = Reader(app, "en").login("approver")
+    assert "2022年6月27日" in text(zh.get("/agreements")) and "2027年6月27日" in text(zh.get("/"))
+    assert "Jun 27, 2022" in text(en.get("/agreements"))
+
+
+def test_every_message_of_the_pages_has_its_chinese_and_the_mo_is_current():
+    """The catalog covers every message the pages show, and the compiled .mo matches the .po."""
+    method_map = [
+        ("govern/web/**.py", "python"),
+        ("govern/web/templates/**.html", "jinja2"),
+    ]
+    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None}
+    found = {
+        message if isinstance(message, str) else message[0]
+        for _file, _line, message, _comments, _ctx in extract_from_dir(
+            str(ROOT), method_map, keywords=keywords
+        )
+    }
+    with open(CATALOG / "messages.po", "rb") as fh:
+        po = read_po(fh)
+    translated = {m.id: m.string for m in po if m.id}
+    missing = sorted(m for m in found if not translated.get(m))
+    assert missing == [], "run `make translations` and translate these"
+    with open(CATALOG / "messages.mo", "rb") as fh:
+        mo = read_mo(fh)
+    assert {m.id: m.string for m in mo if m.id} == translated, "run `make translations`"
+
+
+# Every page goes through @page, with its security headers.
+
+
+def test_every_page_route_is_declared_with_page_and_anonymous_readers_go_to_sign_in(app, client):
+    rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("web.")]
+    assert rules
+    for rule in rules:
+        assert rule.endpoint in PAGES, f"{rule.rule} bypasses @page"
+        if rule.endpoint in PUBLIC_PAGES or "GET" not in rule.methods:
+            continue
+        path = re.sub(r"<[^>]+>", "1", rule.rule)
+        response = client.get(path)
+        assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
+    assert {"static", "web.login"} == PUBLIC_PAGES
+
+
+def test_templates_have_no_inline_script_or_style():
+    # The CSP allows scripts and styles from 'self' only; inline ones would be blocked.
+    for path in (ROOT / "govern/web/templates").rglob("*.html"):
+        body = path.read_text(encoding="utf-8")
+        assert "<script" not in body and "style=" not in body and "<style" not in body, path
+
+
+def test_signed_in_pages_send_the_security_headers(office, app):
+    reader = Reader(app).login("audit")
+    for path in ("/", "/audit", "/audit/charts", "/agreements"):
+        response = reader.get(path)
+        assert response.status_code == 200, path
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# Forms: CSRF, errors next to the field, the same services as the API.
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(office, app):
+    reader = Reader(app).login("approver")
+    response = reader.client.post("/agreements", data={"title": "x"})
+    assert response.status_code == 400
+    assert "please send it again" in text(response)
+    assert office.get("/api/v1/agreements", "approver").get_json()["agreements"] == []
+
+
+def test_agreement_form_shows_the_error_next_to_the_field_then_records(office, app):
+    reader = Reader(app).login("approver")
+    good = {
+        "title": "保密协议",
+        "owner": "常州市政务服务管理办公室",
+        "vendor": "上海今点软件有限公司",
+        "signed_on": "2022-06-31",
+        "term_years": "5",
+        "contract_value": "3985000.00",
+        "currency": "CNY",
+    }
+    bad = reader.submit("/agreements", good)
+    assert bad.status_code == 400
+    assert field_error(bad, "signed_on") == "is not a real calendar date"
+    assert 'value="上海今点软件有限公司"' in text(bad), "the reader's input is kept"
+    assert office.get("/api/v1/agreements", "approver").get_json()["agreements"] == []
+
+    zh = Reader(app, "zh-CN").login("approver")
+    missing = zh.submit("/agreements", {**good, "title": ""})
+    assert field_error(missing, "title") == "不能为空"
+
+    created = reader.submit("/agreements", {**good, "signed_on": "2022-06-27"})
+    assert created.status_code == 302
+    listed = office.get("/api/v1/agreements", "approver").get_json()["agreements"]
+    assert [a["term_ends_on"] for a in listed] == ["2027-06-27"]
+    entry = office.audit_entries(action="agreement:create")[-1]
+    assert entry["actor"] == "approver" and entry["decision"] == "allow"
+
+
+def test_registering_an_item_by_upload_encrypts_it_and_it_reads_back(office, app, runtime):
+    agreement = office.agreement()
+    path = f"/agreements/{agreement['id']}"
+    reader = Reader(app).login("approver")
+    form = {"title": "户籍数据", "category": "data", "sensitivity": "secret", "fields": "name, id"}
+    no_file = reader.submit(path, form)
+    assert no_file.status_code == 400
+    assert field_error(no_file, "content") == "is required"
+    upload = {**form, "content": (io.BytesIO(b"name,id\nwang,1\n"), "people.csv", "text/csv")}
+    done = reader.submit(path, upload, content_type="multipart/form-data")
+    assert done.status_code == 302
+    page = text(reader.get(path))
+    assert "户籍数据" in page and "name, id" in page
+    item_id = office.get(f"{'/api/v1/agreements/'}{agreement['id']}/items", "approver").get_json()[
+        "items"
+    ][0]["id"]
+    content = reader.get(f"/items/{item_id}/content")
+    assert content.status_code == 200 and content.data == b"name,id\nwang,1\n"
+    assert content.headers["Content-Disposition"] == "attachment"
+
+
+def test_the_vendor_without_nda_gets_the_403_page_and_it_is_audited(office, app):
+    agreement = office.agreement()
+    item = office.item(agreement["id"])
+    staff = Reader(app).login("staff")
+    refused = staff.get(f"/items/{item['id']}/content")
+    assert refused.status_code == 403
+    assert "no valid NDA" in text(refused)
+    assert office.audit_entries(action="item:read", decision="deny")[-1]["actor"] == "staff"
+    # A vendor cannot open the trail or the administration either.
+    for path in ("/audit", "/audit/charts", "/admin/users", "/admin/policies"):
+        assert staff.get(path).status_code == 403, path
+    # And the form on a page a role may see but not use is refused by the service.
+    assert staff.submit("/agreements", {"title": "x"}).status_code == 403
+
+
+# The auditor.
+
+
+def test_the_trail_search_filters_pages_and_names_a_bad_filter(office, app):
+    for _ in range(3):
+        office.get("/api/v1/audit", "lead")  # denials
+    auditor = Reader(app).login("audit")
+    denied = text(auditor.get("/audit?decision=deny&actor=lead"))
+    assert denied.count('class="decision-deny"') == 3
+    bad = auditor.get("/audit?since=yesterday")
+    assert bad.status_code == 400
+    assert "must be an ISO-8601 date or time" in field_error(bad, "since")
+    # Newest first, 50 a page, with a link to the older ones.
+    for _ in range(60):
+        office.get("/api/v1/agreements", "staff")
+    first = text(auditor.get("/audit"))
+    older = re.search(r'href="(/audit\?cursor=\d+)" rel="next"', first).group(1)
+    second = text(auditor.get(older))
+    seqs = [int(s) for s in re.findall(r'href="/audit/(\d+)"', first + second)]
+    assert seqs == sorted(seqs, reverse=True) and len(seqs) == len(set(seqs))
+
+
+def test_entry_detail_verify_and_export(office, app):
+    office.agreement()
+    auditor = Reader(app).login("audit")
+    seq = office.audit_entries(action="agreement:create")[0]["seq"]
+    detail = text(auditor.get(f"/audit/{seq}"))
+    assert "agreement:create" in detail and "approver" in detail
+    assert auditor.get("/audit/999999").status_code == 404
+    verified = auditor.submit("/audit/verify", form_on="/audit")
+    assert verified.status_code == 200 and "Intact" in text(verified)
+    assert office.audit_entries(action="audit:verify")[-1]["details"]["ok"] is True
+    export = re.search(r'href="([^"]*format=csv[^"]*)"', text(auditor.get("/audit?actor=approver")))
+    csv = auditor.get(export.group(1).replace("&amp;", "&"))
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    lines = text(csv).strip().splitlines()
+    assert len(lines) > 1 and all(",approver," in line for line in lines[1:])
+
+
+def test_charts_count_decisions_per_day_and_denials_by_reason(office, app):
+    agreement = office.agreement()
+    item = office.item(agreement["id"])
+    office.get(f"/api/v1/items/{item['id']}/content", "staff")
+    office.get(f"/api/v1/items/{item['id']}/content", "staff")
+    office.get("/api/v1/audit", "lead")
+    page = text(Reader(app).login("audit").get("/audit/charts?days=7"))
+    assert page.count("<svg") == 2
+    reasons = re.search(r'<table class="compact" id="reasons">(.*?)</table>', page, re.S).group(1)
+    assert re.search(r"<td>no valid NDA</td><td>2</td>", reasons)
+    assert re.search(r"<td>no matching policy rule</td><td>1</td>", reasons)
+
+
+# Administration.
+
+
+def test_system_admin_creates_disables_and_resets_shown_once(office, app):
+    office.user("sysadm", "system_admin")
+    admin = Reader(app).login("sysadm")
+    refused = admin.submit(
+        "/admin/users", {"username": "zhao", "role": "auditor", "password": "short"}
+    )
+    assert refused.status_code == 400 and field_error(refused, "password")
+    clash = admin.submit(
+        "/admin/users", {"username": "audit", "role": "auditor", "password": "x" * 12}
+    )
+    assert clash.status_code == 409 and "is taken" in field_error(clash, "username")
+    made = admin.submit(
+        "/admin/users", {"username": "zhao", "role": "vendor_staff", "password": "y" * 12}
+    )
+    assert made.status_code == 302
+    users = office.get("/api/v1/users", "sysadm").get_json()["users"]
+    zhao = next(u for u in users if u["username"] == "zhao")
+    reset = admin.submit(f"/admin/users/{zhao['id']}/reset", form_on="/admin/users")
+    password = re.search(
+        r'id="once" class="secret"[^>]*value="([^"]+)"|value="([^"]+)" id="once"', text(reset)
+    )
+    password = password.group(1) or password.group(2)
+    assert password not in str(office.audit_entries())
+    Reader(app).login("zhao", password)
+    disabled = admin.submit(f"/admin/users/{zhao['id']}/disable", form_on="/admin/users")
+    assert disabled.status_code == 302
+    gone = Reader(app).submit("/login", {"username": "zhao", "password": password})
+    assert gone.status_code == 401
+
+
+def test_security_admin_adds_and_removes_rules_with_errors_at_the_field(office, app):
+    office.user("sec", "security_admin")
+    sec = Reader(app).login("sec")
+    bad = sec.submit(
+        "/admin/policies", {"ptype": "p", "v0": "nobody", "v1": "*", "v2": "item", "v3": "read"}
+    )
+    assert bad.status_code == 400 and "is not a role" in field_error(bad, "v0")
+    refused = sec.submit(
+        "/admin/policies", {"ptype": "p", "v0": "auditor", "v1": "*", "v2": "item", "v3": "read"}
+    )
+    assert refused.status_code == 409 and "separation of duties" in field_error(refused, "v0")
+    added = sec.submit(
+        "/admin/policies", {"ptype": "p", "v0": "auditor", "v1": "*", "v2": "outbox", "v3": "list"}
+    )
+    assert added.status_code == 302
+    rule_id = office.audit_entries(action="policy:add", decision="allow")[-1]["target"]
+    rule_id = int(rule_id.split(":")[1])
+    assert f'id="rule-{rule_id}"' in text(sec.get("/admin/policies"))
+    removed = sec.submit(f"/admin/policies/{rule_id}/remove", form_on="/admin/policies")
+    assert removed.status_code == 302
+    assert f'id="rule-{rule_id}"' not in text(sec.get("/admin/policies"))
+    # The security administrator sees the accounts but cannot create one.
+    assert sec.get("/admin/users").status_code == 200
+    assert sec.submit("/admin/users", {"username": "x1", "role": "vendor_staff"}).status_code == 403
