@@ -1,0 +1,202 @@
+"""The approval letter (审批单): one data shape drawn twice, as a printable page and as a PDF.
+
+The PDF is made in pure Python (reportlab). Chinese text is set in a CJK TrueType font of the
+machine when there is one (embedded, so the PDF reads anywhere), else in reportlab's built-in
+STSong-Light, which PDF readers supply themselves. The QR code (segno) holds the public
+verification address: the request number and the digest of its seal, never its content.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import segno
+from markupsafe import Markup, escape
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+# TrueType (not CFF) CJK fonts that reportlab can embed, in order of preference.
+CJK_FONTS = (
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", None),
+)
+
+# The letter's headings: Chinese first, as the office files it, with the English beside it.
+HEADINGS = {
+    "title": "保密信息对外提供审批单",
+    "subtitle": "Approval of a disclosure of confidential information (clause 3.6)",
+    "number": "编号 No.",
+    "state": "状态 State",
+    "agreement": "协议 Agreement",
+    "parties": "甲方 / 乙方 Owner / Vendor",
+    "filed": "申请人 Filed by",
+    "third_party": "接收方 Third party",
+    "purpose": "用途 Purpose",
+    "form": "提供方式 Form",
+    "window": "期限 Window",
+    "items": "信息清单 Items",
+    "steps": "审批经过 Reviewers and decisions",
+    "seal": "电子签章 Seal",
+    "verify": "核验 Verify",
+}
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str:
+    """Register and name the font the PDF's Chinese is set in."""
+    for path, index in CJK_FONTS:
+        if Path(path).exists():
+            try:
+                kwargs = {"subfontIndex": index} if index is not None else {}
+                pdfmetrics.registerFont(TTFont("GovernCJK", path, **kwargs))
+                return "GovernCJK"
+            except Exception:  # noqa: S112 - an unreadable font file: try the next one
+                continue
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    return "STSong-Light"
+
+
+def qr_svg(url: str) -> Markup:
+    """The verification address as an inline SVG QR code (no script, no image request)."""
+    qr = segno.make(url, error="m")
+    size = len(qr.matrix) + 8
+    cells = [
+        f'<rect x="{x + 4}" y="{y + 4}" width="1" height="1"/>'
+        for y, row in enumerate(qr.matrix)
+        for x, dark in enumerate(row)
+        if dark
+    ]
+    # Safe: the only text is the escaped address; everything else is numbers we formatted.
+    return Markup(  # noqa: S704
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" class="qr" '
+        f'role="img" aria-label="{escape(url)}" shape-rendering="crispEdges">'
+        f'<rect width="{size}" height="{size}" fill="#fff"/><g fill="#000">{"".join(cells)}</g></svg>'
+    )
+
+
+class QrFlowable(Flowable):
+    """The same QR code, drawn into the PDF as filled squares."""
+
+    def __init__(self, url: str, size: float = 32 * mm):
+        super().__init__()
+        self.matrix = segno.make(url, error="m").matrix
+        self.size = size
+        self.width = self.height = size
+
+    def draw(self):
+        cell = self.size / (len(self.matrix) + 8)
+        self.canv.setFillColor(colors.black)
+        n = len(self.matrix)
+        for y, row in enumerate(self.matrix):
+            for x, dark in enumerate(row):
+                if dark:
+                    self.canv.rect((x + 4) * cell, (n + 3 - y) * cell, cell, cell, 0, 1)
+
+
+def pdf(letter: dict) -> bytes:
+    """The letter as an A4 PDF."""
+    font = cjk_font()
+    body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=13)
+    small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=10)
+    head = ParagraphStyle("head", parent=body, textColor=colors.HexColor("#444444"))
+    title = ParagraphStyle("title", parent=body, fontSize=17, leading=22, alignment=TA_CENTER)
+    sub = ParagraphStyle("sub", parent=small, alignment=TA_CENTER)
+
+    def p(text, style=body):
+        return Paragraph(str(escape(text if text is not None else "—")), style)
+
+    rows = [[p(HEADINGS[key], head), p(value)] for key, value in letter_rows(letter)]
+    items = [[p("#", head), p("名称 Title", head), p("SHA-256", head)]] + [
+        [p(str(i["id"])), p(i["title"]), p(i["sha256"], small)] for i in letter["items"]
+    ]
+    steps = [[p("角色 Role", head), p("人员 Who", head), p("时间 When", head), p("意见 Decision", head)]]
+    steps += [[p(s["role"]), p(s["who"]), p(s["at"]), p(s["decision"])] for s in letter["steps"]]
+    seal = letter.get("seal")
+    seal_text = (
+        f"key id {seal['kid']} · {seal['alg']} · JWS SHA-256 {seal['digest']}"
+        if seal
+        else "未盖章 not sealed"
+    )
+    grid = TableStyle(
+        [
+            ("GRID", (0, 0), (-1, -1), 0.6, colors.HexColor("#333333")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f3f0ec")),
+        ]
+    )
+    listing = TableStyle(
+        [
+            ("GRID", (0, 0), (-1, -1), 0.6, colors.HexColor("#333333")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f0ec")),
+        ]
+    )
+    width = A4[0] - 36 * mm
+    story = [
+        p(HEADINGS["title"], title),
+        p(HEADINGS["subtitle"], sub),
+        Spacer(1, 6 * mm),
+        Table(rows, colWidths=[45 * mm, width - 45 * mm], style=grid),
+        Spacer(1, 4 * mm),
+        p(HEADINGS["items"], head),
+        Table(items, colWidths=[12 * mm, 60 * mm, width - 72 * mm], style=listing),
+        Spacer(1, 4 * mm),
+        p(HEADINGS["steps"], head),
+        Table(steps, colWidths=[38 * mm, 30 * mm, 42 * mm, width - 110 * mm], style=listing),
+        Spacer(1, 4 * mm),
+        Table(
+            [
+                [p(HEADINGS["seal"], head), p(seal_text, small), QrFlowable(letter["verify_url"])],
+                [p(HEADINGS["verify"], head), p(letter["verify_url"], small), ""],
+            ],
+            colWidths=[45 * mm, width - 85 * mm, 40 * mm],
+            style=TableStyle(
+                [
+                    ("GRID", (0, 0), (1, -1), 0.6, colors.HexColor("#333333")),
+                    ("SPAN", (2, 0), (2, 1)),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f3f0ec")),
+                ]
+            ),
+        ),
+    ]
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=f"{HEADINGS['title']} {letter['number']}",
+        author=letter["agreement"]["owner"],
+    )
+    doc.build(story)
+    return out.getvalue()
+
+
+def letter_rows(letter: dict) -> list[tuple[str, str]]:
+    """The letter's head rows, in order: what both the page and the PDF show."""
+    a = letter["agreement"]
+    return [
+        ("number", letter["number"]),
+        ("state", letter["state"]),
+        ("agreement", a["title"]),
+        ("parties", f"{a['owner']} / {a['vendor']}"),
+        ("filed", letter["filed"]),
+        ("third_party", letter["third_party"]),
+        ("purpose", letter["purpose"]),
+        ("form", letter["form"]),
+        ("window", letter["window"]),
+    ]
