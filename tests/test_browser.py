@@ -159,3 +159,32 @@ def test_the_auditor_searches_opens_an_entry_and_verifies(office, people):
     assert page.locator("svg.chart").count() == 2
     assert "no matching policy rule" in page.locator("#reasons").inner_text()
     auditor.shot("charts")
+
+
+def test_the_approver_records_an_agreement_and_an_item_and_sees_the_clock(office, people, tmp_path):
+    approver = people("approver", locale="zh-CN")
+    page = approver.login()
+    page.click("nav.side >> text=保密协议")
+    page.fill("#title", "保密协议（附件2）")
+    page.fill("#owner", "常州市政务服务管理办公室")
+    page.fill("#vendor", "上海今点软件有限公司")
+    page.fill("#signed_on", "2022-06-27")
+    page.fill("#contract_value", "3,985,000")
+    page.click("form.grid button[type=submit]")
+    # The refusal is shown next to the field, in the reader's language; the rest is kept.
+    assert page.locator("#contract_value-error").inner_text() == "须为金额，如 3985000.00"
+    assert page.locator("#vendor").input_value() == "上海今点软件有限公司"
+    approver.shot("agreement-error")
+    page.fill("#contract_value", "3985000.00")
+    page.click("form.grid button[type=submit]")
+    assert page.locator("h1").inner_text().startswith("保密协议（附件2）")
+    upload = tmp_path / "design.txt"
+    upload.write_bytes("系统总体设计".encode())
+    page.fill("#title", "系统总体设计说明书")
+    page.select_option("#category", "design")
+    page.set_input_files("#content", str(upload))
+    page.click("form.grid button[type=submit]")
+    assert "系统总体设计说明书" in page.locator("table").inner_text()
+    assert page.locator("#clock svg.chart").count() == 1
+    assert "1 项信息仍受保护" in page.locator("#clock svg").text_content()
+    approver.shot("agreement-with-clock")
