@@ -38,6 +38,7 @@ class Operation:
     status: int
     query: tuple[str, ...]
     produces: str
+    action: Action | None
 
 
 OPERATIONS: list[Operation] = []
@@ -82,6 +83,9 @@ def endpoint(
     refused with 403 before its body is validated or any object is looked up.
     """
 
+    if not public and action is None:
+        raise TypeError(f"{rule}: a non-public endpoint must name its action")
+
     def deco(fn):
         name = fn.__name__
 
@@ -111,7 +115,9 @@ def endpoint(
 
         bp.add_url_rule(rule, name, view, methods=[method])
         OPERATIONS.append(
-            Operation(rule, method, name, summary, tag, public, body, status, query, produces)
+            Operation(
+                rule, method, name, summary, tag, public, body, status, query, produces, action
+            )
         )
         if public:
             PUBLIC_ENDPOINTS.add(f"api.{name}")
