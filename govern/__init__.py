@@ -47,6 +47,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         TESTING=settings.testing,
     )
     app.extensions["govern"] = runtime
+    app.json.ensure_ascii = False  # 常州市… stays readable in JSON
     if settings.proxy_hops:
         # Only then is X-Forwarded-For the client address the trail records.
         app.wsgi_app = ProxyFix(

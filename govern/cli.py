@@ -143,14 +143,20 @@ def audit_verify(database_url):
     from govern.services import trail
 
     runtime = _runtime(database_url)
-    with click.progressbar(length=1, label="verifying", file=sys.stderr) as bar:
+    bar = None
 
-        def progress(done, total):
-            bar.length = max(total, 1)
+    def progress(done, total):
+        # A progress bar only where it helps: a large trail on an interactive terminal.
+        nonlocal bar
+        if bar is None and total >= 100_000 and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
+        if bar is not None:
             bar.update(done - bar.pos)
 
-        with unit_of_work(runtime) as ctx:
-            result = trail.verify(ctx, progress)
+    with unit_of_work(runtime) as ctx:
+        result = trail.verify(ctx, progress)
+    if bar is not None:
+        bar.render_finish()
     if result.ok:
         click.echo(f"ok: {result.entries} entries intact")
         return
