@@ -39,6 +39,7 @@ class Operation:
     query: tuple[str, ...]
     produces: str
     action: Action | None
+    holder: bool
 
 
 OPERATIONS: list[Operation] = []
@@ -76,11 +77,14 @@ def endpoint(
     query: tuple[str, ...] = (),
     produces: str = "application/json",
     action: Action | None = None,
+    holder: bool = False,
 ):
     """Declare an API route. The handler gets the unit of work (and the validated body).
 
     ``action`` names what the route does, so that a caller whose roles may never do it is
-    refused with 403 before its body is validated or any object is looked up.
+    refused with 403 before its body is validated or any object is looked up. ``holder`` routes
+    are for token holders (third parties, subcontractors), not accounts: the service checks the
+    token against its live grant or record and decides.
     """
 
     if not public and action is None:
@@ -93,7 +97,7 @@ def endpoint(
         def view(**kwargs):
             ctx = http.new_ctx()
             try:
-                if not public:
+                if not public and not holder:
                     http.authenticate_api(ctx, method)
                 if action is not None:
                     require_role_for(ctx, action)
