@@ -120,7 +120,18 @@ def endpoint(
         bp.add_url_rule(rule, name, view, methods=[method])
         OPERATIONS.append(
             Operation(
-                rule, method, name, summary, tag, public, body, status, query, produces, action
+                rule,
+                method,
+                name,
+                summary,
+                tag,
+                public,
+                body,
+                status,
+                query,
+                produces,
+                action,
+                holder,
             )
         )
         if public:
