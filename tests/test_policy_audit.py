@@ -479,3 +479,25 @@ def test_concurrent_writers_make_one_gapless_chain(office, runtime):
     assert result["ok"] is True
     seqs = [e["seq"] for e in office.audit_entries()]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_an_auditor_changes_nothing_and_reads_no_content(office):
+    agreement = office.agreement()
+    item = office.item(agreement["id"])
+    assert office.get(f"/api/v1/items/{item['id']}/content", "audit").status_code == 403
+    for op in OPERATIONS:
+        if op.public or op.holder or op.method == "GET":
+            continue
+        response = office.call(op.method, "/api/v1" + _fill(op.rule), "audit", json={})
+        assert response.status_code == 403, (op.method, op.rule)
+
+
+def test_a_forged_checkpoint_is_found(office, runtime, settings_overrides, monkeypatch):
+    _seed(office)
+    monkeypatch.setenv("GOVERN_HOME", str(settings_overrides["home"]))
+    url = settings_overrides["database_url"]
+    assert CliRunner().invoke(main, ["audit", "checkpoint", "--database-url", url]).exit_code == 0
+    with runtime.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_checkpoints SET head_hash = '" + "0" * 64 + "'")
+    result = _verify(office)
+    assert result["ok"] is False and "checkpoint" in result["problem"]
