@@ -112,8 +112,9 @@ def demo(database_url):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host, port, workers):
-    """Serve the app with gunicorn."""
+@db_option
+def serve(host, port, workers, database_url):
+    """Serve the app with gunicorn (several workers share one database)."""
     from gunicorn.app.base import BaseApplication
 
     from govern import create_app
@@ -125,7 +126,7 @@ def serve(host, port, workers):
             self.cfg.set("accesslog", "-")
 
         def load(self):
-            return create_app()
+            return create_app({"database_url": database_url} if database_url else None)
 
     _App().run()
 
