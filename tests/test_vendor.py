@@ -354,6 +354,7 @@ def test_subcontractor_receives_only_its_fields_from_json_and_csv(office):
     ]
     got_csv = shared(office, as_csv["id"], token)
     assert got_csv.status_code == 200
+    assert got_csv.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert got_csv.data.decode() == "service,status\n营业执照,办结\n户籍迁移,受理\n"
     for response in (got_json, got_csv):
         assert "320402" not in response.data.decode() and "张三" not in response.data.decode()

@@ -343,7 +343,7 @@ def _minimise_csv(content: bytes, fields: list[str], served: dict) -> str | None
     served.update(
         content=out.getvalue().encode("utf-8"),
         fields=[rows[0][i] for i in keep],
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
     )
     return None
 
