@@ -150,6 +150,7 @@ def test_lead_registers_lists_and_renews_an_nda(office, runtime):
     )
     assert renewed.status_code == 201, renewed.get_json()
     assert renewed.get_json()["renews_id"] == first["id"]
+    assert renewed.get_json()["signed_on"] == day(0)
     again = office.post(
         f"/api/v1/ndas/{first['id']}/renew",
         "lead",

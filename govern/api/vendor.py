@@ -20,7 +20,7 @@ NDA_RENEW_IN = Schema(
     "NdaRenew",
     expires_on=Date(),
     document_sha256=Sha256(),
-    signed_on=Date(required=False, description="default: today, or the old end if earlier"),
+    signed_on=Date(required=False, description="default: today"),
     document_b64=Base64(required=False),
 )
 NTK_IN = Schema(

@@ -126,7 +126,7 @@ def create_nda(ctx: Ctx, agreement_id: int, data: dict) -> Nda:
 
 def renew_nda(ctx: Ctx, nda_id: int, data: dict) -> Nda:
     """A renewal is a new NDA row pointing at the one it renews; it may start before the old one
-    ends (signed early), but it must reach further, and an NDA is renewed only once."""
+    ends (signed early) but must reach further, and an NDA is renewed only once."""
     old = get_or_404(ctx.db, Nda, nda_id, "nda")
     agreement = ctx.db.get(Agreement, old.agreement_id)
     decision = require(ctx, Action.NDA_RENEW, nda_target(old), [agreements.is_active(agreement)])
@@ -134,7 +134,8 @@ def renew_nda(ctx: Ctx, nda_id: int, data: dict) -> Nda:
         raise Conflict(f"NDA {old.id} has been renewed already", field="nda_id")
     user = ctx.db.get(User, old.user_id)
     data = {**data, "username": user.username}
-    data.setdefault("signed_on", min(ctx.today(), old.expires_on))
+    # Signed today unless told otherwise: a renewal never backdates cover over a lapse.
+    data.setdefault("signed_on", ctx.today())
     _check_dates(data["signed_on"], data["expires_on"], "expires_on")
     if data["expires_on"] <= old.expires_on:
         raise Invalid(
