@@ -98,14 +98,19 @@ def demo(database_url):
     from govern import demo as demo_data
     from govern.runtime import unit_of_work
 
-    with unit_of_work(_runtime(database_url)) as ctx:
+    runtime = _runtime(database_url)
+    with unit_of_work(runtime) as ctx:
         accounts = demo_data.load(ctx)
     if accounts is None:
         click.echo("the demo agreement is loaded already")
         return
+    # The vendor's side is registered by the demo's vendor lead, in a unit of work of its own.
+    client_token = demo_data.load_vendor_side(runtime)
     click.echo("Demo loaded. Accounts (passwords shown once):")
     for username, role, password in accounts:
         click.echo(f"  {username:<12} {role:<16} {password}")
+    click.echo("Subcontractor client_token (shown once; fields service and status only):")
+    click.echo(f"  {client_token}")
 
 
 @main.command()
@@ -176,6 +181,29 @@ def audit_checkpoint(database_url):
     with unit_of_work(_runtime(database_url)) as ctx:
         seq = trail.checkpoint(ctx)
     click.echo(f"checkpoint at entry {seq}" if seq else "the trail is empty")
+
+
+@main.group()
+def warnings():
+    """Warnings ahead of NDA, data-security agreement and minimisation record ends."""
+
+
+@warnings.command("sweep")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Sweep as of this date (default: today on the office's calendar).",
+)
+@db_option
+def warnings_sweep(today, database_url):
+    """Queue in the outbox the warnings due (30 days ahead); safe to run every day."""
+    from govern.runtime import unit_of_work
+    from govern.services.warnings import sweep_warnings
+
+    with unit_of_work(_runtime(database_url)) as ctx:
+        queued = sweep_warnings(ctx, today.date() if today else ctx.today())
+    click.echo(f"{queued} warning(s) queued")
 
 
 @main.group()
