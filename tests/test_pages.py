@@ -241,7 +241,7 @@ def test_charts_count_decisions_per_day_and_denials_by_reason(office, app):
     page = text(Reader(app).login("audit").get("/audit/charts?days=7"))
     assert page.count("<svg") == 2
     reasons = re.search(r'<table class="compact" id="reasons">(.*?)</table>', page, re.S).group(1)
-    assert re.search(r"<td>no valid NDA</td><td>2</td>", reasons)
+    assert re.search(r"<td>no valid NDA[^<]*</td><td>2</td>", reasons)
     assert re.search(r"<td>no matching policy rule</td><td>1</td>", reasons)
 
 

@@ -120,7 +120,9 @@ def pdf(letter: dict) -> bytes:
     items = [[p("#", head), p("名称 Title", head), p("SHA-256", head)]] + [
         [p(str(i["id"])), p(i["title"]), p(i["sha256"], small)] for i in letter["items"]
     ]
-    steps = [[p("角色 Role", head), p("人员 Who", head), p("时间 When", head), p("意见 Decision", head)]]
+    steps = [
+        [p("角色 Role", head), p("人员 Who", head), p("时间 When", head), p("意见 Decision", head)]
+    ]
     steps += [[p(s["role"]), p(s["who"]), p(s["at"]), p(s["decision"])] for s in letter["steps"]]
     seal = letter.get("seal")
     seal_text = (
