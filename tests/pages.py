@@ -23,9 +23,16 @@ class Reader:
         assert found, f"no CSRF token on {path} ({page.status_code})"
         return found.group(1)
 
-    def submit(self, path: str, data: dict | None = None, form_on: str | None = None, **kw):
+    def submit(
+        self,
+        path: str,
+        data: dict | None = None,
+        form_on: str | None = None,
+        csrf_field: str = "csrf_token",
+        **kw,
+    ):
         """Post a form the way a browser does: with the CSRF token of the page it sits on."""
-        body = {"csrf_token": self.token(form_on or path), **(data or {})}
+        body = {csrf_field: self.token(form_on or path), **(data or {})}
         return self.client.post(path, data=body, headers=self.headers, **kw)
 
     def login(self, username: str, password: str = PASSWORD) -> Reader:

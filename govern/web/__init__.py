@@ -2,7 +2,8 @@
 
 Each page is declared with :func:`page`: explicitly public, or signed-in (its service decides).
 Pages live in one module per side: ``home`` (sign-in, dashboard), ``agreements`` (agreements,
-clocks, items), ``trail`` (auditor), ``admin`` (accounts and policy).
+clocks, items), ``vendor`` (NDAs, need-to-know, subcontractors, breaches), ``trail`` (auditor),
+``admin`` (accounts and policy).
 """
 
 from __future__ import annotations
@@ -85,4 +86,4 @@ def _navigation():
 
 
 # Page modules register their routes on import.
-from govern.web import admin, agreements, home, trail  # noqa: E402, F401
+from govern.web import admin, agreements, home, trail, vendor  # noqa: E402, F401

@@ -1,0 +1,337 @@
+"""The vendor's side of an agreement: staff NDAs (clause 3.8), need-to-know (clause 3.5),
+subcontractors with their minimisation records and reports (clause 3.7), and breaches (clauses
+3.9, 7). Every form is validated by the API's schema and decided by the API's service."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from govern.actions import Action
+from govern.api.vendor import (
+    BREACH_IN,
+    NDA_IN,
+    NDA_RENEW_IN,
+    NTK_IN,
+    REASON_IN,
+    SUBCONTRACTOR_IN,
+)
+from govern.context import Ctx
+from govern.errors import NotFound
+from govern.services import agreements, breaches, items, ndas, subcontractors
+from govern.web import page
+from govern.web.forms import Form, attempt, choices, validated
+from govern.web.i18n import label
+
+
+class ItemChoice(SelectMultipleField):
+    """Items as checkboxes (usable without script); the service checks what they may be."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, coerce=int, validate_choice=False, **kwargs)
+
+
+def item_choices(ctx: Ctx, agreement_id: int):
+    return choices(
+        (i.id, f"#{i.id} {i.title}")
+        for i in items.list_for(ctx, agreement_id)
+        if i.status == "protected"
+    )
+
+
+def _comma_list(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _numbers(text: str | None) -> list:
+    return [int(p) if p.isdigit() else p for p in _comma_list(text)]
+
+
+def _document(upload, typed: str | None, sha_key: str, b64_key: str | None = None) -> dict:
+    """A signed document given as a file (hashed here, and kept when the API keeps it) or as
+    its sha256 typed in."""
+    if upload and upload.filename:
+        data = upload.read()
+        out = {sha_key: hashlib.sha256(data).hexdigest()}
+        if b64_key:
+            out[b64_key] = base64.b64encode(data).decode()
+        return out
+    return {sha_key: typed or ""}
+
+
+def _tab(name: str, agreement_id: int, **context):
+    agreement = agreements.get(context.pop("ctx"), agreement_id)
+    return render_template(f"vendor/{name}.html", agreement=agreement, tab=name, **context)
+
+
+# Staff NDAs and need-to-know.
+
+
+class NdaForm(Form):
+    username = StringField(_l("Staff member (username)"))
+    signed_on = StringField(_l("Signed on"), render_kw={"type": "date"})
+    expires_on = StringField(_l("Expires on"), render_kw={"type": "date"})
+    document = FileField(_l("Signed NDA (PDF)"))
+    document_sha256 = StringField(_l("or its SHA-256"))
+
+    def payload(self) -> dict:
+        return {
+            "username": self.username.data,
+            "signed_on": self.signed_on.data,
+            "expires_on": self.expires_on.data,
+            **_document(
+                self.document.data, self.document_sha256.data, "document_sha256", "document_b64"
+            ),
+        }
+
+
+class NtkForm(Form):
+    username = StringField(_l("Staff member (username)"))
+    item_ids = ItemChoice(_l("Items"))
+    reason = StringField(_l("Why they need to know"))
+    ends_on = StringField(_l("Until (optional)"), render_kw={"type": "date"})
+
+    def payload(self) -> dict:
+        return {
+            "username": self.username.data,
+            "item_ids": self.item_ids.data or [],
+            "reason": self.reason.data,
+            "ends_on": self.ends_on.data,
+        }
+
+
+@page("/agreements/<int:agreement_id>/staff", methods=("GET", "POST"))
+def staff_page(ctx: Ctx, agreement_id: int):
+    nda_form = NdaForm(prefix="nda")
+    ntk_form = NtkForm(prefix="ntk")
+    ntk_form.item_ids.choices = item_choices(ctx, agreement_id)
+    if request.form.get("which") == "nda" and nda_form.checked(ctx, Action.NDA_CREATE):
+        done = attempt(
+            ctx,
+            nda_form,
+            lambda: ndas.create_nda(ctx, agreement_id, validated(NDA_IN, nda_form.payload())),
+            aliases={"document_b64": "document"},
+        )
+        if done is not None:
+            flash(_("NDA registered."))
+            return redirect(url_for("web.staff_page", agreement_id=agreement_id))
+    if request.form.get("which") == "ntk" and ntk_form.checked(ctx, Action.NTK_GRANT):
+        done = attempt(
+            ctx,
+            ntk_form,
+            lambda: ndas.grant_need_to_know(
+                ctx, agreement_id, validated(NTK_IN, ntk_form.payload())
+            ),
+        )
+        if done is not None:
+            flash(_("Need-to-know granted for %(n)s items.", n=len(done)))
+            return redirect(url_for("web.staff_page", agreement_id=agreement_id))
+    today = ctx.today()
+    status = max(nda_form.status, ntk_form.status)
+    listed = ndas.list_ndas(ctx, agreement_id)
+    return _tab(
+        "staff",
+        agreement_id,
+        ctx=ctx,
+        ndas=[(n, u, ndas.nda_status(n, today)) for n, u in listed],
+        renewed={n.renews_id for n, _u in listed if n.renews_id},
+        ntks=[
+            (g, u, ndas.ntk_status(g, today)) for g, u in ndas.list_need_to_know(ctx, agreement_id)
+        ],
+        titles={i.id: i.title for i in items.list_for(ctx, agreement_id)},
+        nda_form=nda_form,
+        ntk_form=ntk_form,
+        warn_days=ctx.settings.warn_days,
+        today=today,
+    ), status
+
+
+class RenewForm(Form):
+    signed_on = StringField(_l("Signed on (default: today)"), render_kw={"type": "date"})
+    expires_on = StringField(_l("Expires on"), render_kw={"type": "date"})
+    document = FileField(_l("Signed NDA (PDF)"))
+    document_sha256 = StringField(_l("or its SHA-256"))
+
+    def payload(self) -> dict:
+        return {
+            "signed_on": self.signed_on.data,
+            "expires_on": self.expires_on.data,
+            **_document(
+                self.document.data, self.document_sha256.data, "document_sha256", "document_b64"
+            ),
+        }
+
+
+@page("/agreements/<int:agreement_id>/ndas/<int:nda_id>/renew", methods=("GET", "POST"))
+def nda_renew(ctx: Ctx, agreement_id: int, nda_id: int):
+    found = [(n, u) for n, u in ndas.list_ndas(ctx, agreement_id) if n.id == nda_id]
+    if not found:
+        raise NotFound(f"nda {nda_id} does not exist in agreement {agreement_id}")
+    form = RenewForm()
+    if form.checked(ctx, Action.NDA_RENEW):
+        done = attempt(
+            ctx,
+            form,
+            lambda: ndas.renew_nda(ctx, nda_id, validated(NDA_RENEW_IN, form.payload())),
+            aliases={"document_b64": "document"},
+        )
+        if done is not None:
+            flash(_("NDA renewed."))
+            return redirect(url_for("web.staff_page", agreement_id=agreement_id))
+    nda, username = found[0]
+    return _tab("renew", agreement_id, ctx=ctx, nda=nda, username=username, form=form), form.status
+
+
+@page("/agreements/<int:agreement_id>/need-to-know/<int:ntk_id>/revoke", methods=("POST",))
+def ntk_revoke(ctx: Ctx, agreement_id: int, ntk_id: int):
+    form = Form()
+    if form.checked(ctx, Action.NTK_REVOKE):
+        ndas.revoke_need_to_know(
+            ctx, ntk_id, validated(REASON_IN, {"reason": request.form.get("reason", "")})
+        )
+        flash(_("Need-to-know revoked."))
+    return redirect(url_for("web.staff_page", agreement_id=agreement_id))
+
+
+# Subcontractors (clause 3.7).
+
+
+class SubcontractorForm(Form):
+    name = StringField(_l("Name"))
+    service = StringField(_l("Service it provides"))
+    dsa_signed_on = StringField(_l("Data-security agreement signed on"), render_kw={"type": "date"})
+    dsa_expires_on = StringField(
+        _l("Data-security agreement expires on"), render_kw={"type": "date"}
+    )
+    dsa = FileField(_l("Signed data-security agreement"))
+    dsa_sha256 = StringField(_l("or its SHA-256"))
+    purpose = TextAreaField(_l("Purpose"))
+    item_ids = ItemChoice(_l("Items it may receive"))
+    fields = StringField(_l("Only these fields (comma-separated; empty: whole items)"))
+    until = StringField(_l("Until"), render_kw={"type": "date"})
+
+    def payload(self) -> dict:
+        return {
+            "name": self.name.data,
+            "service": self.service.data,
+            "dsa_signed_on": self.dsa_signed_on.data,
+            "dsa_expires_on": self.dsa_expires_on.data,
+            **_document(self.dsa.data, self.dsa_sha256.data, "dsa_sha256"),
+            "purpose": self.purpose.data,
+            "item_ids": self.item_ids.data or [],
+            "fields": _comma_list(self.fields.data),
+            "until": self.until.data,
+        }
+
+
+@page("/agreements/<int:agreement_id>/subcontractors", methods=("GET", "POST"))
+def subcontractor_page(ctx: Ctx, agreement_id: int):
+    form = SubcontractorForm()
+    form.item_ids.choices = item_choices(ctx, agreement_id)
+    if form.checked(ctx, Action.SUBCONTRACTOR_CREATE):
+        done = attempt(
+            ctx,
+            form,
+            lambda: subcontractors.create(
+                ctx, agreement_id, validated(SUBCONTRACTOR_IN, form.payload())
+            ),
+        )
+        if done is not None:
+            sub, token = done
+            return _tab("token", agreement_id, ctx=ctx, sub=sub, token=token, what="created")
+    rows = subcontractors.list_for(ctx, agreement_id)
+    return _tab(
+        "subcontractors",
+        agreement_id,
+        ctx=ctx,
+        rows=rows,
+        titles={i.id: i.title for i in items.list_for(ctx, agreement_id)},
+        form=form,
+        today=ctx.today(),
+    ), form.status
+
+
+@page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/rotate", methods=("POST",))
+def subcontractor_rotate(ctx: Ctx, agreement_id: int, sub_id: int):
+    # The new token is in this answer only (never flashed into the cookie, never logged).
+    sub, token = subcontractors.rotate(ctx, sub_id)
+    return _tab("token", agreement_id, ctx=ctx, sub=sub, token=token, what="rotated")
+
+
+@page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/revoke", methods=("POST",))
+def subcontractor_revoke(ctx: Ctx, agreement_id: int, sub_id: int):
+    form = Form()
+    if form.checked(ctx, Action.SUBCONTRACTOR_REVOKE):
+        reason = validated(REASON_IN, {"reason": request.form.get("reason", "")})["reason"]
+        subcontractors.revoke(ctx, sub_id, reason)
+        flash(_("Subcontractor revoked: its token and its record have ended."))
+    return redirect(url_for("web.subcontractor_page", agreement_id=agreement_id))
+
+
+@page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/report")
+def subcontractor_report(ctx: Ctx, agreement_id: int, sub_id: int):
+    return _tab("report", agreement_id, ctx=ctx, report=subcontractors.report(ctx, sub_id))
+
+
+# Breaches (clauses 3.9, 7).
+
+
+class BreachForm(Form):
+    description = TextAreaField(_l("What happened"))
+    responsible_kind = SelectField(_l("Who is responsible"))
+    responsible = StringField(_l("Username, or subcontractor number"))
+    audit_seqs = StringField(_l("Audit entries (numbers, comma-separated)"))
+    terminate = BooleanField(_l("Ask for termination (clause 7)"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.responsible_kind.choices = choices(
+            [("staff", _("a staff member")), ("subcontractor", label("subcontractor"))]
+        )
+
+    def payload(self) -> dict:
+        return {
+            "description": self.description.data,
+            "responsible_kind": self.responsible_kind.data,
+            "responsible": self.responsible.data,
+            "audit_seqs": _numbers(self.audit_seqs.data),
+            "terminate": bool(self.terminate.data),
+        }
+
+
+@page("/agreements/<int:agreement_id>/breaches", methods=("GET", "POST"))
+def breach_page(ctx: Ctx, agreement_id: int):
+    form = BreachForm()
+    if request.method == "GET" and request.args.get("seq"):
+        form.audit_seqs.data = request.args["seq"]
+    if form.checked(ctx, Action.BREACH_CREATE):
+        done = attempt(
+            ctx,
+            form,
+            lambda: breaches.create(ctx, agreement_id, validated(BREACH_IN, form.payload())),
+        )
+        if done is not None:
+            breach, agreement, terminate = done
+            flash(
+                _(
+                    "Breach %(id)s recorded against %(vendor)s; liquidated damages %(amount)s.",
+                    id=breach.id,
+                    vendor=agreement.vendor,
+                    amount=f"{breach.liquidated_damages:,.2f} {agreement.currency}",
+                )
+            )
+            if terminate:
+                flash(_("Termination was asked for: use Terminate on the agreement's Recalls tab."))
+            return redirect(url_for("web.breach_page", agreement_id=agreement_id))
+    agreement, rows = breaches.list_for(ctx, agreement_id)
+    return _tab("breaches", agreement_id, ctx=ctx, rows=rows, form=form), form.status
