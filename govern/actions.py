@@ -61,6 +61,8 @@ class Action(StrEnum):
     GRANT_ISSUE = "grant:issue"
     GRANT_LIST = "grant:list"
     GRANT_REVOKE = "grant:revoke"
+    # Anyone holding a printed approval letter checks its seal (public; never its content).
+    SEAL_CHECK = "seal:check"
     # Recall, termination, breaches (clauses 3.10, 5.3, 7).
     RECALL_CREATE = "recall:create"
     RECALL_LIST = "recall:list"

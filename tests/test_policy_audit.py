@@ -28,6 +28,8 @@ EXPECTED_PUBLIC = {
     "api.openapi_document",
     "api.shared_item",
     "web.login",
+    # The public check of a printed approval letter's seal (its QR code); never its content.
+    "web.seal_check",
     "static",
 }
 

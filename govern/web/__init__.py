@@ -2,8 +2,9 @@
 
 Each page is declared with :func:`page`: explicitly public, or signed-in (its service decides).
 Pages live in one module per side: ``home`` (sign-in, dashboard), ``agreements`` (agreements,
-clocks, items), ``vendor`` (NDAs, need-to-know, subcontractors, breaches), ``trail`` (auditor),
-``admin`` (accounts and policy).
+clocks, items), ``vendor`` (NDAs, need-to-know, subcontractors, breaches), ``requests``
+(disclosure requests, grants, the approval letter and its public seal check), ``recalls`` (recall,
+termination, declassification), ``trail`` (auditor), ``admin`` (accounts and policy).
 """
 
 from __future__ import annotations
@@ -82,8 +83,25 @@ def _csrf_refused(_exc: CSRFError):
 @bp.app_context_processor
 def _navigation():
     roles = my_roles()
-    return {"my_roles": roles, "any_role": lambda *names: bool(roles & set(names))}
+
+    def may(action: str) -> bool:
+        """Could any of the reader's roles ever do ``action`` (e.g. "nda:list")? Only for choosing
+        which links to draw, from the live policy; the services still decide each request."""
+        if not current_user.is_authenticated:
+            return False
+        kind, verb = action.split(":", 1)
+        return http.runtime().policy.may_ever(current_user.user.username, kind, verb)
+
+    return {"my_roles": roles, "any_role": lambda *names: bool(roles & set(names)), "may": may}
 
 
 # Page modules register their routes on import.
-from govern.web import admin, agreements, home, trail, vendor  # noqa: E402, F401
+from govern.web import (  # noqa: E402, F401
+    admin,
+    agreements,
+    home,
+    recalls,
+    requests,
+    trail,
+    vendor,
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,7 +16,7 @@ from govern.actions import Action
 from govern.context import Ctx
 from govern.errors import GovernError
 from govern.services import accounts, agreements
-from govern.web import page
+from govern.web import dashboard, page
 from govern.web.forms import Form
 
 
@@ -62,19 +64,19 @@ def index(ctx: Ctx):
     readers = policy.OFFICE_ROLES | policy.VENDOR_ROLES | {"auditor"}
     listing = agreements.list_all(ctx) if readers & roles else []
     clocks = {a.id: agreements.clock(ctx, a.id, ctx.today()) for a in listing}
+    for clock in clocks.values():
+        clock["term_ends_on_date"] = date.fromisoformat(clock["term_ends_on"])
     return render_template(
-        "index.html", roles=sorted(roles), agreements=listing, clocks=clocks, panels=panels(ctx)
+        "index.html",
+        roles=sorted(roles),
+        agreements=listing,
+        clocks=clocks,
+        panels=dashboard.panels(ctx, listing, clocks),
+        warn_days=ctx.settings.warn_days,
+        ending_kinds={
+            "term": _("agreement term"),
+            "grant": _("grant"),
+            "nda": _("staff NDA"),
+            "dsa": _("subcontractor agreement or record"),
+        },
     )
-
-
-def panels(ctx: Ctx) -> list[str]:
-    """The dashboard's panels for the roles the account holds (each one's data from its service)."""
-    roles = set(ctx.roles())
-    shown = []
-    if "auditor" in roles:
-        shown.append("auditor")
-    if "system_admin" in roles:
-        shown.append("system_admin")
-    if "security_admin" in roles:
-        shown.append("security_admin")
-    return shown

@@ -17,6 +17,8 @@ from flask_babel import Babel, format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 
 LOCALES = ("zh_CN", "en")
+# The approval letter is a Chinese office's form: it is printed in Chinese (with English beside).
+LETTER_LOCALE = "zh_CN"
 COOKIE = "lang"
 TRANSLATIONS = Path(__file__).parent / "translations"
 babel = Babel()

@@ -1,0 +1,66 @@
+"""The public check of a printed approval letter (审批单): its QR code leads here.
+
+Anyone holding the letter may learn whether the seal printed on it is the office's and still
+stands: the request number, when it was sealed, under which key, and the request's state. Never
+its content: the holder already has that on paper, and nobody else should learn it from here.
+The signature itself is checked exactly as offline (``govern.approvals.verify_approval``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from govern.actions import Action
+from govern.approvals import InvalidApproval, verify_approval
+from govern.audit import iso
+from govern.context import Ctx, Target
+from govern.models import Disclosure
+from govern.services import disclosures
+
+DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def check(ctx: Ctx, disclosure_id: int, digest: str) -> dict:
+    """Is there a sealed approval for this request whose JWS has this SHA-256, and does it verify?"""
+    d = ctx.db.get(Disclosure, disclosure_id) if disclosure_id > 0 else None
+    tgt = Target("disclosure", disclosure_id, f"agreement:{d.agreement_id}" if d else "*")
+    found = (
+        d is not None
+        and d.approval_jws is not None
+        and DIGEST.fullmatch(digest or "") is not None
+        and hashlib.sha256(d.approval_jws.encode()).hexdigest() == digest
+    )
+    if not found:
+        ctx.record(Action.SEAL_CHECK, tgt, "deny", "no sealed approval with this digest", keep=True)
+        return {"found": False, "digest": digest}
+    try:
+        verify_approval(
+            {"jws": d.approval_jws, "document": d.approval_document, "key_id": d.approval_kid},
+            ctx.keys.jwks(),
+        )
+        valid, problem = True, None
+    except InvalidApproval as exc:
+        valid, problem = False, str(exc)
+    ctx.record(Action.SEAL_CHECK, tgt, "allow" if valid else "deny", problem or "seal verified")
+    return {
+        "found": True,
+        "valid": valid,
+        "problem": problem,
+        "request_id": d.id,
+        "key_id": d.approval_kid,
+        "sealed_at": iso(d.decided_at) if d.decided_at else None,
+        "state": disclosures.effective_state(ctx, d),
+        "digest": digest,
+    }
+
+
+def check_pasted(ctx: Ctx, text: str) -> dict:
+    """Verify an approval pasted whole (the JSON the API and the pages export)."""
+    try:
+        approval = json.loads(text)
+        document = verify_approval(approval, ctx.keys.jwks())
+    except (ValueError, AttributeError, InvalidApproval) as exc:
+        return {"valid": False, "problem": str(exc) or "not an approval"}
+    return {"valid": True, "document": document, "key_id": approval.get("key_id")}
