@@ -155,6 +155,8 @@ def test_file_submit_review_approve_seal_grant_read_revoke(office, runtime, case
     assert office.client.get(f"/api/v1/shared/items/{first['id']}").status_code == 401
     garbage = shared(office, first["id"], granted["token"][:-6] + "AAAAAA")
     assert garbage.status_code == 401
+    refused = office.audit_entries(action="shared:read", decision="deny")[-1]
+    assert refused["actor"] == "anonymous" and refused["rule"] == "invalid grant token"
 
 
 def test_copy_and_transfer_are_served_as_attachments(office, case):
@@ -235,6 +237,9 @@ def test_illegal_moves_are_409_and_change_nothing(office, case):
     move(office, did, "submit", "lead", expect=409)
     move(office, did, "approve", "approver", expect=409)  # not reviewed yet
     assert state(office, did) == "submitted"
+    assert (
+        office.post(f"/api/v1/disclosures/{did}", "lead", json={"form": "copy"}).status_code == 409
+    )
     move(office, did, "review", "handler")
     move(office, did, "review", "handler", expect=409)
     move(office, did, "approve", "approver")
@@ -374,6 +379,23 @@ def test_a_draft_whose_item_was_recalled_cannot_go_forward(office, case):
     )
     refused = move(office, filed["id"], "review", "handler", expect=409)
     assert "recalled" in refused["error"]["message"]
+
+
+def test_a_draft_may_swap_a_recalled_item_for_a_protected_one(office, case):
+    aid = case["agreement"]["id"]
+    first, second = case["items"]
+    draft = file_request(office, aid, [first["id"]])
+    office.post(
+        f"/api/v1/agreements/{aid}/recalls",
+        "approver",
+        json={"item_ids": [first["id"]], "reason": "taken back"},
+    )
+    move(office, draft["id"], "submit", "lead", expect=409)
+    url = f"/api/v1/disclosures/{draft['id']}"
+    assert office.post(url, "lead", json={"item_ids": [first["id"]]}).status_code == 409
+    swapped = office.post(url, "lead", json={"item_ids": [second["id"]]})
+    assert swapped.status_code == 200 and swapped.get_json()["item_ids"] == [second["id"]]
+    assert move(office, draft["id"], "submit", "lead")["state"] == "submitted"
 
 
 # Time: expiry of undecided requests, windows.

@@ -88,6 +88,8 @@ def test_recall_ends_every_access_at_once_and_asks_each_holder(office, runtime, 
         ("third_party", f"grant:{grant['grant_id']}"),
     }
     assert len(recall["open_confirmations"]) == 3
+    vendor = office.get("/api/v1/outbox", "lead").get_json()["messages"]
+    assert any(m["kind"] == "recall" and "3 to confirm" in m["subject"] for m in vendor)
 
     # Everything over the item ended in the same unit of work.
     refused = shared(office, first["id"], grant["token"])

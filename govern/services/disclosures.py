@@ -234,10 +234,15 @@ def _begin_move(ctx: Ctx, disclosure_id: int, action: Action) -> tuple[Disclosur
     state = effective_state(ctx, d)
     if state not in MOVES[action]:
         raise refuse(ctx, action, target(d), f"request {d.id} is {state}; cannot {action.verb}")
-    # Moves towards disclosure need the items still protected and the agreement running.
+    # Moves towards disclosure need the items still protected and the agreement running; an
+    # edit needs the agreement running (it may replace an item that has gone).
     if action not in (Action.DISCLOSURE_DENY, Action.DISCLOSURE_WITHDRAW):
         agreement = ctx.db.get(Agreement, d.agreement_id)
-        items = [ctx.db.get(Item, i) for i in item_ids(ctx, d)]
+        items = (
+            []
+            if action == Action.DISCLOSURE_EDIT
+            else [ctx.db.get(Item, i) for i in item_ids(ctx, d)]
+        )
         reason = _unavailable(agreement, items)
         if reason:
             raise refuse(ctx, action, target(d), reason)

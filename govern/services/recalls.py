@@ -29,7 +29,7 @@ from govern.models import (
     SubcontractorScope,
     User,
 )
-from govern.services import agreements, disclosures, get_or_404, grants, items
+from govern.services import agreements, disclosures, get_or_404, grants, items, outbox
 
 OUTCOMES = ("returned", "destroyed")
 
@@ -186,9 +186,24 @@ def recall(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Recall, list[tuple]
     for item in targets:
         items.set_status(item, "recalled", f"recall {row.id}: {row.reason}")
     ctx.db.flush()
+    _ask_vendor(ctx, row, len(opened))
     decision.entry.target = str(_recall_target(agreement, row.id))
     decision.record(reason=row.reason, item_ids=ids, confirmations=len(opened), **ended)
     return row, opened
+
+
+def _ask_vendor(ctx: Ctx, row: Recall, confirmations: int) -> None:
+    what = "Termination" if row.kind == "termination" else "Recall order"
+    outbox.notify(
+        ctx,
+        f"{row.kind}:{row.id}",
+        row.kind,
+        f"{what} {row.id}: return or destroy, then confirm ({confirmations} to confirm)",
+        f"{what} {row.id} of agreement {row.agreement_id}: {row.reason}. Confirm each holder's "
+        "return or destruction.",
+        agreement_id=row.agreement_id,
+        recipient_role="vendor_lead",
+    )
 
 
 def confirmation_json(ctx: Ctx, row: ReturnConfirmation) -> dict:
@@ -288,6 +303,7 @@ def terminate(ctx: Ctx, agreement_id: int) -> tuple[Agreement, Recall, list[tupl
     # Items keep their status: a protected item stays protected after the end (clause 5.2).
     agreement.status, agreement.terminated_on = "terminated", ctx.today()
     ctx.db.flush()
+    _ask_vendor(ctx, row, len(opened))
     decision.record(recall=row.id, confirmations=len(opened), **ended)
     return agreement, row, opened
 
