@@ -11,6 +11,7 @@ from datetime import timedelta
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from govern.config import Settings, load_settings
 from govern.runtime import build_runtime
@@ -46,6 +47,12 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         TESTING=settings.testing,
     )
     app.extensions["govern"] = runtime
+    app.json.ensure_ascii = False  # 常州市… stays readable in JSON
+    if settings.proxy_hops:
+        # Only then is X-Forwarded-For the client address the trail records.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
+        )
 
     from govern import api, http, web
 

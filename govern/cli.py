@@ -98,22 +98,28 @@ def demo(database_url):
     from govern import demo as demo_data
     from govern.runtime import unit_of_work
 
-    with unit_of_work(_runtime(database_url)) as ctx:
+    runtime = _runtime(database_url)
+    with unit_of_work(runtime) as ctx:
         accounts = demo_data.load(ctx)
     if accounts is None:
         click.echo("the demo agreement is loaded already")
         return
+    # The vendor's side is registered by the demo's vendor lead, in a unit of work of its own.
+    client_token = demo_data.load_vendor_side(runtime)
     click.echo("Demo loaded. Accounts (passwords shown once):")
     for username, role, password in accounts:
         click.echo(f"  {username:<12} {role:<16} {password}")
+    click.echo("Subcontractor client_token (shown once; fields service and status only):")
+    click.echo(f"  {client_token}")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host, port, workers):
-    """Serve the app with gunicorn."""
+@db_option
+def serve(host, port, workers, database_url):
+    """Serve the app with gunicorn (several workers share one database)."""
     from gunicorn.app.base import BaseApplication
 
     from govern import create_app
@@ -125,7 +131,7 @@ def serve(host, port, workers):
             self.cfg.set("accesslog", "-")
 
         def load(self):
-            return create_app()
+            return create_app({"database_url": database_url} if database_url else None)
 
     _App().run()
 
@@ -143,14 +149,20 @@ def audit_verify(database_url):
     from govern.services import trail
 
     runtime = _runtime(database_url)
-    with click.progressbar(length=1, label="verifying", file=sys.stderr) as bar:
+    bar = None
 
-        def progress(done, total):
-            bar.length = max(total, 1)
+    def progress(done, total):
+        # A progress bar only where it helps: a large trail on an interactive terminal.
+        nonlocal bar
+        if bar is None and total >= 100_000 and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
+        if bar is not None:
             bar.update(done - bar.pos)
 
-        with unit_of_work(runtime) as ctx:
-            result = trail.verify(ctx, progress)
+    with unit_of_work(runtime) as ctx:
+        result = trail.verify(ctx, progress)
+    if bar is not None:
+        bar.render_finish()
     if result.ok:
         click.echo(f"ok: {result.entries} entries intact")
         return
@@ -169,6 +181,29 @@ def audit_checkpoint(database_url):
     with unit_of_work(_runtime(database_url)) as ctx:
         seq = trail.checkpoint(ctx)
     click.echo(f"checkpoint at entry {seq}" if seq else "the trail is empty")
+
+
+@main.group()
+def warnings():
+    """Warnings ahead of NDA, data-security agreement and minimisation record ends."""
+
+
+@warnings.command("sweep")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Sweep as of this date (default: today on the office's calendar).",
+)
+@db_option
+def warnings_sweep(today, database_url):
+    """Queue in the outbox the warnings due (30 days ahead); safe to run every day."""
+    from govern.runtime import unit_of_work
+    from govern.services.warnings import sweep_warnings
+
+    with unit_of_work(_runtime(database_url)) as ctx:
+        queued = sweep_warnings(ctx, today.date() if today else ctx.today())
+    click.echo(f"{queued} warning(s) queued")
 
 
 @main.group()
@@ -204,18 +239,6 @@ def disclosures_expire(database_url):
     with unit_of_work(_runtime(database_url)) as ctx:
         expired = service.expire_overdue(ctx)
     click.echo(f"expired {len(expired)} request(s)" + (f": {expired}" if expired else ""))
-
-
-@disclosures.command("warn")
-@db_option
-def disclosures_warn(database_url):
-    """Queue the 30-day warnings for grants, request windows and terms that end soon."""
-    from govern.runtime import unit_of_work
-    from govern.services import warnings
-
-    with unit_of_work(_runtime(database_url)) as ctx:
-        queued = warnings.disclosure_warnings(ctx, ctx.today())
-    click.echo(f"queued {queued} warning(s)")
 
 
 @main.group()

@@ -31,6 +31,10 @@ class Settings:
     warn_days: int = 30
     # A signed audit checkpoint is made after this many entries (and by `govern audit checkpoint`).
     checkpoint_every: int = 1000
+    # ...and at the first append after this many minutes since the last one.
+    checkpoint_minutes: int = 60
+    # Reverse proxies in front of govern whose X-Forwarded-For may be trusted (0: none).
+    proxy_hops: int = 0
     # Failed logins allowed per account and per client address inside the window.
     login_max_failures_account: int = 5
     login_max_failures_address: int = 20

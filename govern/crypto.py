@@ -75,6 +75,8 @@ class SigningKey:
     retired: bool = False
 
     def sign(self, payload: bytes | str) -> str:
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
         return jws.sign(payload, self.pem, headers={"kid": self.kid}, algorithm=SEAL_ALGORITHM)
 
     @property

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from govern.actions import Action
 from govern.context import Ctx
-from govern.models import Agreement, Nda, NeedToKnow
-from govern.services import accounts, agreements, items
+from govern.crypto import sha256_hex
+from govern.models import Agreement, Item, User
+from govern.services import accounts, agreements, items, ndas, subcontractors
 
 OWNER = "常州市政务服务管理办公室"
 VENDOR = "上海今点软件有限公司"
@@ -100,10 +100,9 @@ def load(ctx: Ctx) -> list[tuple[str, str, str]] | None:
     if ctx.db.scalar(select(Agreement.id).where(Agreement.title == TITLE)) is not None:
         return None
     created = []
-    users = {}
     for username, role, display in ROLES:
         password = secrets.token_urlsafe(12)
-        users[username] = accounts.create_user(ctx, username, role, password, display)
+        accounts.create_user(ctx, username, role, password, display)
         created.append((username, role, password))
     agreement = agreements.create(
         ctx,
@@ -117,44 +116,72 @@ def load(ctx: Ctx) -> list[tuple[str, str, str]] | None:
             "currency": "CNY",
         },
     )
-    made = []
     for title, category, fields, content, media_type, public in ITEMS:
-        made.append(
-            items.create(
+        items.create(
+            ctx,
+            agreement.id,
+            {
+                "title": title,
+                "category": category,
+                "fields": fields,
+                "content_b64": base64.b64decode(content),
+                "media_type": media_type,
+                "public": public,
+            },
+        )
+    return created
+
+
+def load_vendor_side(runtime) -> str:
+    """The vendor lead's part of the demo, through the same services as the API: NDAs for the
+    lead and the engineer (clause 3.8), the engineer's need-to-know for the design (clause 3.5),
+    and a subcontractor receiving two fields of the case records (clause 3.7).
+
+    Returns the subcontractor's client token (shown once)."""
+    from govern.runtime import unit_of_work
+
+    with runtime.sessions() as db:
+        lead = db.scalar(select(User).where(User.username == "lead"))
+        agreement_id = db.scalar(select(Agreement.id).where(Agreement.title == TITLE))
+        item_ids = dict(
+            db.execute(select(Item.title, Item.id).where(Item.agreement_id == agreement_id)).all()
+        )
+    with unit_of_work(runtime, accounts.principal_for(lead)) as ctx:
+        today = ctx.today()
+        for who in ("lead", "staff"):
+            ndas.create_nda(
                 ctx,
-                agreement.id,
+                agreement_id,
                 {
-                    "title": title,
-                    "category": category,
-                    "fields": fields,
-                    "content_b64": base64.b64decode(content),
-                    "media_type": media_type,
-                    "public": public,
+                    "username": who,
+                    "signed_on": today - timedelta(days=30),
+                    "expires_on": today + timedelta(days=335),
+                    "document_sha256": sha256_hex(f"NDA of {who}".encode()),
                 },
             )
+        ndas.grant_need_to_know(
+            ctx,
+            agreement_id,
+            {
+                "username": "staff",
+                "item_ids": [item_ids[ITEMS[2][0]]],
+                "reason": "platform maintenance",
+            },
         )
-    today = ctx.today()
-    # clause 3.8: the engineer has signed an NDA; clause 3.5: and needs the design document.
-    for who in ("lead", "staff"):
-        ctx.record(Action.NDA_CREATE, f"user:{who}", rule="demo data")
-        ctx.db.add(
-            Nda(
-                agreement_id=agreement.id,
-                user_id=users[who].id,
-                signed_on=today - timedelta(days=30),
-                expires_on=today + timedelta(days=335),
-                document_sha256="0" * 64,
-                registered_by=users["lead"].id,
-            )
+        agreement = ctx.db.get(Agreement, agreement_id)
+        _, token = subcontractors.create(
+            ctx,
+            agreement_id,
+            {
+                "name": "工单统计云服务 (ticket statistics SaaS)",
+                "service": "monthly service-level statistics",
+                "dsa_signed_on": today - timedelta(days=10),
+                "dsa_expires_on": today + timedelta(days=365),
+                "dsa_sha256": sha256_hex(b"data-security agreement"),
+                "purpose": "count cases per service and status for the monthly SLA report",
+                "item_ids": [item_ids[ITEMS[0][0]], item_ids[ITEMS[1][0]]],
+                "fields": ["service", "status"],
+                "until": min(today + timedelta(days=180), agreements.term_ends_on(agreement)),
+            },
         )
-    ctx.record(Action.NTK_GRANT, f"item:{made[2].id}", rule="demo data", user="staff")
-    ctx.db.add(
-        NeedToKnow(
-            agreement_id=agreement.id,
-            user_id=users["staff"].id,
-            item_id=made[2].id,
-            reason="platform maintenance",
-            granted_by=users["lead"].id,
-        )
-    )
-    return created
+    return token

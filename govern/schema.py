@@ -209,7 +209,7 @@ class List(Field):
 class Schema:
     """A JSON object with named fields. Unknown fields are refused, so typos are not ignored."""
 
-    def __init__(self, name: str, **fields: Field):
+    def __init__(self, name: str, /, **fields: Field):
         self.name = name
         self.fields = fields
 

@@ -468,3 +468,11 @@ def test_the_database_refuses_edits_to_the_trail(office, runtime):
     with runtime.engine.connect() as conn, pytest.raises(sa.exc.DBAPIError):
         conn.execute(sa.text("UPDATE audit_entries SET actor = 'nobody'"))
         conn.commit()
+
+
+def test_session_cookie_is_secure_when_served_over_https(settings_overrides):
+    from govern import create_app
+
+    app = create_app({**settings_overrides, "https": True})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    app.extensions["govern"].engine.dispose()

@@ -8,52 +8,54 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from govern.models import NeedToKnow, OutboxMessage, Subcontractor, SubcontractorScope, User
+from govern.models import NeedToKnow, OutboxMessage, SubcontractorScope
 from govern.services import warnings
 from tests.conftest import as_operator
 from tests.disclosure_flow import approved_request, issue_grant, office_today, shared, state
 
 
 @pytest.fixture
-def held(office, runtime):
-    """Two items held by every kind of holder: staff with need-to-know, a subcontractor with a
-    scope, and a third party that read them with a grant."""
+def held(office):
+    """Two items held by every kind of holder, each set up through the vendor's own API: staff
+    with an NDA and need-to-know, a subcontractor with a minimisation record, and a third party
+    that read them with a grant. Each holder reads once, so the test sees access end."""
     agreement = office.agreement()
     aid = agreement["id"]
     first = office.item(aid, content=b"records", title="records")
     second = office.item(aid, content=b"design", title="design")
     spare = office.item(aid, content=b"untouched", title="untouched")
-    with as_operator(runtime) as ctx:
-        staff = ctx.db.scalar(sa.select(User).where(User.username == "staff"))
-        lead = ctx.db.scalar(sa.select(User).where(User.username == "lead"))
-        for item in (first, second):
-            ctx.db.add(
-                NeedToKnow(
-                    agreement_id=aid,
-                    user_id=staff.id,
-                    item_id=item["id"],
-                    reason="operations",
-                    granted_by=lead.id,
-                )
-            )
-        sub = Subcontractor(
-            agreement_id=aid,
-            name="云监控服务",
-            service="monitoring",
-            dsa_signed_on=date(2022, 7, 1),
-            dsa_expires_on=office_today() + timedelta(days=300),
-            dsa_sha256="a" * 64,
-            purpose="monitoring",
-            until=office_today() + timedelta(days=300),
-            registered_by=lead.id,
-        )
-        ctx.db.add(sub)
-        ctx.db.flush()
-        ctx.db.add(SubcontractorScope(subcontractor_id=sub.id, item_id=first["id"], fields=[]))
-        sub_id = sub.id
+    today = office_today()
+    nda = {
+        "username": "staff",
+        "signed_on": (today - timedelta(days=10)).isoformat(),
+        "expires_on": (today + timedelta(days=300)).isoformat(),
+        "document_sha256": "ab" * 32,
+    }
+    assert office.post(f"/api/v1/agreements/{aid}/ndas", "lead", json=nda).status_code == 201
+    need = {"username": "staff", "item_ids": [first["id"], second["id"]], "reason": "operations"}
+    response = office.post(f"/api/v1/agreements/{aid}/need-to-know", "lead", json=need)
+    assert response.status_code == 201, response.get_json()
+    sub = office.post(
+        f"/api/v1/agreements/{aid}/subcontractors",
+        "lead",
+        json={
+            "name": "云监控服务",
+            "service": "monitoring",
+            "dsa_signed_on": (today - timedelta(days=10)).isoformat(),
+            "dsa_expires_on": (today + timedelta(days=300)).isoformat(),
+            "dsa_sha256": "ab" * 32,
+            "purpose": "monitoring",
+            "item_ids": [first["id"]],
+            "fields": [],
+            "until": (today + timedelta(days=200)).isoformat(),
+        },
+    )
+    assert sub.status_code == 201, sub.get_json()
     approved = approved_request(office, aid, [first["id"], second["id"]])
     grant = issue_grant(office, approved["id"])
     assert shared(office, first["id"], grant["token"]).status_code == 200
+    assert shared(office, first["id"], sub.get_json()["client_token"]).status_code == 200
+    assert office.get(f"/api/v1/items/{first['id']}/content", "staff").status_code == 200
     return {
         "agreement": agreement,
         "first": first,
@@ -61,7 +63,8 @@ def held(office, runtime):
         "spare": spare,
         "request": approved,
         "grant": grant,
-        "subcontractor": sub_id,
+        "subcontractor": sub.get_json()["id"],
+        "client_token": sub.get_json()["client_token"],
     }
 
 
@@ -94,6 +97,9 @@ def test_recall_ends_every_access_at_once_and_asks_each_holder(office, runtime, 
     # Everything over the item ended in the same unit of work.
     refused = shared(office, first["id"], grant["token"])
     assert refused.status_code == 403
+    assert shared(office, first["id"], held["client_token"]).status_code == 403
+    assert office.get(f"/api/v1/items/{first['id']}/content", "staff").status_code == 403
+    assert office.get(f"/api/v1/items/{second['id']}/content", "staff").status_code == 200
     assert shared(office, second["id"], grant["token"]).status_code == 403
     assert state(office, held["request"]["id"]) == "revoked"
     items = office.get(f"/api/v1/agreements/{aid}/items", "approver").get_json()["items"]
@@ -197,6 +203,8 @@ def test_termination_ends_all_access_and_lists_what_must_come_back(office, runti
 
     # All access ends; the items stay protected (clause 5.2, 5.3).
     assert shared(office, first["id"], grant["token"]).status_code == 403
+    assert shared(office, first["id"], held["client_token"]).status_code == 403
+    assert office.get(f"/api/v1/items/{second['id']}/content", "staff").status_code == 403
     assert state(office, held["request"]["id"]) == "revoked"
     items = office.get(f"/api/v1/agreements/{aid}/items", "approver").get_json()["items"]
     assert {i["status"] for i in items} == {"protected"}

@@ -38,6 +38,8 @@ class Operation:
     status: int
     query: tuple[str, ...]
     produces: str
+    action: Action | None
+    holder: bool
 
 
 OPERATIONS: list[Operation] = []
@@ -75,12 +77,18 @@ def endpoint(
     query: tuple[str, ...] = (),
     produces: str = "application/json",
     action: Action | None = None,
+    holder: bool = False,
 ):
     """Declare an API route. The handler gets the unit of work (and the validated body).
 
     ``action`` names what the route does, so that a caller whose roles may never do it is
-    refused with 403 before its body is validated or any object is looked up.
+    refused with 403 before its body is validated or any object is looked up. ``holder`` routes
+    are for token holders (third parties, subcontractors), not accounts: the service checks the
+    token against its live grant or record and decides.
     """
+
+    if not public and action is None:
+        raise TypeError(f"{rule}: a non-public endpoint must name its action")
 
     def deco(fn):
         name = fn.__name__
@@ -89,7 +97,7 @@ def endpoint(
         def view(**kwargs):
             ctx = http.new_ctx()
             try:
-                if not public:
+                if not public and not holder:
                     http.authenticate_api(ctx, method)
                 if action is not None:
                     require_role_for(ctx, action)
@@ -111,7 +119,20 @@ def endpoint(
 
         bp.add_url_rule(rule, name, view, methods=[method])
         OPERATIONS.append(
-            Operation(rule, method, name, summary, tag, public, body, status, query, produces)
+            Operation(
+                rule,
+                method,
+                name,
+                summary,
+                tag,
+                public,
+                body,
+                status,
+                query,
+                produces,
+                action,
+                holder,
+            )
         )
         if public:
             PUBLIC_ENDPOINTS.add(f"api.{name}")

@@ -62,7 +62,11 @@ def document() -> dict:
             "tags": [op.tag],
             "parameters": parameters,
             "responses": responses,
-            "security": [] if op.public else [{"bearer": []}, {"session": []}],
+            "security": []
+            if op.public
+            else [{"bearer": []}]
+            if op.holder
+            else [{"bearer": []}, {"session": []}],
         }
         if op.body is not None:
             schemas[op.body.name] = op.body.openapi()

@@ -1,10 +1,11 @@
 """GET /shared/items/{id}: items for third parties (grant tokens) and subcontractors (client
-tokens). Public in the sense of needing no account: the token is the credential, and the
-service decides every use against the token's live grant or minimisation record."""
+tokens). No account: the token is the credential, and the service decides every use against the
+token's live grant or minimisation record."""
 
 from __future__ import annotations
 
 from govern import http
+from govern.actions import Action
 from govern.api import endpoint
 from govern.api.agreements import content_response
 from govern.services import shared
@@ -14,7 +15,8 @@ from govern.services import shared
     "/shared/items/<int:item_id>",
     summary="An item for the holder of a grant token or a subcontractor's client token",
     tag="shared",
-    public=True,
+    holder=True,
+    action=Action.SHARED_READ,
     produces="application/octet-stream",
 )
 def shared_item(ctx, item_id):

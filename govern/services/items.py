@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import select
 
 from govern.actions import Action
 from govern.context import Check, Ctx, Target, require
@@ -84,31 +84,46 @@ def list_for(ctx: Ctx, agreement_id: int) -> list[Item]:
 
 
 def has_valid_nda(db, user_id: int, agreement_id: int, today: date) -> bool:
+    return nda_problem(db, user_id, agreement_id, today) is None
+
+
+def nda_problem(db, user_id: int, agreement_id: int, today: date) -> str | None:
+    """None when an NDA covers ``today``, else why not (for the trail)."""
     # clause 3.8: no valid NDA, no access; one not yet started or lapsed gives nothing.
-    return db.scalar(
-        select(
-            exists().where(
-                Nda.user_id == user_id,
-                Nda.agreement_id == agreement_id,
-                Nda.signed_on <= today,
-                Nda.expires_on >= today,
-            )
-        )
+    ndas = list(
+        db.scalars(select(Nda).where(Nda.user_id == user_id, Nda.agreement_id == agreement_id))
     )
+    if any(n.signed_on <= today <= n.expires_on for n in ndas):
+        return None
+    if not ndas:
+        return "no valid NDA: none registered"
+    upcoming = [n.signed_on for n in ndas if n.signed_on > today]
+    if upcoming:
+        return f"no valid NDA: it starts on {min(upcoming).isoformat()}"
+    return f"no valid NDA: it lapsed on {max(n.expires_on for n in ndas).isoformat()}"
 
 
 def has_need_to_know(db, user_id: int, item_id: int, today: date) -> bool:
+    return need_to_know_problem(db, user_id, item_id, today) is None
+
+
+def need_to_know_problem(db, user_id: int, item_id: int, today: date) -> str | None:
+    """None when a live need-to-know covers the item, else why not (for the trail)."""
     # clause 3.5: inside the vendor only to staff with a need to know.
-    return db.scalar(
-        select(
-            exists().where(
-                NeedToKnow.user_id == user_id,
-                NeedToKnow.item_id == item_id,
-                NeedToKnow.revoked_at.is_(None),
-                or_(NeedToKnow.ends_on.is_(None), NeedToKnow.ends_on >= today),
-            )
+    grants = list(
+        db.scalars(
+            select(NeedToKnow).where(NeedToKnow.user_id == user_id, NeedToKnow.item_id == item_id)
         )
     )
+    live = [g for g in grants if g.revoked_at is None]
+    if any(g.ends_on is None or g.ends_on >= today for g in live):
+        return None
+    if not grants:
+        return f"no need-to-know for item {item_id}"
+    if live:
+        ended = max(g.ends_on for g in live).isoformat()
+        return f"no need-to-know for item {item_id}: it ended on {ended}"
+    return f"no need-to-know for item {item_id}: it was revoked"
 
 
 def read_checks(ctx: Ctx, item: Item, agreement: Agreement, today: date):
@@ -128,8 +143,8 @@ def read_checks(ctx: Ctx, item: Item, agreement: Agreement, today: date):
         return [
             agreements.is_active(agreement),
             lambda: None if item.status == "protected" else f"item {item.id} is {item.status}",
-            lambda: None if has_valid_nda(ctx.db, uid, agreement.id, today) else "no valid NDA",
-            lambda: None if has_need_to_know(ctx.db, uid, item.id, today) else "no need-to-know",
+            lambda: nda_problem(ctx.db, uid, agreement.id, today),
+            lambda: need_to_know_problem(ctx.db, uid, item.id, today),
             exists_now,
         ]
 

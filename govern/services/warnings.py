@@ -1,6 +1,10 @@
-"""30-day warnings (SPEC "time-outs"): outbox messages ahead of ends the office and the vendor must
-not miss. Each kind of end has its own function; a daily sweep calls them all. Dedup keys make a
-warning go out once however often the sweep runs."""
+"""Warnings ahead of end dates: on the vendor side a staff NDA (clause 3.8), a subcontractor's
+data-security agreement and its minimisation record (clause 3.7); for disclosures a grant, an
+approved request's window (clause 3.6), and the agreement's term (clause 5.1).
+
+A daily sweep (``govern warnings sweep``) queues each warning once in the outbox, ``warn_days``
+(30) days ahead; the dedup key makes re-running the sweep harmless.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,100 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import select
 
 from govern.context import Ctx
-from govern.models import Agreement, Disclosure, Grant
+from govern.models import Agreement, Disclosure, Grant, Nda, Subcontractor, User
 from govern.services import agreements, outbox
+
+LEAD = "vendor_lead"
+OFFICE = "office_approver"
+
+
+def sweep_warnings(ctx: Ctx, today: date) -> int:
+    """Queue the warnings due on ``today``; returns how many were new."""
+    horizon = today + timedelta(days=ctx.settings.warn_days)
+    queued = _nda_warnings(ctx, today, horizon) + _subcontractor_warnings(ctx, today, horizon)
+    queued += disclosure_warnings(ctx, today)
+    ctx.db.flush()
+    return queued
+
+
+def _queue(ctx: Ctx, key: str, kind: str, subject: str, body: str, agreement_id: int, role: str):
+    return outbox.notify(
+        ctx, key, kind, subject, body, agreement_id=agreement_id, recipient_role=role
+    )
+
+
+def _nda_warnings(ctx: Ctx, today: date, horizon: date) -> int:
+    renewed = select(Nda.renews_id).where(Nda.renews_id.is_not(None))
+    rows = ctx.db.execute(
+        select(Nda, User.username)
+        .join(User, User.id == Nda.user_id)
+        .join(Agreement, Agreement.id == Nda.agreement_id)
+        .where(
+            Agreement.status == "active",
+            Nda.expires_on >= today,
+            Nda.expires_on <= horizon,
+            Nda.id.not_in(renewed),
+        )
+    )
+    count = 0
+    for nda, username in rows:
+        ends = nda.expires_on.isoformat()
+        message = _queue(
+            ctx,
+            f"nda-ends:{nda.id}",
+            "nda_ends",
+            f"NDA of {username} ends on {ends}",
+            f"The NDA {nda.id} of {username} in agreement {nda.agreement_id} ends on {ends}. "
+            "Without a renewal, their access ends with it (clause 3.8).",
+            nda.agreement_id,
+            LEAD,
+        )
+        count += message is not None
+    return count
+
+
+def _subcontractor_warnings(ctx: Ctx, today: date, horizon: date) -> int:
+    subs = ctx.db.scalars(
+        select(Subcontractor)
+        .join(Agreement, Agreement.id == Subcontractor.agreement_id)
+        .where(Agreement.status == "active", Subcontractor.revoked_at.is_(None))
+    )
+    count = 0
+    for sub in subs:
+        if today <= sub.dsa_expires_on <= horizon:
+            ends = sub.dsa_expires_on.isoformat()
+            subject = f"Data-security agreement of {sub.name} ends on {ends}"
+            body = (
+                f"The data-security agreement of subcontractor {sub.id} ({sub.name}) in "
+                f"agreement {sub.agreement_id} ends on {ends}; it receives nothing after that "
+                "(clause 3.7)."
+            )
+            # The office is told too: it is the office's data the subcontractor holds.
+            for role, suffix in ((LEAD, ""), (OFFICE, ":office")):
+                message = _queue(
+                    ctx,
+                    f"dsa-ends:{sub.id}{suffix}",
+                    "dsa_ends",
+                    subject,
+                    body,
+                    sub.agreement_id,
+                    role,
+                )
+                count += message is not None
+        if today <= sub.until <= horizon:
+            ends = sub.until.isoformat()
+            message = _queue(
+                ctx,
+                f"subcontractor-ends:{sub.id}",
+                "record_ends",
+                f"Minimisation record of {sub.name} ends on {ends}",
+                f"The minimisation record of subcontractor {sub.id} ({sub.name}) in agreement "
+                f"{sub.agreement_id} ends on {ends} (clause 3.7).",
+                sub.agreement_id,
+                LEAD,
+            )
+            count += message is not None
+    return count
 
 
 def disclosure_warnings(ctx: Ctx, today: date) -> int:

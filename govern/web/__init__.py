@@ -21,6 +21,8 @@ from govern.services import accounts, agreements
 
 bp = Blueprint("web", __name__)
 PUBLIC_PAGES: set[str] = {"static"}
+# Every page endpoint declared with @page (public or not), for the route audit in the tests.
+PAGES: set[str] = set()
 
 
 def page(rule: str, methods=("GET",), public: bool = False):
@@ -53,6 +55,7 @@ def page(rule: str, methods=("GET",), public: bool = False):
             return result
 
         bp.add_url_rule(rule, name, view, methods=list(methods))
+        PAGES.add(f"web.{name}")
         if public:
             PUBLIC_PAGES.add(f"web.{name}")
         return view

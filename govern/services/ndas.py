@@ -1,0 +1,264 @@
+"""Vendor staff: their NDAs (clause 3.8) and their need-to-know for items (clause 3.5).
+
+The read side (may this staff member open this item today?) lives in ``services/items.py``; this
+module registers, renews and revokes the facts it looks at.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from govern.actions import Action
+from govern.context import Ctx, Target, require
+from govern.crypto import sha256_hex
+from govern.db import utcnow
+from govern.errors import Conflict, Invalid
+from govern.models import Agreement, Item, Nda, NeedToKnow, User
+from govern.policy import VENDOR_ROLES
+from govern.services import agreements, get_or_404
+
+
+def nda_target(nda: Nda) -> Target:
+    return Target("nda", nda.id, f"agreement:{nda.agreement_id}")
+
+
+def ntk_target(ntk: NeedToKnow) -> Target:
+    return Target("ntk", ntk.id, f"agreement:{ntk.agreement_id}")
+
+
+def document_identity(nda: Nda) -> str:
+    """What the signed PDF's ciphertext is bound to, like an item's."""
+    return f"govern:nda:{nda.id}"
+
+
+def vendor_user(ctx: Ctx, agreement: Agreement, username: str, field: str = "username") -> User:
+    """The vendor account ``username`` (staff or lead), or a 400 naming ``field``."""
+    user = ctx.db.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise Invalid(f"{field}: no account named {username}", field=field)
+    roles = set(ctx.runtime.policy.roles(user.username, agreement.domain))
+    if not roles & VENDOR_ROLES:
+        # clause 3.8: the vendor signs NDAs with (and grants need-to-know to) its own staff only.
+        raise Invalid(f"{field}: {user.username} is not vendor staff", field=field)
+    return user
+
+
+def username_of(ctx: Ctx, user_id: int) -> str:
+    return ctx.db.get(User, user_id).username
+
+
+def nda_status(nda: Nda, today: date) -> str:
+    if today < nda.signed_on:
+        return "not_started"
+    if today > nda.expires_on:
+        return "lapsed"
+    return "valid"
+
+
+def _check_dates(starts: date, ends: date, field: str) -> None:
+    if ends < starts:
+        raise Invalid(f"{field}: ends before the NDA starts ({starts.isoformat()})", field=field)
+
+
+def _check_overlap(ctx: Ctx, agreement_id: int, user: User, starts, ends, ignore=None) -> None:
+    """One NDA at a time per person and agreement, so a lapse is never hidden by a duplicate."""
+    clash = ctx.db.scalar(
+        select(Nda).where(
+            Nda.agreement_id == agreement_id,
+            Nda.user_id == user.id,
+            Nda.signed_on <= ends,
+            Nda.expires_on >= starts,
+            Nda.id != (ignore or 0),
+        )
+    )
+    if clash is not None:
+        raise Conflict(
+            f"signed_on: overlaps NDA {clash.id} of {user.username} "
+            f"({clash.signed_on.isoformat()} to {clash.expires_on.isoformat()})",
+            field="signed_on",
+        )
+
+
+def _store_document(ctx: Ctx, nda: Nda, data: dict) -> None:
+    document = data.get("document_b64")
+    if document is None:
+        return
+    if sha256_hex(document) != nda.document_sha256:
+        raise Invalid("document_sha256: does not match document_b64", field="document_sha256")
+    if len(document) > ctx.settings.max_content_bytes:
+        raise Invalid("document_b64: too large", field="document_b64")
+    nda.document_nonce, nda.document_ciphertext, nda.document_wrapped_key = ctx.keys.encrypt(
+        document, document_identity(nda)
+    )
+
+
+def _add_nda(ctx: Ctx, agreement: Agreement, user: User, data: dict, renews: Nda | None) -> Nda:
+    nda = Nda(
+        agreement_id=agreement.id,
+        user_id=user.id,
+        signed_on=data["signed_on"],
+        expires_on=data["expires_on"],
+        document_sha256=data["document_sha256"],
+        registered_by=ctx.principal.id,
+        renews_id=renews.id if renews else None,
+    )
+    ctx.db.add(nda)
+    ctx.db.flush()
+    _store_document(ctx, nda, data)
+    return nda
+
+
+def create_nda(ctx: Ctx, agreement_id: int, data: dict) -> Nda:
+    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
+    decision = require(
+        ctx, Action.NDA_CREATE, agreements.target(agreement), [agreements.is_active(agreement)]
+    )
+    user = vendor_user(ctx, agreement, data["username"])
+    _check_dates(data["signed_on"], data["expires_on"], "expires_on")
+    _check_overlap(ctx, agreement.id, user, data["signed_on"], data["expires_on"])
+    nda = _add_nda(ctx, agreement, user, data, None)
+    decision.entry.target = str(nda_target(nda))
+    decision.record(user=user.username, **_nda_facts(nda))
+    return nda
+
+
+def renew_nda(ctx: Ctx, nda_id: int, data: dict) -> Nda:
+    """A renewal is a new NDA row pointing at the one it renews; it may start before the old one
+    ends (signed early) but must reach further, and an NDA is renewed only once."""
+    old = get_or_404(ctx.db, Nda, nda_id, "nda")
+    agreement = ctx.db.get(Agreement, old.agreement_id)
+    decision = require(ctx, Action.NDA_RENEW, nda_target(old), [agreements.is_active(agreement)])
+    if ctx.db.scalar(select(Nda.id).where(Nda.renews_id == old.id)) is not None:
+        raise Conflict(f"NDA {old.id} has been renewed already", field="nda_id")
+    user = ctx.db.get(User, old.user_id)
+    data = {**data, "username": user.username}
+    # Signed today unless told otherwise: a renewal never backdates cover over a lapse.
+    data.setdefault("signed_on", ctx.today())
+    _check_dates(data["signed_on"], data["expires_on"], "expires_on")
+    if data["expires_on"] <= old.expires_on:
+        raise Invalid(
+            f"expires_on: a renewal must end after {old.expires_on.isoformat()}", field="expires_on"
+        )
+    _check_overlap(ctx, agreement.id, user, data["signed_on"], data["expires_on"], ignore=old.id)
+    nda = _add_nda(ctx, agreement, user, data, old)
+    decision.record(renewal_id=nda.id, user=user.username, **_nda_facts(nda))
+    return nda
+
+
+def _nda_facts(nda: Nda) -> dict:
+    return {
+        "signed_on": nda.signed_on.isoformat(),
+        "expires_on": nda.expires_on.isoformat(),
+        "document_sha256": nda.document_sha256,
+        "document_stored": nda.document_ciphertext is not None,
+    }
+
+
+def list_ndas(ctx: Ctx, agreement_id: int) -> list[tuple[Nda, str]]:
+    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
+    require(ctx, Action.NDA_LIST, agreements.target(agreement))
+    rows = ctx.db.execute(
+        select(Nda, User.username)
+        .join(User, User.id == Nda.user_id)
+        .where(Nda.agreement_id == agreement.id)
+        .order_by(Nda.id)
+    )
+    return [(nda, username) for nda, username in rows]
+
+
+def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKnow]:
+    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
+    decision = require(
+        ctx, Action.NTK_GRANT, agreements.target(agreement), [agreements.is_active(agreement)]
+    )
+    user = vendor_user(ctx, agreement, data["username"])
+    ends_on = data.get("ends_on")
+    if ends_on is not None and ends_on < ctx.today():
+        raise Invalid("ends_on: is in the past", field="ends_on")
+    found = agreement_items(ctx, agreement, data["item_ids"])
+    active = set(
+        ctx.db.scalars(
+            select(NeedToKnow.item_id).where(
+                NeedToKnow.user_id == user.id,
+                NeedToKnow.item_id.in_(data["item_ids"]),
+                NeedToKnow.revoked_at.is_(None),
+            )
+        )
+    )
+    if active:
+        raise Conflict(
+            f"item_ids: {user.username} already has need-to-know for {sorted(active)}",
+            field="item_ids",
+        )
+    grants = [
+        NeedToKnow(
+            agreement_id=agreement.id,
+            user_id=user.id,
+            item_id=item.id,
+            reason=data["reason"],
+            ends_on=ends_on,
+            granted_by=ctx.principal.id,
+        )
+        for item in found
+    ]
+    ctx.db.add_all(grants)
+    ctx.db.flush()
+    decision.record(
+        user=user.username,
+        item_ids=[g.item_id for g in grants],
+        ntk_ids=[g.id for g in grants],
+        reason=data["reason"],
+        ends_on=ends_on.isoformat() if ends_on else None,
+    )
+    return grants
+
+
+def agreement_items(ctx: Ctx, agreement: Agreement, item_ids: list[int]) -> list[Item]:
+    """The items named, all of this agreement and protected; else a 4xx naming ``item_ids``."""
+    found = list(
+        ctx.db.scalars(
+            select(Item)
+            .where(Item.id.in_(item_ids), Item.agreement_id == agreement.id)
+            .order_by(Item.id)
+        )
+    )
+    missing = sorted(set(item_ids) - {i.id for i in found})
+    if missing:
+        raise Invalid(f"item_ids: no item {missing} in agreement {agreement.id}", field="item_ids")
+    closed = [i.id for i in found if i.status != "protected"]
+    if closed:
+        raise Conflict(f"item_ids: items {closed} are not protected items", field="item_ids")
+    return found
+
+
+def revoke_need_to_know(ctx: Ctx, ntk_id: int, data: dict) -> NeedToKnow:
+    ntk = get_or_404(ctx.db, NeedToKnow, ntk_id, "need-to-know")
+    decision = require(ctx, Action.NTK_REVOKE, ntk_target(ntk))
+    if ntk.revoked_at is not None:
+        raise Conflict(f"need-to-know {ntk.id} is revoked already", field="ntk_id")
+    ntk.revoked_at = utcnow()
+    ntk.revoked_reason = data["reason"]
+    decision.record(item_id=ntk.item_id, reason=data["reason"])
+    return ntk
+
+
+def list_need_to_know(ctx: Ctx, agreement_id: int) -> list[tuple[NeedToKnow, str]]:
+    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
+    require(ctx, Action.NTK_LIST, agreements.target(agreement))
+    rows = ctx.db.execute(
+        select(NeedToKnow, User.username)
+        .join(User, User.id == NeedToKnow.user_id)
+        .where(NeedToKnow.agreement_id == agreement.id)
+        .order_by(NeedToKnow.id)
+    )
+    return [(ntk, username) for ntk, username in rows]
+
+
+def ntk_status(ntk: NeedToKnow, today: date) -> str:
+    if ntk.revoked_at is not None:
+        return "revoked"
+    if ntk.ends_on is not None and ntk.ends_on < today:
+        return "ended"
+    return "active"
