@@ -170,6 +170,33 @@ def test_bad_recalls_are_400_and_change_nothing(office, held, body, field):
     assert office.get(f"/api/v1/agreements/{aid}/recalls", "approver").get_json() == {"recalls": []}
 
 
+def test_the_manifest_after_a_recall_lists_each_holder_once(office, held):
+    aid = held["agreement"]["id"]
+    first = held["first"]
+    recall = office.post(
+        f"/api/v1/agreements/{aid}/recalls",
+        "approver",
+        json={"item_ids": [first["id"]], "reason": "review"},
+    ).get_json()
+    asked = {c["holder"]: c["id"] for c in recall["confirmations"]}
+    done = office.post(
+        f"/api/v1/return-confirmations/{asked['staff']}/confirm",
+        "lead",
+        json={"outcome": "returned"},
+    )
+    assert done.status_code == 200
+    manifest = office.post(f"/api/v1/agreements/{aid}/terminate", "approver").get_json()[
+        "return_manifest"
+    ]
+    for_first = {m["holder"]: m for m in manifest if m["item"] == first["id"]}
+    # Everyone the recall asked is in the manifest with that same confirmation, none twice.
+    assert {h: m["confirmation_id"] for h, m in for_first.items()} == asked
+    assert for_first["staff"]["confirmed"] is True
+    assert sum(1 for m in manifest if m["item"] == first["id"]) == 3
+    # The third party never read the second item, so it is not asked to return it.
+    assert {m["holder"] for m in manifest if m["item"] == held["second"]["id"]} == {"staff"}
+
+
 def test_only_the_approver_recalls_or_terminates(office, held):
     aid = held["agreement"]["id"]
     for who in ("handler", "lead", "staff", "audit"):

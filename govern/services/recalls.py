@@ -121,17 +121,37 @@ def _end_access(ctx: Ctx, agreement: Agreement, item_ids: list[int], reason: str
     }
 
 
-def _open_confirmations(ctx: Ctx, recall: Recall, targets: list[Item]) -> list[tuple]:
-    """Holders are found before access ends, so that everyone who held an item is asked."""
+def _open_confirmations(
+    ctx: Ctx, recall: Recall, targets: list[Item], earlier: dict | None = None
+) -> list[tuple]:
+    """Holders are found before access ends, so that everyone who held an item is asked. A holder
+    already asked about an item by an earlier recall (``earlier``) is not asked twice: that
+    confirmation stands for it."""
+    earlier = earlier or {}
     opened = []
     for item in targets:
         for holder in holders(ctx, item):
-            row = ReturnConfirmation(
-                recall_id=recall.id, item_id=item.id, holder_kind=holder.kind, holder=holder.name
-            )
-            ctx.db.add(row)
+            row = earlier.pop((item.id, holder.kind, holder.name), None)
+            if row is None:
+                row = ReturnConfirmation(
+                    recall_id=recall.id,
+                    item_id=item.id,
+                    holder_kind=holder.kind,
+                    holder=holder.name,
+                )
+                ctx.db.add(row)
             opened.append((item, row))
     return opened
+
+
+def _earlier_confirmations(ctx: Ctx, agreement: Agreement) -> dict:
+    rows = ctx.db.scalars(
+        select(ReturnConfirmation)
+        .join(Recall, Recall.id == ReturnConfirmation.recall_id)
+        .where(Recall.agreement_id == agreement.id)
+        .order_by(ReturnConfirmation.id)
+    )
+    return {(r.item_id, r.holder_kind, r.holder): r for r in rows}
 
 
 def _items_to_recall(ctx: Ctx, agreement: Agreement, data: dict) -> list[Item]:
@@ -298,7 +318,13 @@ def terminate(ctx: Ctx, agreement_id: int) -> tuple[Agreement, Recall, list[tupl
     every = list(
         ctx.db.scalars(select(Item).where(Item.agreement_id == agreement.id).order_by(Item.id))
     )
-    opened = _open_confirmations(ctx, row, every)
+    # clause 5.3: the manifest is every item x every holder, those a recall already asked
+    # about included (with their confirmation), so nothing held is left off.
+    earlier = _earlier_confirmations(ctx, agreement)
+    opened = _open_confirmations(ctx, row, every, earlier)
+    items_by_id = {i.id: i for i in every}
+    opened += [(items_by_id[r.item_id], r) for r in earlier.values()]
+    opened.sort(key=lambda pair: (pair[0].id, pair[1].holder_kind, pair[1].holder))
     ended = _end_access(ctx, agreement, [i.id for i in every], reason, Action.AGREEMENT_TERMINATE)
     # Items keep their status: a protected item stays protected after the end (clause 5.2).
     agreement.status, agreement.terminated_on = "terminated", ctx.today()
