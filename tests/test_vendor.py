@@ -20,26 +20,10 @@ from click.testing import CliRunner
 from jose import jwt
 
 from govern.cli import main
+from govern.demo import CASES, CSV
 from govern.models import Agreement, Item, Nda, NeedToKnow, Subcontractor
 
 SHA = "ab" * 32
-CASES = [
-    {
-        "applicant": "张三",
-        "id_number": "320402199001011234",
-        "service": "营业执照",
-        "status": "办结",
-    },
-    {
-        "applicant": "李四",
-        "id_number": "320402198502023456",
-        "service": "户籍迁移",
-        "status": "受理",
-    },
-]
-CSV = "applicant,id_number,service,status\n" + "".join(
-    f"{c['applicant']},{c['id_number']},{c['service']},{c['status']}\n" for c in CASES
-)
 FIELDS = ["applicant", "id_number", "service", "status"]
 
 
