@@ -222,3 +222,54 @@ def keys_rotate():
 
 def register_flask_commands(app) -> None:
     """Nothing extra on `flask`: the `govern` command is the one interface."""
+
+
+@main.group()
+def disclosures():
+    """Sweeps over disclosure requests (clause 3.6)."""
+
+
+@disclosures.command("expire")
+@db_option
+def disclosures_expire(database_url):
+    """Expire submitted requests nobody decided in time and approved ones whose window ended."""
+    from govern.runtime import unit_of_work
+    from govern.services import disclosures as service
+
+    with unit_of_work(_runtime(database_url)) as ctx:
+        expired = service.expire_overdue(ctx)
+    click.echo(f"expired {len(expired)} request(s)" + (f": {expired}" if expired else ""))
+
+
+@main.group()
+def approval():
+    """Sealed approvals of disclosure requests."""
+
+
+@approval.command("verify")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--keys",
+    "keys_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="The office's public keys: the JSON of GET /api/v1/keys.",
+)
+def approval_verify(file, keys_file):
+    """Check an exported approval (the JSON of GET /api/v1/disclosures/{id}/approval) offline.
+
+    Exit 0 when the seal verifies and its payload is exactly the document, else 1.
+    """
+    import json
+
+    from govern.approvals import InvalidApproval, verify_approval
+
+    try:
+        document = verify_approval(json.load(file), json.load(keys_file))
+    except (InvalidApproval, ValueError) as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"valid: request {document.get('request_id')} for {document.get('third_party')} "
+        f"approved by {document.get('approved', {}).get('by')}"
+    )

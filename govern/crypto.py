@@ -128,13 +128,32 @@ class Keyring:
     token_key: SigningKey
     audit_key: SigningKey
     seal_keys: list[SigningKey] = field(default_factory=list)
+    # What the seal folder looked like when seal_keys were loaded: (current kid, file names).
+    _seal_seen: tuple = field(default=(), repr=False)
 
     @property
     def seal_key(self) -> SigningKey:
+        self.refresh_seal_keys()
         return next(k for k in self.seal_keys if not k.retired)
 
     def jwks(self) -> list[dict]:
+        self.refresh_seal_keys()
         return [k.public_jwk for k in self.seal_keys]
+
+    def refresh_seal_keys(self) -> None:
+        """Pick up a `govern keys rotate` made by another process: a running app seals with the
+        new key and publishes it (and keeps the old ones) without a restart."""
+        seal_dir = self.home / "keys" / "seal"
+        try:
+            seen = (
+                (seal_dir / "current").read_text().strip(),
+                tuple(sorted(p.name for p in seal_dir.glob("*.pem"))),
+            )
+        except OSError:
+            return
+        if seen != self._seal_seen:
+            self.seal_keys = _load_seal_keys(seal_dir)
+            self._seal_seen = seen
 
     # Envelope encryption.
     def encrypt(self, plaintext: bytes, identity: str) -> tuple[bytes, bytes, bytes]:
@@ -196,16 +215,20 @@ def ensure_keys(home: Path) -> None:
         (seal_dir / "current").write_text(kid)
 
 
-def load_keyring(home: Path) -> Keyring:
-    keys = home / "keys"
-    if not (keys / "secret_key").exists():
-        raise FileNotFoundError(f"no keys under {keys}; run `govern init` first")
-    seal_dir = keys / "seal"
+def _load_seal_keys(seal_dir: Path) -> list[SigningKey]:
     current = (seal_dir / "current").read_text().strip()
     seal_keys = []
     for pem_path in sorted(seal_dir.glob("*.pem"), key=lambda p: p.stat().st_mtime_ns):
         seal_keys.append(SigningKey(pem_path.stem, pem_path.read_bytes(), pem_path.stem != current))
     seal_keys.sort(key=lambda k: not k.retired)
+    return seal_keys
+
+
+def load_keyring(home: Path) -> Keyring:
+    keys = home / "keys"
+    if not (keys / "secret_key").exists():
+        raise FileNotFoundError(f"no keys under {keys}; run `govern init` first")
+    seal_keys = _load_seal_keys(keys / "seal")
     token_pem = (keys / "token.pem").read_bytes()
     audit_pem = (keys / "audit.pem").read_bytes()
     return Keyring(

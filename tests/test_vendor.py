@@ -20,26 +20,10 @@ from click.testing import CliRunner
 from jose import jwt
 
 from govern.cli import main
+from govern.demo import CASES, CSV
 from govern.models import Agreement, Item, Nda, NeedToKnow, Subcontractor
 
 SHA = "ab" * 32
-CASES = [
-    {
-        "applicant": "张三",
-        "id_number": "320402199001011234",
-        "service": "营业执照",
-        "status": "办结",
-    },
-    {
-        "applicant": "李四",
-        "id_number": "320402198502023456",
-        "service": "户籍迁移",
-        "status": "受理",
-    },
-]
-CSV = "applicant,id_number,service,status\n" + "".join(
-    f"{c['applicant']},{c['id_number']},{c['service']},{c['status']}\n" for c in CASES
-)
 FIELDS = ["applicant", "id_number", "service", "status"]
 
 
@@ -576,14 +560,13 @@ def test_a_breach_is_the_vendors_with_the_contract_value_as_damages(office):
             "responsible_kind": "staff",
             "responsible": "staff",
             "audit_seqs": seqs,
-            "terminate": True,
         },
     )
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert body["attributed_to"] == "上海今点软件有限公司"
     assert body["liquidated_damages"] == "3985000.00" and body["currency"] == "CNY"
-    assert body["termination_requested"] is True and body["audit_seqs"] == seqs
+    assert body["termination_requested"] is False and body["audit_seqs"] == seqs
 
     as_json, _ = data_items(office, agreement["id"])
     sub = subcontractor(office, agreement["id"], [as_json["id"]])
@@ -604,7 +587,35 @@ def test_a_breach_is_the_vendors_with_the_contract_value_as_damages(office):
     assert [b["responsible_kind"] for b in listed["breaches"]] == ["staff", "subcontractor"]
     entry = office.audit_entries(action="breach:create", decision="allow")[0]
     assert entry["details"]["attributed_to"] == "上海今点软件有限公司"
-    assert entry["details"]["termination_requested"] is True
+    assert entry["details"]["termination_requested"] is False
+
+
+def test_a_breach_can_lead_straight_to_termination(office):
+    agreement = office.agreement()
+    item = office.item(agreement["id"])
+    office.get(f"/api/v1/items/{item['id']}/content", "staff")
+    seqs = [e["seq"] for e in office.audit_entries(action="item:read", actor="staff")]
+    created = office.post(
+        f"/api/v1/agreements/{agreement['id']}/breaches",
+        "approver",
+        json={
+            "description": "leaked the design",
+            "responsible_kind": "staff",
+            "responsible": "staff",
+            "audit_seqs": seqs,
+            "terminate": True,
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["termination_requested"] is True and body["agreement_status"] == "terminated"
+    assert isinstance(body["return_manifest"], list)
+    assert (
+        office.get(f"/api/v1/agreements/{agreement['id']}", "approver").get_json()["status"]
+        == "terminated"
+    )
+    actions = [e["action"] for e in office.audit_entries(actor="approver")]
+    assert actions[-3:-1] == ["breach:create", "agreement:terminate"]
 
 
 @pytest.mark.parametrize(

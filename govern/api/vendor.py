@@ -277,9 +277,11 @@ def subcontractor_report(ctx, sub_id):
     action=Action.BREACH_CREATE,
 )
 def create_breach(ctx, data, agreement_id):
-    breach, agreement, terminate = breaches.create(ctx, agreement_id, data)
-    # Termination itself (clause 5.3) is the recall domain's; here the request is recorded.
-    return {**breach_json(breach, agreement), "termination_requested": terminate}
+    breach, agreement, manifest = breaches.create(ctx, agreement_id, data)
+    body = {**breach_json(breach, agreement), "termination_requested": manifest is not None}
+    if manifest is not None:
+        body.update(agreement_status=agreement.status, return_manifest=manifest)
+    return body
 
 
 @endpoint(

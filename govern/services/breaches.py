@@ -13,7 +13,7 @@ from govern.actions import Action
 from govern.context import Ctx, Target, require
 from govern.errors import Invalid
 from govern.models import Agreement, AuditEntry, Breach, Subcontractor
-from govern.services import agreements, get_or_404
+from govern.services import agreements, get_or_404, recalls
 from govern.services.ndas import vendor_user
 
 RESPONSIBLE_KINDS = ("staff", "subcontractor")
@@ -44,8 +44,10 @@ def _check_seqs(ctx: Ctx, seqs: list[int]) -> None:
         raise Invalid(f"audit_seqs: no audit entries {missing}", field="audit_seqs")
 
 
-def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Breach, Agreement, bool]:
-    """Record a breach. Returns it, its agreement, and whether termination was requested."""
+def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Breach, Agreement, list[dict] | None]:
+    """Record a breach and, when asked, terminate the agreement in the same unit of work.
+
+    Returns the breach, its agreement, and the return manifest when it terminated."""
     agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
     decision = require(ctx, Action.BREACH_CREATE, agreements.target(agreement))
     responsible = _responsible(ctx, agreement, data["responsible_kind"], data["responsible"])
@@ -71,10 +73,14 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Breach, Agreement, 
         attributed_to=agreement.vendor,
         audit_seqs=breach.audit_seqs,
         liquidated_damages=f"{breach.liquidated_damages:.2f}",
-        # clause 7: the owner may end the cooperation; termination itself is its own decision.
         termination_requested=terminate,
     )
-    return breach, agreement, terminate
+    if not terminate:
+        return breach, agreement, None
+    # clause 7: on a breach the owner may end the cooperation; termination is its own decision
+    # (agreement:terminate), audited as such, and stands or falls with the breach record.
+    _, _, opened = recalls.terminate(ctx, agreement.id)
+    return breach, agreement, recalls.manifest(ctx, opened)
 
 
 def list_for(ctx: Ctx, agreement_id: int) -> tuple[Agreement, list[Breach]]:

@@ -156,16 +156,21 @@ def _nda_facts(nda: Nda) -> dict:
     }
 
 
-def list_ndas(ctx: Ctx, agreement_id: int) -> list[tuple[Nda, str]]:
+def _rows_with_usernames(ctx: Ctx, model, action: Action, agreement_id: int) -> list[tuple]:
+    """An agreement's NDAs or need-to-know rows, each with its staff member's username."""
     agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
-    require(ctx, Action.NDA_LIST, agreements.target(agreement))
+    require(ctx, action, agreements.target(agreement))
     rows = ctx.db.execute(
-        select(Nda, User.username)
-        .join(User, User.id == Nda.user_id)
-        .where(Nda.agreement_id == agreement.id)
-        .order_by(Nda.id)
+        select(model, User.username)
+        .join(User, User.id == model.user_id)
+        .where(model.agreement_id == agreement.id)
+        .order_by(model.id)
     )
-    return [(nda, username) for nda, username in rows]
+    return [(row, username) for row, username in rows]
+
+
+def list_ndas(ctx: Ctx, agreement_id: int) -> list[tuple[Nda, str]]:
+    return _rows_with_usernames(ctx, Nda, Action.NDA_LIST, agreement_id)
 
 
 def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKnow]:
@@ -245,15 +250,7 @@ def revoke_need_to_know(ctx: Ctx, ntk_id: int, data: dict) -> NeedToKnow:
 
 
 def list_need_to_know(ctx: Ctx, agreement_id: int) -> list[tuple[NeedToKnow, str]]:
-    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
-    require(ctx, Action.NTK_LIST, agreements.target(agreement))
-    rows = ctx.db.execute(
-        select(NeedToKnow, User.username)
-        .join(User, User.id == NeedToKnow.user_id)
-        .where(NeedToKnow.agreement_id == agreement.id)
-        .order_by(NeedToKnow.id)
-    )
-    return [(ntk, username) for ntk, username in rows]
+    return _rows_with_usernames(ctx, NeedToKnow, Action.NTK_LIST, agreement_id)
 
 
 def ntk_status(ntk: NeedToKnow, today: date) -> str:

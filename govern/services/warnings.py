@@ -1,5 +1,6 @@
-"""Warnings ahead of the vendor side's end dates: a staff NDA (clause 3.8), a subcontractor's
-data-security agreement and its minimisation record (clause 3.7).
+"""Warnings ahead of end dates: on the vendor side a staff NDA (clause 3.8), a subcontractor's
+data-security agreement and its minimisation record (clause 3.7); for disclosures a grant, an
+approved request's window (clause 3.6), and the agreement's term (clause 5.1).
 
 A daily sweep (``govern warnings sweep``) queues each warning once in the outbox, ``warn_days``
 (30) days ahead; the dedup key makes re-running the sweep harmless.
@@ -7,13 +8,13 @@ A daily sweep (``govern warnings sweep``) queues each warning once in the outbox
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
 from govern.context import Ctx
-from govern.models import Agreement, Nda, Subcontractor, User
-from govern.services import outbox
+from govern.models import Agreement, Disclosure, Grant, Nda, Subcontractor, User
+from govern.services import agreements, outbox
 
 LEAD = "vendor_lead"
 OFFICE = "office_approver"
@@ -23,6 +24,7 @@ def sweep_warnings(ctx: Ctx, today: date) -> int:
     """Queue the warnings due on ``today``; returns how many were new."""
     horizon = today + timedelta(days=ctx.settings.warn_days)
     queued = _nda_warnings(ctx, today, horizon) + _subcontractor_warnings(ctx, today, horizon)
+    queued += disclosure_warnings(ctx, today)
     ctx.db.flush()
     return queued
 
@@ -105,3 +107,75 @@ def _subcontractor_warnings(ctx: Ctx, today: date, horizon: date) -> int:
             )
             count += message is not None
     return count
+
+
+def disclosure_warnings(ctx: Ctx, today: date) -> int:
+    """Warn ahead of the end of a grant, of an approved request's window, and of the term
+    (clause 5.1). Returns how many messages were queued."""
+    horizon = today + timedelta(days=ctx.settings.warn_days)
+    queued = 0
+    until = datetime.combine(horizon + timedelta(days=1), time.min, UTC)
+    for grant in ctx.db.scalars(
+        select(Grant).where(Grant.revoked_at.is_(None), Grant.expires_at < until)
+    ):
+        d = ctx.db.get(Disclosure, grant.disclosure_id)
+        if d.state != "approved" or grant.expires_at.date() < today:
+            continue
+        queued += _warn(
+            ctx,
+            f"grant-ends:{grant.id}",
+            "grant_ends",
+            f"Grant {grant.id} for {d.third_party} ends on {grant.expires_at.date().isoformat()}",
+            d.agreement_id,
+            user_id=grant.issued_by,
+        )
+    for d in ctx.db.scalars(
+        select(Disclosure).where(
+            Disclosure.state == "approved",
+            Disclosure.ends_on <= horizon,
+            Disclosure.ends_on >= today,
+        )
+    ):
+        subject = f"The window of disclosure request {d.id} ends on {d.ends_on.isoformat()}"
+        queued += _warn(
+            ctx, f"window-ends:{d.id}", "window_ends", subject, d.agreement_id, user_id=d.filed_by
+        )
+        queued += _warn(
+            ctx,
+            f"window-ends-office:{d.id}",
+            "window_ends",
+            subject,
+            d.agreement_id,
+            role="office_approver",
+        )
+    for agreement in ctx.db.scalars(select(Agreement).where(Agreement.status == "active")):
+        ends = agreements.term_ends_on(agreement)
+        if not today <= ends <= horizon:
+            continue
+        subject = f"The confidentiality term of agreement {agreement.id} ends on {ends.isoformat()}"
+        for role in ("office_approver", "vendor_lead"):
+            queued += _warn(
+                ctx,
+                f"term-ends:{agreement.id}:{role}",
+                "term_ends",
+                subject,
+                agreement.id,
+                role=role,
+            )
+    return queued
+
+
+def _warn(
+    ctx: Ctx, key: str, kind: str, subject: str, agreement_id: int, *, user_id=None, role=None
+) -> int:
+    message = outbox.notify(
+        ctx,
+        key,
+        kind,
+        subject,
+        subject + ".",
+        agreement_id=agreement_id,
+        recipient_role=role,
+        recipient_user_id=user_id,
+    )
+    return 1 if message is not None else 0

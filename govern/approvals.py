@@ -1,0 +1,42 @@
+"""Verifying an exported sealed approval offline (clause 3.6): no database, no server.
+
+An export is the JSON of ``GET /api/v1/disclosures/{id}/approval``; the keys are the JSON of
+``GET /api/v1/keys``. The approval is valid when its compact JWS verifies under the published key
+it names and its payload is exactly the ``document`` shown beside it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jose import jws
+from jose.exceptions import JOSEError
+
+from govern.crypto import SEAL_ALGORITHM, DecryptError, verify_jws
+
+
+class InvalidApproval(Exception):
+    """The approval does not verify; the message says why."""
+
+
+def verify_approval(approval: dict, jwks: dict | list) -> dict:
+    """Return the signed document (parsed) or raise InvalidApproval."""
+    keys = jwks.get("keys", []) if isinstance(jwks, dict) else jwks
+    token, document = approval.get("jws"), approval.get("document")
+    if not isinstance(token, str) or not isinstance(document, str):
+        raise InvalidApproval('the approval needs "jws" and "document" as strings')
+    try:
+        header = jws.get_unverified_header(token)
+    except JOSEError as exc:
+        raise InvalidApproval(f"not a compact JWS: {exc}") from exc
+    if header.get("alg") != SEAL_ALGORITHM:
+        raise InvalidApproval(f"unexpected algorithm {header.get('alg')!r}")
+    if approval.get("key_id") not in (None, header.get("kid")):
+        raise InvalidApproval("key_id does not match the kid in the signature")
+    try:
+        payload = verify_jws(token, keys)
+    except DecryptError as exc:
+        raise InvalidApproval(str(exc)) from exc
+    if payload.decode("utf-8") != document:
+        raise InvalidApproval("the document differs from the signed payload")
+    return json.loads(document)
