@@ -183,3 +183,22 @@ def test_breach_page_for_the_approver_only(office, app):
     listed = text(approver.get(path))
     assert "3,985,000.00 CNY" in listed and "上海今点软件有限公司" in listed
     assert Reader(app).login("lead").get(path).status_code == 403
+
+
+def test_a_breach_may_terminate_at_once_with_the_manifest(office, app):
+    aid, item_id = _setup(office)
+    office.get(f"/api/v1/items/{item_id}/content", "staff")
+    seq = office.audit_entries(action="item:read", decision="deny")[-1]["seq"]
+    approver = Reader(app).login("approver")
+    done = approver.submit(
+        f"/agreements/{aid}/breaches",
+        {
+            "description": "泄露",
+            "responsible_kind": "staff",
+            "responsible": "staff",
+            "audit_seqs": str(seq),
+            "terminate": "y",
+        },
+    )
+    assert done.status_code == 200 and "return manifest" in text(done)
+    assert office.get(f"/api/v1/agreements/{aid}", "approver").get_json()["status"] == "terminated"

@@ -291,7 +291,7 @@ class BreachForm(Form):
     responsible_kind = SelectField(_l("Who is responsible"))
     responsible = StringField(_l("Username, or subcontractor number"))
     audit_seqs = StringField(_l("Audit entries (numbers, comma-separated)"))
-    terminate = BooleanField(_l("Ask for termination (clause 7)"))
+    terminate = BooleanField(_l("Also terminate the agreement now (clause 7)"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -321,7 +321,7 @@ def breach_page(ctx: Ctx, agreement_id: int):
             lambda: breaches.create(ctx, agreement_id, validated(BREACH_IN, form.payload())),
         )
         if done is not None:
-            breach, agreement, terminate = done
+            breach, agreement, manifest = done
             flash(
                 _(
                     "Breach %(id)s recorded against %(vendor)s; liquidated damages %(amount)s.",
@@ -330,8 +330,11 @@ def breach_page(ctx: Ctx, agreement_id: int):
                     amount=f"{breach.liquidated_damages:,.2f} {agreement.currency}",
                 )
             )
-            if terminate:
-                flash(_("Termination was asked for: use Terminate on the agreement's Recalls tab."))
+            if manifest is not None:
+                # clause 7: the owner ended the cooperation with the breach; show what comes back.
+                return render_template(
+                    "recalls/manifest.html", agreement=agreement, tab="recalls", manifest=manifest
+                )
             return redirect(url_for("web.breach_page", agreement_id=agreement_id))
     agreement, rows = breaches.list_for(ctx, agreement_id)
     return _tab("breaches", agreement_id, ctx=ctx, rows=rows, form=form), form.status
