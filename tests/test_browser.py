@@ -250,6 +250,7 @@ def test_file_review_approve_grant_across_three_people(office, people):
     approver.shot("letter")
     pdf = approver.context.request.get(approver.base + f"/requests/{request_id}/letter.pdf")
     assert pdf.ok and pdf.body().startswith(b"%PDF")
+    (approver.shots / "letter.pdf").write_bytes(pdf.body())
     # The QR code's address: anyone, signed in or not, can check the seal.
     verify_url = page.locator("#verify-link").get_attribute("href")
     stranger = people("stranger")

@@ -248,3 +248,16 @@ def test_dashboards_by_role(office, app):
     assert "staff" in ending and ">7<" in ending
     handler = text(Reader(app).login("handler").get("/"))
     assert 'id="panel-office"' in handler and 'id="panel-vendor"' not in handler
+
+
+def test_the_filer_withdraws_and_nobody_else_can(office, app):
+    aid, item_id = _agreement(office)
+    lead, rid = _filed(app, aid, item_id)
+    page = f"/requests/{rid}"
+    lead.submit(f"{page}/submit", form_on=page)
+    handler = Reader(app).login("handler")
+    assert "Withdraw" not in text(handler.get(page))
+    assert handler.submit(f"{page}/withdraw", form_on=page).status_code == 403
+    assert lead.submit(f"{page}/withdraw", form_on=page).status_code == 302
+    assert office.get(f"/api/v1/disclosures/{rid}", "lead").get_json()["state"] == "withdrawn"
+    assert "Nothing for you to do" in text(lead.get(page))

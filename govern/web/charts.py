@@ -95,7 +95,9 @@ def decisions_per_day(days: list[tuple[date, dict]], title: str, labels: dict) -
         )
         last = len(days) - 1
         if i in (0, last) or (len(days) > 10 and i % 7 == 0 and last - i > 4):
-            body.append(_text(x + bar / 2, bottom + 16, show_date(day), 10, "middle", MUTED))
+            anchor = "start" if i == 0 else ("end" if i == last else "middle")
+            lx = x if i == 0 else (x + bar if i == last else x + bar / 2)
+            body.append(_text(lx, bottom + 16, show_date(day), 10, anchor, MUTED))
     body.append(f'<rect x="{left}" y="{height - 16}" width="10" height="10" fill="{ALLOW}"/>')
     body.append(_text(left + 14, height - 7, labels["allow"], 11))
     body.append(f'<rect x="{left + 110}" y="{height - 16}" width="10" height="10" fill="{DENY}"/>')
