@@ -9,6 +9,7 @@ verification address: the request number and the digest of its seal, never its c
 from __future__ import annotations
 
 import io
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -104,6 +105,42 @@ class QrFlowable(Flowable):
                     self.canv.rect((x + 4) * cell, (n + 3 - y) * cell, cell, cell, 0, 1)
 
 
+class SealStamp(Flowable):
+    """The office's red stamp beside an applied seal: a picture only; the JWS is the seal."""
+
+    def __init__(self, owner: str, font: str, size: float = 30 * mm):
+        super().__init__()
+        self.owner, self.font, self.size = owner, font, size
+        self.width = self.height = size
+
+    def draw(self):
+        c, r = self.canv, self.size / 2
+        c.saveState()
+        c.setStrokeColor(colors.HexColor("#c8102e"))
+        c.setFillColor(colors.HexColor("#c8102e"))
+        c.setLineWidth(2)
+        c.circle(r, r, r - 2, stroke=1, fill=0)
+        # A five-pointed star in the middle, as on an office's round seal.
+        points = []
+        for k in range(10):
+            radius = r * (0.28 if k % 2 == 0 else 0.11)
+            angle = math.pi / 2 + k * math.pi / 5
+            points.append((r + radius * math.cos(angle), r + 2 + radius * math.sin(angle)))
+        path = c.beginPath()
+        path.moveTo(*points[0])
+        for point in points[1:]:
+            path.lineTo(*point)
+        path.close()
+        c.drawPath(path, stroke=0, fill=1)
+        name = self.owner[:14]
+        # The name sits on a chord a third of the way up: about 1.5 radii of room.
+        c.setFont(self.font, min(7.5, 1.5 * r / max(1, len(name))))
+        c.drawCentredString(r, r + r * 0.38, name)
+        c.setFont(self.font, 7)
+        c.drawCentredString(r, r - r * 0.55, "审批专用章")
+        c.restoreState()
+
+
 def pdf(letter: dict) -> bytes:
     """The letter as an A4 PDF."""
     font = cjk_font()
@@ -159,7 +196,13 @@ def pdf(letter: dict) -> bytes:
         Spacer(1, 4 * mm),
         Table(
             [
-                [p(HEADINGS["seal"], head), p(seal_text, small), QrFlowable(letter["verify_url"])],
+                [
+                    p(HEADINGS["seal"], head),
+                    [p(seal_text, small), SealStamp(letter["agreement"]["owner"], font)]
+                    if seal
+                    else p(seal_text, small),
+                    QrFlowable(letter["verify_url"]),
+                ],
                 [p(HEADINGS["verify"], head), p(letter["verify_url"], small), ""],
             ],
             colWidths=[45 * mm, width - 85 * mm, 40 * mm],
