@@ -302,3 +302,11 @@ def test_security_admin_adds_and_removes_rules_with_errors_at_the_field(office, 
     # The security administrator sees the accounts but cannot create one.
     assert sec.get("/admin/users").status_code == 200
     assert sec.submit("/admin/users", {"username": "x1", "role": "vendor_staff"}).status_code == 403
+
+
+def test_the_switch_on_a_post_only_answer_leads_to_the_dashboard(office, app):
+    office.agreement()
+    auditor = Reader(app).login("audit")
+    verified = auditor.submit("/audit/verify", form_on="/audit")
+    assert 'href="/?lang=zh_CN"' in text(verified)
+    assert 'href="/audit?lang=zh_CN"' in text(auditor.get("/audit"))

@@ -61,7 +61,12 @@ def html_lang() -> str:
 
 
 def switch_url(code: str) -> str:
-    """This page again in another language (its other query arguments kept)."""
+    """This page again in another language (its other query arguments kept). The answer to a
+    form that only takes POST (a token shown once, say) cannot be fetched again: the switch then
+    leads to the dashboard."""
+    rule = request.url_rule
+    if rule is None or "GET" not in (rule.methods or ()):
+        return f"/?{COOKIE}={code}"
     args = request.args.to_dict()
     args[COOKIE] = code
     query = "&".join(f"{k}={_quote(v)}" for k, v in args.items())
