@@ -69,8 +69,9 @@ def _document(upload, typed: str | None, sha_key: str, b64_key: str | None = Non
     return {sha_key: typed or ""}
 
 
-def _tab(name: str, agreement_id: int, **context):
-    agreement = agreements.get(context.pop("ctx"), agreement_id)
+def _tab(ctx: Ctx, name: str, agreement_id: int, **context):
+    """A page under one of the agreement's tabs (``vendor/<name>.html``)."""
+    agreement = agreements.get(ctx, agreement_id)
     return render_template(f"vendor/{name}.html", agreement=agreement, tab=name, **context)
 
 
@@ -140,9 +141,9 @@ def staff_page(ctx: Ctx, agreement_id: int):
     status = max(nda_form.status, ntk_form.status)
     listed = ndas.list_ndas(ctx, agreement_id)
     return _tab(
+        ctx,
         "staff",
         agreement_id,
-        ctx=ctx,
         ndas=[(n, u, ndas.nda_status(n, today)) for n, u in listed],
         renewed={n.renews_id for n, _u in listed if n.renews_id},
         ntks=[
@@ -189,7 +190,7 @@ def nda_renew(ctx: Ctx, agreement_id: int, nda_id: int):
             flash(_("NDA renewed."))
             return redirect(url_for("web.staff_page", agreement_id=agreement_id))
     nda, username = found[0]
-    return _tab("renew", agreement_id, ctx=ctx, nda=nda, username=username, form=form), form.status
+    return _tab(ctx, "renew", agreement_id, nda=nda, username=username, form=form), form.status
 
 
 @page("/agreements/<int:agreement_id>/need-to-know/<int:ntk_id>/revoke", methods=("POST",))
@@ -248,12 +249,12 @@ def subcontractor_page(ctx: Ctx, agreement_id: int):
         )
         if done is not None:
             sub, token = done
-            return _tab("token", agreement_id, ctx=ctx, sub=sub, token=token, what="created")
+            return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="created")
     rows = subcontractors.list_for(ctx, agreement_id)
     return _tab(
+        ctx,
         "subcontractors",
         agreement_id,
-        ctx=ctx,
         rows=rows,
         titles={i.id: i.title for i in items.list_for(ctx, agreement_id)},
         form=form,
@@ -265,7 +266,7 @@ def subcontractor_page(ctx: Ctx, agreement_id: int):
 def subcontractor_rotate(ctx: Ctx, agreement_id: int, sub_id: int):
     # The new token is in this answer only (never flashed into the cookie, never logged).
     sub, token = subcontractors.rotate(ctx, sub_id)
-    return _tab("token", agreement_id, ctx=ctx, sub=sub, token=token, what="rotated")
+    return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="rotated")
 
 
 @page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/revoke", methods=("POST",))
@@ -280,7 +281,7 @@ def subcontractor_revoke(ctx: Ctx, agreement_id: int, sub_id: int):
 
 @page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/report")
 def subcontractor_report(ctx: Ctx, agreement_id: int, sub_id: int):
-    return _tab("report", agreement_id, ctx=ctx, report=subcontractors.report(ctx, sub_id))
+    return _tab(ctx, "report", agreement_id, report=subcontractors.report(ctx, sub_id))
 
 
 # Breaches (clauses 3.9, 7).
@@ -337,4 +338,4 @@ def breach_page(ctx: Ctx, agreement_id: int):
                 )
             return redirect(url_for("web.breach_page", agreement_id=agreement_id))
     agreement, rows = breaches.list_for(ctx, agreement_id)
-    return _tab("breaches", agreement_id, ctx=ctx, rows=rows, form=form), form.status
+    return _tab(ctx, "breaches", agreement_id, rows=rows, form=form), form.status
