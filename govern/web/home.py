@@ -11,7 +11,7 @@ from flask_login import login_user, logout_user
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from govern import http, policy
+from govern import http
 from govern.actions import Action
 from govern.context import Ctx
 from govern.errors import GovernError
@@ -61,8 +61,9 @@ def logout(ctx: Ctx):
 @page("/")
 def index(ctx: Ctx):
     roles = set(ctx.roles())
-    readers = policy.OFFICE_ROLES | policy.VENDOR_ROLES | {"auditor"}
-    listing = agreements.list_all(ctx) if readers & roles else []
+    # Administrators hold no rule to list agreements; asking would only add a denial to the trail.
+    may_list = ctx.runtime.policy.may_ever(ctx.principal.subject, "agreement", "list")
+    listing = agreements.list_all(ctx) if may_list else []
     clocks = {a.id: agreements.clock(ctx, a.id, ctx.today()) for a in listing}
     for clock in clocks.values():
         clock["term_ends_on_date"] = date.fromisoformat(clock["term_ends_on"])
