@@ -310,3 +310,11 @@ def test_the_switch_on_a_post_only_answer_leads_to_the_dashboard(office, app):
     verified = auditor.submit("/audit/verify", form_on="/audit")
     assert 'href="/?lang=zh_CN"' in text(verified)
     assert 'href="/audit?lang=zh_CN"' in text(auditor.get("/audit"))
+
+
+def test_policy_rules_filter_by_role(office, app):
+    office.user("sec", "security_admin")
+    sec = Reader(app).login("sec")
+    page = text(sec.get("/admin/policies?who=auditor"))
+    rows = re.findall(r'<tr id="rule-\d+">.*?</tr>', page, re.S)
+    assert rows and all("auditor" in row for row in rows)

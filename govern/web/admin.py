@@ -3,7 +3,7 @@ the same services as /api/v1/users and /api/v1/policies."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, SelectField, StringField
@@ -92,7 +92,14 @@ def policy_list(ctx: Ctx):
             flash(_("Rule %(id)s added.", id=rule.id))
             return redirect(url_for("web.policy_list"))
     rules = [policies.rule_json(r) for r in policies.list_rules(ctx)]
-    return render_template("admin/policies.html", rules=rules, form=form), form.status
+    # A filter by role (p rules) or account (g rules), over the list the service returned.
+    shown = request.args.get("who") or ""
+    names = sorted({r["values"][0] for r in rules})
+    if shown:
+        rules = [r for r in rules if shown in (r["values"][0], r["values"][1])]
+    return render_template(
+        "admin/policies.html", rules=rules, form=form, names=names, shown=shown
+    ), form.status
 
 
 @page("/admin/policies/<int:rule_id>/remove", methods=("POST",))
