@@ -62,9 +62,21 @@ class Person:
     """One user in their own browser context (own cookies, own language)."""
 
     def __init__(self, browser, base: str, name: str, shots: Path, counter, locale: str = "en-US"):
-        self.context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+        # No page needs JavaScript: the browser runs without it, so every form is proven to work
+        # without it.
+        self.context = browser.new_context(
+            locale=locale, viewport={"width": 1280, "height": 900}, java_script_enabled=False
+        )
         self.page = self.context.new_page()
         self.base, self.name, self.shots, self.counter = base, name, shots, counter
+        # Anything the Content-Security-Policy blocked (an inline style, a foreign image) shows
+        # up on the console; the test fails on it when the person leaves.
+        self.blocked: list[str] = []
+        self.page.on("console", self._console)
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.blocked.append(message.text)
 
     def go(self, path: str):
         self.page.goto(self.base + path)
@@ -87,6 +99,7 @@ class Person:
 
     def close(self):
         self.context.close()
+        assert self.blocked == [], self.blocked
 
 
 @pytest.fixture
