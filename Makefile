@@ -46,7 +46,7 @@ translations: install-test
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 		--omit-header -o $(CATALOG)/messages.pot .
 	$(BIN)/pybabel update -i $(CATALOG)/messages.pot -d $(CATALOG) -l zh_Hans_CN \
-		--no-location --no-fuzzy-matching --width 100
+		--no-fuzzy-matching --ignore-obsolete --width 100
 	$(BIN)/pybabel compile -d $(CATALOG) -l zh_Hans_CN --statistics
 	rm $(CATALOG)/messages.pot
 
