@@ -208,9 +208,11 @@ def grant_revoke(ctx: Ctx, grant_id: int):
 def queue(ctx: Ctx):
     waiting, recent = [], []
     for agreement in agreements.list_all(ctx):
+        titles = _titles(ctx, agreement.id)
         for d in disclosures.list_for(ctx, agreement.id):
             shown = disclosures.as_json(ctx, d)
             shown["agreement"] = agreement.title
+            shown["titles"] = [titles.get(i, f"#{i}") for i in shown["item_ids"]]
             if shown["state"] in ("submitted", "reviewed"):
                 waiting.append(shown)
             elif shown["decided_at"]:
