@@ -104,10 +104,17 @@ def ensure_head(session: Session) -> None:
 
 
 def _lock_head(session: Session):
-    if session.get_bind().dialect.name == "sqlite":
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
         # A write first takes SQLite's write lock (waiting on busy_timeout), so the head read
         # below cannot be overtaken by another connection before this transaction commits.
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
+        head = AuditHead.__table__
+        touch = update(head).where(head.c.id == 1).values(seq=head.c.seq)
+        if dialect.update_returning:
+            # SQLite >= 3.35: take the lock and read the head in one statement.
+            returning = touch.returning(head.c.seq, head.c.hash, head.c.at, head.c.checkpoint_at)
+            return session.connection().execute(returning).one()
+        session.execute(touch)
         stmt = select(AuditHead.seq, AuditHead.hash, AuditHead.at, AuditHead.checkpoint_at)
     else:
         stmt = select(
@@ -137,7 +144,9 @@ def write_entries(
         row["seq"], row["at"], row["prev_hash"] = seq, at, prev
         row["hash"] = prev = entry_hash(row[k] for k in HASHED)
         rows.append(row)
-    session.execute(insert(AuditEntry), rows)
+    # A core insert on the session's connection: the ORM's bulk-insert path costs more per
+    # request than the rest of the append, and these rows are never loaded as objects here.
+    session.connection().execute(insert(AuditEntry.__table__), rows)
     values = {"seq": seq, "hash": prev, "at": at}
     first = rows[0]["seq"]
     due_by_count = (first - 1) // checkpoint_every != seq // checkpoint_every
@@ -145,7 +154,8 @@ def write_entries(
     if due_by_count or due_by_time:
         _add_checkpoint(session, seq, prev, at, audit_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(**values))
+    head = AuditHead.__table__
+    session.connection().execute(update(head).where(head.c.id == 1).values(**values))
     return [r["seq"] for r in rows]
 
 

@@ -88,8 +88,12 @@ def bump_version(session: Session) -> None:
         )
 
 
+# Read on every request (see PolicyEngine.refresh): built once.
+_VERSION = select(PolicyState.version).where(PolicyState.id == 1)
+
+
 def current_version(session: Session) -> int:
-    return session.scalar(select(PolicyState.version).where(PolicyState.id == 1)) or 0
+    return session.scalar(_VERSION) or 0
 
 
 def assign_role(session: Session, username: str, role: str, domain: str = GLOBAL) -> None:
@@ -145,9 +149,7 @@ class PolicyEngine:
                     # session's (which may be an uncommitted bump, e.g. a role just assigned in
                     # this very transaction; caching that would keep the old rules for good).
                     with self._engine.connect() as conn:
-                        committed = conn.scalar(
-                            select(PolicyState.version).where(PolicyState.id == 1)
-                        )
+                        committed = conn.scalar(_VERSION)
                     enforcer = casbin.Enforcer(self._model_path, self._adapter)
                     self._enforcer = enforcer
                     self._cache = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Date, bindparam, exists, or_, select
 
 from govern.actions import Action
 from govern.context import Check, Ctx, Target, require
@@ -83,32 +83,35 @@ def list_for(ctx: Ctx, agreement_id: int) -> list[Item]:
     )
 
 
-def has_valid_nda(db, user_id: int, agreement_id: int, today: date) -> bool:
-    # clause 3.8: no valid NDA, no access; one not yet started or lapsed gives nothing.
-    return db.scalar(
-        select(
-            exists().where(
-                Nda.user_id == user_id,
-                Nda.agreement_id == agreement_id,
-                Nda.signed_on <= today,
-                Nda.expires_on >= today,
-            )
-        )
+# Both lookups run on every vendor read: built once with bound parameters, since building the
+# statement cost more than running it (indexed: ndas by user and agreement, need_to_know by user
+# and item).
+# clause 3.8: no valid NDA, no access; one not yet started or lapsed gives nothing.
+_VALID_NDA = select(
+    exists().where(
+        Nda.user_id == bindparam("user_id"),
+        Nda.agreement_id == bindparam("agreement_id"),
+        Nda.signed_on <= bindparam("today", type_=Date),
+        Nda.expires_on >= bindparam("today", type_=Date),
     )
+)
+# clause 3.5: inside the vendor only to staff with a need to know.
+_NEED_TO_KNOW = select(
+    exists().where(
+        NeedToKnow.user_id == bindparam("user_id"),
+        NeedToKnow.item_id == bindparam("item_id"),
+        NeedToKnow.revoked_at.is_(None),
+        or_(NeedToKnow.ends_on.is_(None), NeedToKnow.ends_on >= bindparam("today", type_=Date)),
+    )
+)
+
+
+def has_valid_nda(db, user_id: int, agreement_id: int, today: date) -> bool:
+    return db.scalar(_VALID_NDA, {"user_id": user_id, "agreement_id": agreement_id, "today": today})
 
 
 def has_need_to_know(db, user_id: int, item_id: int, today: date) -> bool:
-    # clause 3.5: inside the vendor only to staff with a need to know.
-    return db.scalar(
-        select(
-            exists().where(
-                NeedToKnow.user_id == user_id,
-                NeedToKnow.item_id == item_id,
-                NeedToKnow.revoked_at.is_(None),
-                or_(NeedToKnow.ends_on.is_(None), NeedToKnow.ends_on >= today),
-            )
-        )
-    )
+    return db.scalar(_NEED_TO_KNOW, {"user_id": user_id, "item_id": item_id, "today": today})
 
 
 def read_checks(ctx: Ctx, item: Item, agreement: Agreement, today: date):
