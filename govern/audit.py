@@ -103,24 +103,27 @@ def ensure_head(session: Session) -> None:
         session.add(AuditHead(id=1, seq=0, hash=GENESIS, at="", checkpoint_seq=0, checkpoint_at=""))
 
 
+# The head's statements run on every append: built once.
+_HEAD = AuditHead.__table__
+_HEAD_FIELDS = (_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at, _HEAD.c.checkpoint_at)
+_TOUCH_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
+_READ_HEAD = select(*_HEAD_FIELDS).where(_HEAD.c.id == 1)
+_TOUCH_AND_READ_HEAD = _TOUCH_HEAD.returning(*_HEAD_FIELDS)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+
+
 def _lock_head(session: Session):
-    dialect = session.get_bind().dialect
-    if dialect.name == "sqlite":
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
         # A write first takes SQLite's write lock (waiting on busy_timeout), so the head read
-        # below cannot be overtaken by another connection before this transaction commits.
-        head = AuditHead.__table__
-        touch = update(head).where(head.c.id == 1).values(seq=head.c.seq)
-        if dialect.update_returning:
+        # cannot be overtaken by another connection before this transaction commits.
+        if conn.dialect.update_returning:
             # SQLite >= 3.35: take the lock and read the head in one statement.
-            returning = touch.returning(head.c.seq, head.c.hash, head.c.at, head.c.checkpoint_at)
-            return session.connection().execute(returning).one()
-        session.execute(touch)
-        stmt = select(AuditHead.seq, AuditHead.hash, AuditHead.at, AuditHead.checkpoint_at)
-    else:
-        stmt = select(
-            AuditHead.seq, AuditHead.hash, AuditHead.at, AuditHead.checkpoint_at
-        ).with_for_update()
-    return session.execute(stmt.where(AuditHead.id == 1)).one()
+            return conn.execute(_TOUCH_AND_READ_HEAD).one()
+        conn.execute(_TOUCH_HEAD)
+        return conn.execute(_READ_HEAD).one()
+    return conn.execute(_LOCK_HEAD).one()
 
 
 def write_entries(
@@ -154,8 +157,7 @@ def write_entries(
     if due_by_count or due_by_time:
         _add_checkpoint(session, seq, prev, at, audit_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
-    head = AuditHead.__table__
-    session.connection().execute(update(head).where(head.c.id == 1).values(**values))
+    session.connection().execute(_MOVE_HEAD, values)
     return [r["seq"] for r in rows]
 
 
