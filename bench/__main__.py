@@ -17,13 +17,13 @@ from bench.common import DEFAULT_PG_URL, Figure, say
 
 FULL = {
     1: {"small_items": 100, "big_items": 100_000, "big_grants": 10_000, "reps": 2000},
-    2: {"duration": 5.0, "rounds": 3},
+    2: {"duration": 2.5, "rounds": 6},
     3: {"entries": 200_000},
     4: {"entries": 1_000_000, "searches": 50},
 }
 QUICK = {
     1: {"small_items": 100, "big_items": 5000, "big_grants": 500, "reps": 400},
-    2: {"duration": 1.5, "rounds": 1},
+    2: {"duration": 1.0, "rounds": 2},
     3: {"entries": 20_000},
     4: {"entries": 50_000, "searches": 30},
 }
