@@ -142,8 +142,15 @@ def audit():
 
 
 @audit.command("verify")
+@click.option(
+    "--jobs",
+    default=os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    type=click.IntRange(1, 64),
+    help="Processes that walk a large trail in parallel.",
+)
 @db_option
-def audit_verify(database_url):
+def audit_verify(jobs, database_url):
     """Exit 0 if the trail is intact, else 1 and the first bad entry's sequence number."""
     from govern.runtime import unit_of_work
     from govern.services import trail
@@ -160,7 +167,7 @@ def audit_verify(database_url):
             bar.update(done - bar.pos)
 
     with unit_of_work(runtime) as ctx:
-        result = trail.verify(ctx, progress)
+        result = trail.verify(ctx, progress, jobs)
     if bar is not None:
         bar.render_finish()
     if result.ok:

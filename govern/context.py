@@ -99,6 +99,7 @@ class Ctx:
     pending: list[audit.PendingEntry] = field(default_factory=list)
     # Entries that must reach the trail even when the unit of work fails (denials, bad logins).
     kept: list[audit.PendingEntry] = field(default_factory=list)
+    policy_checked: bool = field(default=False, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -108,14 +109,21 @@ class Ctx:
     def keys(self) -> Keyring:
         return self.runtime.keys
 
+    def policy(self) -> PolicyEngine:
+        """The enforcer, brought up to date once per unit of work: one version read per request
+        (a policy change still reaches every worker on its next request), not one per decision."""
+        if not self.policy_checked:
+            self.runtime.policy.refresh(self.db)
+            self.policy_checked = True
+        return self.runtime.policy
+
     def today(self) -> date:
         return datetime.now(ZoneInfo(self.settings.timezone)).date()
 
     def roles(self, domain: str = GLOBAL) -> tuple[str, ...]:
         if self.principal.kind in ("anonymous", "system"):
             return (self.principal.kind,)
-        self.runtime.policy.refresh(self.db)
-        return self.runtime.policy.roles(self.principal.subject, domain)
+        return self.policy().roles(self.principal.subject, domain)
 
     def record(
         self,
@@ -187,10 +195,7 @@ def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Dec
     elif principal.kind == "anonymous":
         verdict_rule, role, allowed = "not signed in", None, False
     else:
-        ctx.runtime.policy.refresh(ctx.db)
-        verdict = ctx.runtime.policy.check(
-            principal.subject, target.domain, action.kind, action.verb
-        )
+        verdict = ctx.policy().check(principal.subject, target.domain, action.kind, action.verb)
         verdict_rule, role, allowed = verdict.rule, verdict.role, verdict.allowed
     reason = None
     if allowed:
@@ -209,8 +214,7 @@ def require_role_for(ctx: Ctx, action: Action) -> None:
     is denied (and audited) before its input or the object's state is even looked at."""
     if ctx.principal.kind in ("system", "anonymous"):
         return
-    ctx.runtime.policy.refresh(ctx.db)
-    if not ctx.runtime.policy.may_ever(ctx.principal.subject, action.kind, action.verb):
+    if not ctx.policy().may_ever(ctx.principal.subject, action.kind, action.verb):
         require(ctx, action, Target(action.kind, "*"))
 
 

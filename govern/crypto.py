@@ -75,6 +75,7 @@ class SigningKey:
     retired: bool = False
 
     def sign(self, payload: bytes | str) -> str:
+        # python-jose base64-encodes the payload as bytes; a str (canonical_json) must be encoded.
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
         return jws.sign(payload, self.pem, headers={"kid": self.kid}, algorithm=SEAL_ALGORITHM)

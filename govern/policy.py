@@ -88,8 +88,12 @@ def bump_version(session: Session) -> None:
         )
 
 
+# Read on every request (see PolicyEngine.refresh): built once.
+_VERSION = select(PolicyState.version).where(PolicyState.id == 1)
+
+
 def current_version(session: Session) -> int:
-    return session.scalar(select(PolicyState.version).where(PolicyState.id == 1)) or 0
+    return session.scalar(_VERSION) or 0
 
 
 def assign_role(session: Session, username: str, role: str, domain: str = GLOBAL) -> None:
@@ -125,6 +129,7 @@ class PolicyEngine:
     CACHE_LIMIT = 50_000
 
     def __init__(self, engine: Engine, model_path: Path | None = None):
+        self._engine = engine
         self._adapter = Adapter(engine, db_class=CasbinRule, create_table=False)
         self._model_path = str(model_path or POLICY_DIR / "model.conf")
         self._lock = threading.Lock()
@@ -139,12 +144,18 @@ class PolicyEngine:
         if version != self._version:
             with self._lock:
                 if version != self._version:
+                    # The adapter reads the rules on a connection of its own, which sees only
+                    # committed rows: remember the committed version read before them, not the
+                    # session's (which may be an uncommitted bump, e.g. a role just assigned in
+                    # this very transaction; caching that would keep the old rules for good).
+                    with self._engine.connect() as conn:
+                        committed = conn.scalar(_VERSION)
                     enforcer = casbin.Enforcer(self._model_path, self._adapter)
                     self._enforcer = enforcer
                     self._cache = {}
                     self._roles = {}
-                    self._version = version
-                    log.info("policy loaded, version %s", version)
+                    self._version = committed or 0
+                    log.info("policy loaded, version %s", self._version)
 
     def check(self, subject: str, domain: str, kind: str, action: str) -> Verdict:
         key = (subject, domain, kind, action)

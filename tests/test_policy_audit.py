@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from govern import create_app
+from govern import audit, create_app
 from govern.actions import Action
 from govern.api import OPERATIONS, PUBLIC_ENDPOINTS
 from govern.cli import main
@@ -345,6 +345,29 @@ def test_verify_finds_the_first_tampered_entry(office, runtime, statements, firs
     _raw(runtime, *statements)
     result = _verify(office)
     assert result["ok"] is False and result["first_bad"] == first_bad
+    # The parallel walk (govern audit verify --jobs N) finds the same entry, wherever the
+    # ranges happen to split.
+    for jobs in (2, 3, 4):
+        assert _verify_parallel(runtime, jobs).first_bad == first_bad, jobs
+
+
+def _verify_parallel(runtime, jobs):
+    with runtime.engine.connect() as conn:
+        return audit.verify_parallel(
+            conn, runtime.settings.database_url, runtime.keys.audit_key, jobs, min_per_job=1
+        )
+
+
+def test_parallel_verify_passes_an_intact_trail_and_finds_a_cut_tail(office, runtime):
+    _seed(office, n=20)
+    total = len(office.audit_entries())
+    for jobs in (2, 3, 5):
+        result = _verify_parallel(runtime, jobs)
+        assert result.ok and result.entries == total, jobs
+    _raw(runtime, f"DELETE FROM audit_entries WHERE seq > {total - 3}")
+    for jobs in (2, 3, 5):
+        result = _verify_parallel(runtime, jobs)
+        assert not result.ok and result.first_bad == total - 2, jobs
 
 
 def test_verify_finds_a_tail_cut_after_a_checkpoint(

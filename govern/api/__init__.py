@@ -161,6 +161,7 @@ from govern.api import (  # noqa: E402, F401
     audit,
     auth,
     disclosures,
+    health,
     keys,
     openapi,
     outbox,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import Date, bindparam, exists, or_, select
 
 from govern.actions import Action
 from govern.context import Check, Ctx, Target, require
@@ -83,18 +83,46 @@ def list_for(ctx: Ctx, agreement_id: int) -> list[Item]:
     )
 
 
+# Both lookups run on every vendor read: built once with bound parameters, since building the
+# statement cost more than running it (indexed: ndas by user and agreement, need_to_know by user
+# and item).
+# clause 3.8: no valid NDA, no access; one not yet started or lapsed gives nothing.
+_VALID_NDA = select(
+    exists().where(
+        Nda.user_id == bindparam("user_id"),
+        Nda.agreement_id == bindparam("agreement_id"),
+        Nda.signed_on <= bindparam("today", type_=Date),
+        Nda.expires_on >= bindparam("today", type_=Date),
+    )
+)
+# clause 3.5: inside the vendor only to staff with a need to know.
+_NEED_TO_KNOW = select(
+    exists().where(
+        NeedToKnow.user_id == bindparam("user_id"),
+        NeedToKnow.item_id == bindparam("item_id"),
+        NeedToKnow.revoked_at.is_(None),
+        or_(NeedToKnow.ends_on.is_(None), NeedToKnow.ends_on >= bindparam("today", type_=Date)),
+    )
+)
+
+
 def has_valid_nda(db, user_id: int, agreement_id: int, today: date) -> bool:
-    return nda_problem(db, user_id, agreement_id, today) is None
+    return db.scalar(_VALID_NDA, {"user_id": user_id, "agreement_id": agreement_id, "today": today})
+
+
+def has_need_to_know(db, user_id: int, item_id: int, today: date) -> bool:
+    return db.scalar(_NEED_TO_KNOW, {"user_id": user_id, "item_id": item_id, "today": today})
 
 
 def nda_problem(db, user_id: int, agreement_id: int, today: date) -> str | None:
-    """None when an NDA covers ``today``, else why not (for the trail)."""
-    # clause 3.8: no valid NDA, no access; one not yet started or lapsed gives nothing.
+    """None when an NDA covers ``today``, else why not (for the trail).
+
+    The allowed path is one indexed EXISTS; only a denial reads the rows to explain itself."""
+    if has_valid_nda(db, user_id, agreement_id, today):
+        return None
     ndas = list(
         db.scalars(select(Nda).where(Nda.user_id == user_id, Nda.agreement_id == agreement_id))
     )
-    if any(n.signed_on <= today <= n.expires_on for n in ndas):
-        return None
     if not ndas:
         return "no valid NDA: none registered"
     upcoming = [n.signed_on for n in ndas if n.signed_on > today]
@@ -103,21 +131,16 @@ def nda_problem(db, user_id: int, agreement_id: int, today: date) -> str | None:
     return f"no valid NDA: it lapsed on {max(n.expires_on for n in ndas).isoformat()}"
 
 
-def has_need_to_know(db, user_id: int, item_id: int, today: date) -> bool:
-    return need_to_know_problem(db, user_id, item_id, today) is None
-
-
 def need_to_know_problem(db, user_id: int, item_id: int, today: date) -> str | None:
     """None when a live need-to-know covers the item, else why not (for the trail)."""
-    # clause 3.5: inside the vendor only to staff with a need to know.
+    if has_need_to_know(db, user_id, item_id, today):
+        return None
     grants = list(
         db.scalars(
             select(NeedToKnow).where(NeedToKnow.user_id == user_id, NeedToKnow.item_id == item_id)
         )
     )
     live = [g for g in grants if g.revoked_at is None]
-    if any(g.ends_on is None or g.ends_on >= today for g in live):
-        return None
     if not grants:
         return f"no need-to-know for item {item_id}"
     if live:

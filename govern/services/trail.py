@@ -20,10 +20,15 @@ def search(ctx: Ctx, query: audit.Query, limit: int, cursor: int | None):
     return audit.search(ctx.db, query, limit, cursor)
 
 
-def verify(ctx: Ctx, progress=None) -> audit.VerifyResult:
+def verify(ctx: Ctx, progress=None, jobs: int = 1) -> audit.VerifyResult:
+    """Verify the whole trail; ``jobs`` > 1 walks it in that many processes (command line)."""
     decision = require(ctx, Action.AUDIT_VERIFY, Target("audit", "trail"))
-    result = audit.verify(ctx.db.connection(), ctx.keys.audit_key, progress)
-    decision.record(ok=result.ok, entries=result.entries, first_bad=result.first_bad)
+    conn = ctx.db.connection()
+    if jobs > 1:
+        result = audit.verify_parallel(conn, ctx.settings.database_url, ctx.keys.audit_key, jobs)
+    else:
+        result = audit.verify(conn, ctx.keys.audit_key, progress)
+    decision.record(ok=result.ok, entries=result.entries, first_bad=result.first_bad, jobs=jobs)
     return result
 
 

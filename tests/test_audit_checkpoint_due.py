@@ -1,0 +1,26 @@
+"""Signed checkpoints made while serving: when one falls due, the request still succeeds."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from govern import audit, create_app
+from govern.models import AuditCheckpoint
+from tests.conftest import Api
+
+
+def test_a_due_checkpoint_is_signed_and_the_request_goes_through(settings_overrides):
+    # Regression: the checkpoint payload is text; signing it used to raise, and since the head
+    # then never moved, every later request failed closed once the first checkpoint fell due.
+    app = create_app({**settings_overrides, "checkpoint_every": 3})
+    try:
+        api = Api(app.test_client(), app.extensions["govern"])
+        api.user("approver", "office_approver")
+        for _ in range(4):
+            api.agreement()
+        runtime = app.extensions["govern"]
+        with runtime.engine.connect() as conn:
+            assert conn.scalar(sa.select(sa.func.count()).select_from(AuditCheckpoint)) >= 2
+            assert audit.verify(conn, runtime.keys.audit_key).ok
+    finally:
+        app.extensions["govern"].engine.dispose()

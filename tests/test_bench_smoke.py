@@ -1,0 +1,50 @@
+"""The benchmarks' code paths at tiny sizes, so `make bench` cannot rot. No timing is asserted:
+each figure only has to come out, computed from real runs that did what they claim."""
+
+from __future__ import annotations
+
+import os
+
+from bench import decision, http_load, search, verify
+from bench.__main__ import main
+
+PG_URL = os.environ.get("GOVERN_TEST_DATABASE_URL")
+
+
+def test_health_is_a_public_json_route(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200 and response.get_json() == {"ok": True}
+
+
+def test_decision_figure(tmp_path):
+    fig = decision.run(
+        tmp_path, small_items=10, big_items=60, big_grants=20, reps=8, rounds=2, casbin_rows=(10,)
+    )
+    assert fig.ratio > 0 and fig.raw["decisions_per_size"] == 8
+    assert fig.raw["plain_casbin_ms_10_rows"] > 0
+
+
+def test_http_figure_serves_and_audits_every_read(tmp_path):
+    fig = http_load.run(tmp_path, duration=0.3, rounds=1, clients=1, workers=1)
+    assert fig.raw["audited_reads_served"] > 0 and fig.raw["bare_rps_median"] > 0
+    assert fig.raw["errors"] == {"bare": 0, "audited": 0}
+    assert fig.raw["audited_reads_in_trail"] == fig.raw["audited_reads_served"]
+
+
+def test_verify_figure_on_a_generated_chain_with_checkpoints(tmp_path):
+    fig = verify.run(tmp_path, entries=2500, rounds=1, cli=True)
+    assert fig.ratio > 0 and fig.raw["cli_wall_s"] > 0
+
+
+def test_search_figure(tmp_path):
+    backends = ("sqlite", "postgresql") if PG_URL else ("sqlite",)
+    fig = search.run(tmp_path, entries=3000, searches=6, backends=backends, pg_url=PG_URL)
+    for backend in backends:
+        assert fig.raw[backend]["searches"] == 6
+        assert fig.raw[backend]["searches_with_results"] > 0
+
+
+def test_command_line_runs_one_figure(tmp_path, capsys):
+    out = tmp_path / "figures.json"
+    assert main(["--quick", "--only", "3", "--json", str(out)]) == 0
+    assert "3. audit verify" in capsys.readouterr().out and out.exists()
