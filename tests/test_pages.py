@@ -318,3 +318,17 @@ def test_policy_rules_filter_by_role(office, app):
     page = text(sec.get("/admin/policies?who=auditor"))
     rows = re.findall(r'<tr id="rule-\d+">.*?</tr>', page, re.S)
     assert rows and all("auditor" in row for row in rows)
+
+
+def test_the_auditor_reads_the_policy_but_gets_no_editing_controls(office, app):
+    page = text(Reader(app).login("audit").get("/admin/policies"))
+    assert 'id="rule-1"' in page
+    assert "Add a rule" not in page and "/remove" not in page
+
+
+def test_a_term_that_is_over_is_drawn_and_said(office, app):
+    agreement = office.agreement(signed_on="2015-03-01")
+    office.item(agreement["id"])
+    page = text(Reader(app).login("approver").get(f"/agreements/{agreement['id']}"))
+    assert "The term is over; the 1 protected items stay protected (clause 5.2)." in page
+    assert "Mar 1, 2020" in page and 'class="chart"' in page
