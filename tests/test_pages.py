@@ -184,7 +184,8 @@ def test_the_vendor_without_nda_gets_the_403_page_and_it_is_audited(office, app)
     staff = Reader(app).login("staff")
     refused = staff.get(f"/items/{item['id']}/content")
     assert refused.status_code == 403
-    assert "no valid NDA" in text(refused)
+    assert re.search(r'id="error-message">no valid NDA[^<]*</p>', text(refused))
+    assert "<code>p, vendor_staff, *, item, read</code>" in text(refused)
     assert office.audit_entries(action="item:read", decision="deny")[-1]["actor"] == "staff"
     # A vendor cannot open the trail or the administration either.
     for path in ("/audit", "/audit/charts", "/admin/users", "/admin/policies"):

@@ -27,7 +27,13 @@ PAGES: set[str] = set()
 
 
 def _error_page(exc: GovernError):
-    return render_template("error.html", code=exc.status, message=exc.message), exc.status
+    """The error page. A denial's rule reads "<reason> (<casbin rule>)": shown apart."""
+    message, basis = exc.message, ""
+    rule = exc.extra.get("rule") if exc.status == 403 else None
+    if rule:
+        reason, sep, tail = rule.rpartition(" (")
+        message, basis = (reason, tail.rstrip(")")) if sep else (rule, "")
+    return render_template("error.html", code=exc.status, message=message, basis=basis), exc.status
 
 
 def page(rule: str, methods=("GET",), public: bool = False):
