@@ -333,3 +333,12 @@ def test_a_term_that_is_over_is_drawn_and_said(office, app):
     page = text(Reader(app).login("approver").get(f"/agreements/{agreement['id']}"))
     assert "The term is over; the 1 protected items stay protected (clause 5.2)." in page
     assert "Mar 1, 2020" in page and 'class="chart"' in page
+
+
+def test_a_new_account_needs_a_role_chosen(office, app):
+    office.user("sysadm", "system_admin")
+    admin = Reader(app).login("sysadm")
+    page = text(admin.get("/admin/users"))
+    assert re.search(r"<option[^>]*value=\"\"[^>]*>choose a role</option>", page)
+    missing = admin.submit("/admin/users", {"username": "li", "role": "", "password": "z" * 12})
+    assert missing.status_code == 400 and "must be one of" in field_error(missing, "role")

@@ -27,7 +27,10 @@ class UserForm(Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.role.choices = choices((r, label(r)) for r in sorted(policy.ACCOUNT_ROLES))
+        # No role is chosen for the administrator: a new account's role is always a decision.
+        self.role.choices = choices(
+            [("", _("choose a role"))] + [(r, label(r)) for r in sorted(policy.ACCOUNT_ROLES)]
+        )
 
 
 class RuleForm(Form):
