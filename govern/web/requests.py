@@ -25,7 +25,7 @@ from govern.services import agreements, disclosures, grants, items, seals
 from govern.web import letter, page
 from govern.web.forms import Form, attempt, choices, validated
 from govern.web.i18n import LETTER_LOCALE, label
-from govern.web.vendor import ItemChoice
+from govern.web.vendor import ItemChoice, item_choices
 
 # The moves without a body: the service, the action it is decided under, what the page says.
 MOVES = {
@@ -71,18 +71,10 @@ class RequestForm(Form):
         }
 
 
-def _protected_items(ctx: Ctx, agreement_id: int):
-    return choices(
-        (i.id, f"#{i.id} {i.title}")
-        for i in items.list_for(ctx, agreement_id)
-        if i.status == "protected"
-    )
-
-
 @page("/agreements/<int:agreement_id>/requests", methods=("GET", "POST"))
 def request_list(ctx: Ctx, agreement_id: int):
     form = RequestForm()
-    form.item_ids.choices = _protected_items(ctx, agreement_id)
+    form.item_ids.choices = item_choices(ctx, agreement_id)
     if form.checked(ctx, Action.DISCLOSURE_CREATE):
         made = attempt(
             ctx,
@@ -133,7 +125,7 @@ def request_edit(ctx: Ctx, disclosure_id: int):
     d = disclosures.get(ctx, disclosure_id)
     shown = disclosures.as_json(ctx, d)
     form = RequestForm(data=None if request.method == "POST" else shown)
-    form.item_ids.choices = _protected_items(ctx, d.agreement_id)
+    form.item_ids.choices = item_choices(ctx, d.agreement_id)
     if form.checked(ctx, Action.DISCLOSURE_EDIT):
         done = attempt(
             ctx,
