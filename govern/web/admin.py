@@ -15,7 +15,7 @@ from govern.api.users import USER_IN
 from govern.context import Ctx
 from govern.services import policies, users
 from govern.web import page
-from govern.web.forms import Form, attempt, choices, validated
+from govern.web.forms import Form, attempt, choices, submitted, validated
 from govern.web.i18n import label
 
 
@@ -55,13 +55,10 @@ class RuleForm(Form):
 @page("/admin/users", methods=("GET", "POST"))
 def user_list(ctx: Ctx):
     form = UserForm()
-    if form.checked(ctx, Action.USER_CREATE):
-        data = form.data
-        payload = {k: data[k] for k in ("username", "display_name", "role", "password")}
-        created = attempt(ctx, form, lambda: users.create(ctx, validated(USER_IN, payload)))
-        if created is not None:
-            flash(_("Account %(name)s created.", name=created.username))
-            return redirect(url_for("web.user_list"))
+    created = submitted(ctx, form, Action.USER_CREATE, USER_IN, users.create)
+    if created is not None:
+        flash(_("Account %(name)s created.", name=created.username))
+        return redirect(url_for("web.user_list"))
     return render_template("admin/users.html", users=users.list_users(ctx), form=form), form.status
 
 

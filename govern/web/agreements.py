@@ -15,7 +15,7 @@ from govern.api.agreements import AGREEMENT_IN, ITEM_IN, content_response
 from govern.context import Ctx
 from govern.services import agreements, items
 from govern.web import charts, page
-from govern.web.forms import Form, attempt, choices, validated
+from govern.web.forms import Form, choices, submitted
 from govern.web.i18n import label
 
 
@@ -72,13 +72,10 @@ class ItemForm(Form):
 @page("/agreements", methods=("GET", "POST"))
 def agreement_list(ctx: Ctx):
     form = AgreementForm()
-    if form.checked(ctx, Action.AGREEMENT_CREATE):
-        created = attempt(
-            ctx, form, lambda: agreements.create(ctx, validated(AGREEMENT_IN, form.payload()))
-        )
-        if created is not None:
-            flash(_("Agreement %(title)s created.", title=created.title))
-            return redirect(url_for("web.agreement_page", agreement_id=created.id))
+    created = submitted(ctx, form, Action.AGREEMENT_CREATE, AGREEMENT_IN, agreements.create)
+    if created is not None:
+        flash(_("Agreement %(title)s created.", title=created.title))
+        return redirect(url_for("web.agreement_page", agreement_id=created.id))
     listing = agreements.list_all(ctx)
     clocks = {a.id: agreements.clock(ctx, a.id, ctx.today()) for a in listing}
     return render_template(
@@ -108,16 +105,13 @@ def clock_picture(clock: dict, today) -> str:
 def agreement_page(ctx: Ctx, agreement_id: int):
     agreement = agreements.get(ctx, agreement_id)
     form = ItemForm()
-    if form.checked(ctx, Action.ITEM_CREATE):
-        item = attempt(
-            ctx,
-            form,
-            lambda: items.create(ctx, agreement_id, validated(ITEM_IN, form.payload())),
-            aliases={"content_b64": "content", "media_type": "content"},
-        )
-        if item is not None:
-            flash(_("Item %(title)s registered and encrypted.", title=item.title))
-            return redirect(url_for("web.agreement_page", agreement_id=agreement_id))
+    aliases = {"content_b64": "content", "media_type": "content"}
+    item = submitted(
+        ctx, form, Action.ITEM_CREATE, ITEM_IN, items.create, agreement_id, aliases=aliases
+    )
+    if item is not None:
+        flash(_("Item %(title)s registered and encrypted.", title=item.title))
+        return redirect(url_for("web.agreement_page", agreement_id=agreement_id))
     clock = agreements.clock(ctx, agreement_id, ctx.today())
     listing = items.list_for(ctx, agreement_id)
     return render_template(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice, SelectMultipleField
 
 from govern.actions import Action
 from govern.context import Ctx, require_role_for
@@ -34,6 +34,16 @@ class Form(FlaskForm):
     """A page form that remembers the status its page answers with (400 / 409 on errors)."""
 
     status = 200
+
+    def payload(self) -> dict:
+        """The values as the API's schema takes them; forms that reshape a value override this."""
+        out = {}
+        for name, field in self._fields.items():
+            if name == "csrf_token":
+                continue
+            many = isinstance(field, SelectMultipleField)
+            out[name] = (field.data or []) if many else field.data
+        return out
 
     def fail(self, exc: GovernError, aliases: dict[str, str] | None = None) -> None:
         """Put a service's refusal next to the field it names (or above the form)."""
@@ -81,6 +91,17 @@ def attempt(ctx, form: Form, call, aliases: dict[str, str] | None = None):
         ctx.fail()
         form.fail(exc, aliases)
         return None
+
+
+def submitted(ctx, form: Form, action: Action, schema: Schema, service, *args, aliases=None):
+    """A page's form, sent: the caller's roles first (403), then the API's schema over the form's
+    values, then the API's service ``service(ctx, *args, data)``. A refusal naming a field is
+    shown next to it. Returns the service's result, or None when not sent or refused."""
+    if not form.checked(ctx, action):
+        return None
+    return attempt(
+        ctx, form, lambda: service(ctx, *args, validated(schema, form.payload())), aliases
+    )
 
 
 def validated(schema: Schema, payload: dict) -> dict:

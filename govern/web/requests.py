@@ -23,7 +23,7 @@ from govern.api.disclosures import DENY_IN, DISCLOSURE_EDIT, DISCLOSURE_IN
 from govern.context import Ctx
 from govern.services import agreements, disclosures, grants, items, seals
 from govern.web import letter, page
-from govern.web.forms import Form, attempt, choices, validated
+from govern.web.forms import Form, choices, submitted, validated
 from govern.web.i18n import LETTER_LOCALE, label
 from govern.web.vendor import ItemChoice, item_choices
 
@@ -60,30 +60,17 @@ class RequestForm(Form):
         super().__init__(*args, **kwargs)
         self.form.choices = choices((f, label(f)) for f in disclosures.FORMS)
 
-    def payload(self) -> dict:
-        return {
-            "third_party": self.third_party.data,
-            "purpose": self.purpose.data,
-            "form": self.form.data,
-            "item_ids": self.item_ids.data or [],
-            "starts_on": self.starts_on.data,
-            "ends_on": self.ends_on.data,
-        }
-
 
 @page("/agreements/<int:agreement_id>/requests", methods=("GET", "POST"))
 def request_list(ctx: Ctx, agreement_id: int):
     form = RequestForm()
     form.item_ids.choices = item_choices(ctx, agreement_id)
-    if form.checked(ctx, Action.DISCLOSURE_CREATE):
-        made = attempt(
-            ctx,
-            form,
-            lambda: disclosures.create(ctx, agreement_id, validated(DISCLOSURE_IN, form.payload())),
-        )
-        if made is not None:
-            flash(_("Request %(id)s saved as a draft; submit it when it is ready.", id=made.id))
-            return redirect(url_for("web.request_page", disclosure_id=made.id))
+    made = submitted(
+        ctx, form, Action.DISCLOSURE_CREATE, DISCLOSURE_IN, disclosures.create, agreement_id
+    )
+    if made is not None:
+        flash(_("Request %(id)s saved as a draft; submit it when it is ready.", id=made.id))
+        return redirect(url_for("web.request_page", disclosure_id=made.id))
     state = request.args.get("state") or None
     rows = [disclosures.as_json(ctx, d) for d in disclosures.list_for(ctx, agreement_id, state)]
     return render_template(
@@ -126,17 +113,12 @@ def request_edit(ctx: Ctx, disclosure_id: int):
     shown = disclosures.as_json(ctx, d)
     form = RequestForm(data=None if request.method == "POST" else shown)
     form.item_ids.choices = item_choices(ctx, d.agreement_id)
-    if form.checked(ctx, Action.DISCLOSURE_EDIT):
-        done = attempt(
-            ctx,
-            form,
-            lambda: disclosures.edit(
-                ctx, disclosure_id, validated(DISCLOSURE_EDIT, form.payload())
-            ),
-        )
-        if done is not None:
-            flash(_("Request %(id)s saved.", id=disclosure_id))
-            return redirect(url_for("web.request_page", disclosure_id=disclosure_id))
+    done = submitted(
+        ctx, form, Action.DISCLOSURE_EDIT, DISCLOSURE_EDIT, disclosures.edit, disclosure_id
+    )
+    if done is not None:
+        flash(_("Request %(id)s saved.", id=disclosure_id))
+        return redirect(url_for("web.request_page", disclosure_id=disclosure_id))
     return render_template(
         "requests/edit.html",
         agreement=agreements.get(ctx, shown["agreement_id"]),

@@ -27,7 +27,7 @@ from govern.context import Ctx
 from govern.errors import NotFound
 from govern.services import agreements, breaches, items, ndas, subcontractors
 from govern.web import page
-from govern.web.forms import Form, attempt, choices, validated
+from govern.web.forms import Form, choices, submitted, validated
 from govern.web.i18n import label
 
 
@@ -102,37 +102,30 @@ class NtkForm(Form):
     reason = StringField(_l("Why they need to know"))
     ends_on = StringField(_l("Until (optional)"), render_kw={"type": "date"})
 
-    def payload(self) -> dict:
-        return {
-            "username": self.username.data,
-            "item_ids": self.item_ids.data or [],
-            "reason": self.reason.data,
-            "ends_on": self.ends_on.data,
-        }
-
 
 @page("/agreements/<int:agreement_id>/staff", methods=("GET", "POST"))
 def staff_page(ctx: Ctx, agreement_id: int):
     nda_form = NdaForm(prefix="nda")
     ntk_form = NtkForm(prefix="ntk")
     ntk_form.item_ids.choices = item_choices(ctx, agreement_id)
-    if request.form.get("which") == "nda" and nda_form.checked(ctx, Action.NDA_CREATE):
-        done = attempt(
+    # Two forms on one page: the hidden "which" says which one was sent.
+    which = request.form.get("which")
+    if which == "nda":
+        done = submitted(
             ctx,
             nda_form,
-            lambda: ndas.create_nda(ctx, agreement_id, validated(NDA_IN, nda_form.payload())),
+            Action.NDA_CREATE,
+            NDA_IN,
+            ndas.create_nda,
+            agreement_id,
             aliases={"document_b64": "document"},
         )
         if done is not None:
             flash(_("NDA registered."))
             return redirect(url_for("web.staff_page", agreement_id=agreement_id))
-    if request.form.get("which") == "ntk" and ntk_form.checked(ctx, Action.NTK_GRANT):
-        done = attempt(
-            ctx,
-            ntk_form,
-            lambda: ndas.grant_need_to_know(
-                ctx, agreement_id, validated(NTK_IN, ntk_form.payload())
-            ),
+    if which == "ntk":
+        done = submitted(
+            ctx, ntk_form, Action.NTK_GRANT, NTK_IN, ndas.grant_need_to_know, agreement_id
         )
         if done is not None:
             flash(_("Need-to-know granted for %(n)s items.", n=len(done)))
@@ -179,16 +172,13 @@ def nda_renew(ctx: Ctx, agreement_id: int, nda_id: int):
     if not found:
         raise NotFound(f"nda {nda_id} does not exist in agreement {agreement_id}")
     form = RenewForm()
-    if form.checked(ctx, Action.NDA_RENEW):
-        done = attempt(
-            ctx,
-            form,
-            lambda: ndas.renew_nda(ctx, nda_id, validated(NDA_RENEW_IN, form.payload())),
-            aliases={"document_b64": "document"},
-        )
-        if done is not None:
-            flash(_("NDA renewed."))
-            return redirect(url_for("web.staff_page", agreement_id=agreement_id))
+    aliases = {"document_b64": "document"}
+    done = submitted(
+        ctx, form, Action.NDA_RENEW, NDA_RENEW_IN, ndas.renew_nda, nda_id, aliases=aliases
+    )
+    if done is not None:
+        flash(_("NDA renewed."))
+        return redirect(url_for("web.staff_page", agreement_id=agreement_id))
     nda, username = found[0]
     return _tab(ctx, "renew", agreement_id, nda=nda, username=username, form=form), form.status
 
@@ -239,17 +229,17 @@ class SubcontractorForm(Form):
 def subcontractor_page(ctx: Ctx, agreement_id: int):
     form = SubcontractorForm()
     form.item_ids.choices = item_choices(ctx, agreement_id)
-    if form.checked(ctx, Action.SUBCONTRACTOR_CREATE):
-        done = attempt(
-            ctx,
-            form,
-            lambda: subcontractors.create(
-                ctx, agreement_id, validated(SUBCONTRACTOR_IN, form.payload())
-            ),
-        )
-        if done is not None:
-            sub, token = done
-            return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="created")
+    done = submitted(
+        ctx,
+        form,
+        Action.SUBCONTRACTOR_CREATE,
+        SUBCONTRACTOR_IN,
+        subcontractors.create,
+        agreement_id,
+    )
+    if done is not None:
+        sub, token = done
+        return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="created")
     rows = subcontractors.list_for(ctx, agreement_id)
     return _tab(
         ctx,
@@ -315,27 +305,22 @@ def breach_page(ctx: Ctx, agreement_id: int):
     form = BreachForm()
     if request.method == "GET" and request.args.get("seq"):
         form.audit_seqs.data = request.args["seq"]
-    if form.checked(ctx, Action.BREACH_CREATE):
-        done = attempt(
-            ctx,
-            form,
-            lambda: breaches.create(ctx, agreement_id, validated(BREACH_IN, form.payload())),
-        )
-        if done is not None:
-            breach, agreement, manifest = done
-            flash(
-                _(
-                    "Breach %(id)s recorded against %(vendor)s; liquidated damages %(amount)s.",
-                    id=breach.id,
-                    vendor=agreement.vendor,
-                    amount=f"{breach.liquidated_damages:,.2f} {agreement.currency}",
-                )
+    done = submitted(ctx, form, Action.BREACH_CREATE, BREACH_IN, breaches.create, agreement_id)
+    if done is not None:
+        breach, agreement, manifest = done
+        flash(
+            _(
+                "Breach %(id)s recorded against %(vendor)s; liquidated damages %(amount)s.",
+                id=breach.id,
+                vendor=agreement.vendor,
+                amount=f"{breach.liquidated_damages:,.2f} {agreement.currency}",
             )
-            if manifest is not None:
-                # clause 7: the owner ended the cooperation with the breach; show what comes back.
-                return render_template(
-                    "recalls/manifest.html", agreement=agreement, tab="recalls", manifest=manifest
-                )
-            return redirect(url_for("web.breach_page", agreement_id=agreement_id))
+        )
+        if manifest is not None:
+            # clause 7: the owner ended the cooperation with the breach; show what comes back.
+            return render_template(
+                "recalls/manifest.html", agreement=agreement, tab="recalls", manifest=manifest
+            )
+        return redirect(url_for("web.breach_page", agreement_id=agreement_id))
     agreement, rows = breaches.list_for(ctx, agreement_id)
     return _tab(ctx, "breaches", agreement_id, rows=rows, form=form), form.status
