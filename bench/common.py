@@ -110,6 +110,25 @@ class Instance:
         """The environment a server process needs to serve this instance."""
         return {**os.environ, "GOVERN_HOME": str(self.home), "GOVERN_DATABASE_URL": self.url}
 
+    def staff_and_agreement(self) -> tuple[int, int, int]:
+        """A vendor staff member, a vendor lead and an agreement signed 30 days ago: the ids."""
+        from govern.models import Agreement
+
+        staff_id = self.create_user("staff", "vendor_staff")
+        lead_id = self.create_user("lead", "vendor_lead")
+        with self.engine.begin() as conn:
+            agreement_id = conn.execute(
+                Agreement.__table__.insert().values(
+                    title="bench",
+                    owner="office",
+                    vendor="vendor",
+                    signed_on=today() - timedelta(days=30),
+                    term_years=5,
+                    contract_value=3985000,
+                )
+            ).inserted_primary_key[0]
+        return staff_id, lead_id, agreement_id
+
     def create_user(self, username: str, role: str) -> int:
         with unit_of_work(self.runtime, Principal.system()) as ctx:
             return accounts.create_user(ctx, username, role, PASSWORD).id

@@ -31,20 +31,9 @@ def seed(instance: Instance, n_items: int, n_grants: int) -> tuple[Principal, li
     """An agreement, ``n_items`` items, staff with NDAs and ``n_grants`` need-to-know rows.
 
     Returns the measured staff member and the items it has need-to-know for."""
-    staff_id = instance.create_user("staff", "vendor_staff")
-    lead_id = instance.create_user("lead", "vendor_lead")
+    staff_id, lead_id, agreement_id = instance.staff_and_agreement()
     day = today()
     with instance.engine.begin() as conn:
-        agreement_id = conn.execute(
-            Agreement.__table__.insert().values(
-                title="bench",
-                owner="office",
-                vendor="vendor",
-                signed_on=day - timedelta(days=30),
-                term_years=5,
-                contract_value=3985000,
-            )
-        ).inserted_primary_key[0]
         bulk_insert(
             conn,
             Item.__table__,

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from bench.common import PASSWORD, Figure, Instance, median, percentile, say, today
 from govern.context import Principal
-from govern.models import Agreement, AuditEntry, Nda, NeedToKnow
+from govern.models import AuditEntry, Nda, NeedToKnow
 from govern.runtime import unit_of_work
 from govern.services import items
 
@@ -47,20 +47,8 @@ def free_port() -> int:
 
 def seed(instance: Instance, content: bytes) -> int:
     """A staff member with an NDA and need-to-know for one real, encrypted item. Returns its id."""
-    staff_id = instance.create_user("staff", "vendor_staff")
-    lead_id = instance.create_user("lead", "vendor_lead")
+    staff_id, lead_id, agreement_id = instance.staff_and_agreement()
     day = today()
-    with instance.engine.begin() as conn:
-        agreement_id = conn.execute(
-            Agreement.__table__.insert().values(
-                title="bench",
-                owner="office",
-                vendor="vendor",
-                signed_on=day - timedelta(days=30),
-                term_years=5,
-                contract_value=3985000,
-            )
-        ).inserted_primary_key[0]
     with unit_of_work(instance.runtime, Principal.system()) as ctx:
         item = items.create(
             ctx,
