@@ -55,14 +55,8 @@ def get(ctx: Ctx, agreement_id: int) -> Agreement:
     return agreement
 
 
-def clock(ctx: Ctx, agreement_id: int, today: date) -> dict:
-    agreement = get(ctx, agreement_id)
+def _clock_of(agreement: Agreement, protected: int, today: date) -> dict:
     ends = term_ends_on(agreement)
-    protected = ctx.db.scalar(
-        select(func.count(Item.id)).where(
-            Item.agreement_id == agreement.id, Item.status.not_in(UNPROTECTED)
-        )
-    )
     return {
         "agreement_id": agreement.id,
         "signed_on": agreement.signed_on.isoformat(),
@@ -72,6 +66,28 @@ def clock(ctx: Ctx, agreement_id: int, today: date) -> dict:
         "protected_items": protected,
         "status": agreement.status,
     }
+
+
+def _protected_counts(ctx: Ctx, agreement_ids: list[int]) -> dict[int, int]:
+    rows = ctx.db.execute(
+        select(Item.agreement_id, func.count(Item.id))
+        .where(Item.agreement_id.in_(agreement_ids), Item.status.not_in(UNPROTECTED))
+        .group_by(Item.agreement_id)
+    )
+    return dict(rows.all())
+
+
+def clock(ctx: Ctx, agreement_id: int, today: date) -> dict:
+    agreement = get(ctx, agreement_id)
+    protected = _protected_counts(ctx, [agreement.id]).get(agreement.id, 0)
+    return _clock_of(agreement, protected, today)
+
+
+def clocks(ctx: Ctx, listing: list[Agreement], today: date) -> dict[int, dict]:
+    """The clocks of agreements the caller has already been allowed to list: one grouped count,
+    no second decision per agreement."""
+    counts = _protected_counts(ctx, [a.id for a in listing]) if listing else {}
+    return {a.id: _clock_of(a, counts.get(a.id, 0), today) for a in listing}
 
 
 def is_active(agreement: Agreement):

@@ -77,7 +77,7 @@ def agreement_list(ctx: Ctx):
         flash(_("Agreement %(title)s created.", title=created.title))
         return redirect(url_for("web.agreement_page", agreement_id=created.id))
     listing = agreements.list_all(ctx)
-    clocks = {a.id: agreements.clock(ctx, a.id, ctx.today()) for a in listing}
+    clocks = agreements.clocks(ctx, listing, ctx.today())
     return render_template(
         "agreements/list.html", agreements=listing, clocks=clocks, form=form
     ), form.status

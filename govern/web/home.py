@@ -64,7 +64,7 @@ def index(ctx: Ctx):
     # Administrators hold no rule to list agreements; asking would only add a denial to the trail.
     may_list = ctx.runtime.policy.may_ever(ctx.principal.subject, "agreement", "list")
     listing = agreements.list_all(ctx) if may_list else []
-    clocks = {a.id: agreements.clock(ctx, a.id, ctx.today()) for a in listing}
+    clocks = agreements.clocks(ctx, listing, ctx.today())
     for clock in clocks.values():
         clock["term_ends_on_date"] = date.fromisoformat(clock["term_ends_on"])
     return render_template(
