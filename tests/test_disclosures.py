@@ -131,7 +131,9 @@ def test_file_submit_review_approve_seal_grant_read_revoke(office, runtime, case
 
     read = shared(office, first["id"], granted["token"])
     assert read.status_code == 200 and read.data == b"case records 2022"
-    assert read.headers["Content-Disposition"] == "inline"
+    # Even a "view" is handed over as an inert download (SPEC: items are attachments), uncached.
+    assert read.headers["Content-Disposition"].startswith("attachment; filename=")
+    assert read.headers["Content-Security-Policy"].startswith("sandbox")
     assert read.headers["Cache-Control"] == "no-store"
     # Exactly the request's items: the other item of the same agreement is refused.
     assert shared(office, second["id"], granted["token"]).status_code == 403
@@ -159,13 +161,15 @@ def test_file_submit_review_approve_seal_grant_read_revoke(office, runtime, case
     assert refused["actor"] == "anonymous" and refused["rule"] == "invalid grant token"
 
 
-def test_copy_and_transfer_are_served_as_attachments(office, case):
+@pytest.mark.parametrize("form", ["copy", "transfer"])
+def test_copy_and_transfer_are_served_as_attachments(office, case, form):
     first = case["items"][0]
-    approved = approved_request(office, case["agreement"]["id"], [first["id"]], form="copy")
+    approved = approved_request(office, case["agreement"]["id"], [first["id"]], form=form)
     token = issue_grant(office, approved["id"])["token"]
     read = shared(office, first["id"], token)
     assert read.status_code == 200
-    assert read.headers["Content-Disposition"] == "attachment"
+    assert read.headers["Content-Disposition"].startswith("attachment; filename=")
+    assert read.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_editing_a_draft_with_patch_or_post(office, case):

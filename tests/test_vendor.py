@@ -355,20 +355,15 @@ def test_every_request_beyond_the_record_is_denied_and_audited(office, runtime):
     agreement = office.agreement()
     as_json, as_csv = data_items(office, agreement["id"])
     outside = office.item(agreement["id"], content=b"not for them")
+    # Registration refuses fields on content that has none (see test_items.py); a row from before
+    # that check, declaring fields over plain text, is still never served whole.
     text_with_fields = office.item(
-        agreement["id"], content=b"service: x", fields=["service"], media_type="text/plain"
+        agreement["id"], content=b'[{"service": "x"}]', fields=["service"], title="older row"
     )
-    not_records = office.item(
-        agreement["id"],
-        content=b'{"service": "x"}',
-        fields=["service"],
-        media_type="application/json",
-    )
+    change(runtime, Item, text_with_fields["id"], media_type="text/plain")
     whole = office.item(agreement["id"], content=b"runbook", media_type="text/plain")
     created = subcontractor(
-        office,
-        agreement["id"],
-        [as_json["id"], text_with_fields["id"], not_records["id"], whole["id"]],
+        office, agreement["id"], [as_json["id"], text_with_fields["id"], whole["id"]]
     )
     token, actor = created["client_token"], f"subcontractor:{created['id']}"
     # An item with no declared fields, named in the record, comes back whole.
@@ -379,7 +374,6 @@ def test_every_request_beyond_the_record_is_denied_and_audited(office, runtime):
         as_csv["id"]: "not in the minimisation record",
         99999: "not in the minimisation record",
         text_with_fields["id"]: "cannot be cut down to fields",
-        not_records["id"]: "not JSON records",
     }
     for item_id, reason in expected.items():
         response = shared(office, item_id, token)

@@ -147,6 +147,11 @@ def _read_checks(ctx: Ctx, grant: Grant, d: Disclosure, item: Item | None) -> li
     today = ctx.today()
     listed = item is not None and ctx.db.get(DisclosureItem, (d.id, item.id)) is not None
 
+    def not_destroyed():
+        # Said first to whoever the item was granted to, since destroying it also revoked the
+        # grant: it is gone for good. Items outside the grant are never described.
+        return f"item {item.id} is destroyed" if listed and item.status == "destroyed" else None
+
     def grant_live():
         state = grant_state(grant)
         return None if state == "live" else f"grant {grant.id} is {state}"
@@ -170,6 +175,7 @@ def _read_checks(ctx: Ctx, grant: Grant, d: Disclosure, item: Item | None) -> li
         return None if item.wrapped_key is not None else f"item {item.id} is destroyed"
 
     return [
+        not_destroyed,
         grant_live,
         request_approved,
         inside_window,
@@ -212,5 +218,6 @@ def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
     except DecryptError as exc:
         raise Conflict(f"item {item.id} cannot be opened: {exc}") from exc
     decision.record(grant=grant.id, disclosure=d.id, form=d.form, sha256=item.sha256)
-    # A "view" disclosure is shown, not handed over: inline, never cached.
-    return item, content, {"inline": d.form == "view", "media_type": item.media_type}
+    # Whatever the form, the content is handed over as an attachment, never shown on govern's own
+    # origin, and never cached (see api/agreements.content_response).
+    return item, content, {"media_type": item.media_type}

@@ -362,3 +362,30 @@ def declassify(ctx: Ctx, item_id: int, status: str, reason: str) -> Item:
     ctx.db.flush()
     decision.record(**{"from": previous, "to": status, "reason": reason})
     return item
+
+
+def destroy(ctx: Ctx, item_id: int, reason: str) -> Item:
+    """The owner destroys its copy of an item for good: the data key is erased (crypto-shredding),
+    and every grant, need-to-know and subcontractor scope over it ends, as in a recall.
+
+    A destroyed item cannot be destroyed again, declassified or recalled: its status is final."""
+    item = get_or_404(ctx.db, Item, item_id, "item")
+    tgt = items.target(item)
+    decision = require(ctx, Action.ITEM_DESTROY, tgt)
+    if items.destroyed(item):
+        raise disclosures.refuse(ctx, Action.ITEM_DESTROY, tgt, f"item {item.id} is destroyed")
+    agreement = ctx.db.get(Agreement, item.agreement_id)
+    # Who held it is written down before access ends: the trail then says whose copies outlive
+    # the office's (a holder's own copy is theirs to return or destroy, clause 3.10).
+    held_by = [h.name for h in holders(ctx, item)]
+    ended = _end_access(
+        ctx, agreement, [item.id], f"item {item.id} destroyed: {reason}", Action.ITEM_DESTROY
+    )
+    previous = item.status
+    items.shred(item)
+    items.set_status(item, "destroyed", reason)
+    ctx.db.flush()
+    decision.record(
+        **{"from": previous, "to": "destroyed", "reason": reason}, holders=held_by, **ended
+    )
+    return item

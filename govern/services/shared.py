@@ -14,7 +14,7 @@ from govern.models import Item
 
 
 def read(ctx: Ctx, item_id: int, token: str | None) -> tuple[Item, bytes, dict]:
-    """Returns (item, the bytes to send, response hints such as {"inline": True})."""
+    """Returns (item, the bytes to send, response hints such as {"media_type": ...})."""
     if not token:
         raise Unauthenticated("a grant token or a client token is required")
     audience = tokens.token_audience(token)
