@@ -8,7 +8,9 @@ directly is the item's database row, to see that no key material is left in it.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import re
 import threading
 import urllib.request
 
@@ -19,7 +21,7 @@ from werkzeug.serving import make_server
 from govern.demo import CASES, CSV
 from tests.disclosure_flow import approved_request, file_request, issue_grant, request_body
 from tests.disclosure_flow import shared as granted_read
-from tests.pages import Reader, text
+from tests.pages import Reader, field_error, text
 from tests.test_vendor import nda, ntk, shared, sub_body, subcontractor
 
 RECORDS = json.dumps(CASES, ensure_ascii=False).encode()
@@ -110,7 +112,9 @@ def test_declared_fields_the_content_does_not_have_are_refused(
     assert refused.status_code == 400
     error = refused.get_json()["error"]
     assert error["field"] == "fields"
-    assert str(missing) in error["message"] and says in error["message"]
+    # The message names the missing fields and what the content turned out to be.
+    assert re.search(rf"[:(] ?{', '.join(missing)}\)?[;]?", error["message"])
+    assert says in error["message"]
     listed = office.get(f"/api/v1/agreements/{agreement['id']}/items", "approver").get_json()
     assert listed["items"] == []
 
@@ -389,3 +393,30 @@ def test_destroying_from_the_agreement_page_asks_to_confirm(office, app, runtime
     assert refused.status_code == 403
     assert office.audit_entries(action="item:destroy", decision="deny")[-1]["actor"] == "lead"
     assert row_of(runtime, other["id"])["status"] == "protected"
+
+
+def test_the_page_form_registers_through_the_same_shape_rules(office, app):
+    agreement = office.agreement()
+    page = f"/agreements/{agreement['id']}"
+    approver = Reader(app).login("approver")
+    form = {"title": "办件", "category": "data", "sensitivity": "secret", "fields": "name, phone"}
+    # A browser that names no type (or calls a CSV file a spreadsheet) leaves it to detection.
+    upload = (io.BytesIO(b'[{"name": "wang", "phone": "139"}]'), "cases.dat", "")
+    done = approver.submit(page, {**form, "content": upload}, content_type="multipart/form-data")
+    assert done.status_code == 302
+    spreadsheet = (io.BytesIO(b"name,phone\nwang,139\n"), "c.csv", "application/vnd.ms-excel")
+    done = approver.submit(
+        page, {**form, "content": spreadsheet}, content_type="multipart/form-data"
+    )
+    assert done.status_code == 302
+    listed = office.get(f"/api/v1/agreements/{agreement['id']}/items", "approver").get_json()
+    assert [i["media_type"] for i in listed["items"]] == ["application/json", "text/csv"]
+    # A field the content lacks is shown next to the fields box, and nothing is registered.
+    lacking = (io.BytesIO(b"name,id\nwang,1\n"), "people.csv", "text/csv")
+    refused = approver.submit(
+        page, {**form, "content": lacking}, content_type="multipart/form-data"
+    )
+    assert refused.status_code == 400
+    assert field_error(refused, "fields") == "not among the CSV header: phone"
+    listed = office.get(f"/api/v1/agreements/{agreement['id']}/items", "approver").get_json()
+    assert len(listed["items"]) == 2

@@ -87,14 +87,15 @@ def checked_shape(content: bytes, media_type: str | None, fields: list[str]) -> 
     """
     shape = shapes.shape_of(content, media_type, fields)
     missing = shapes.missing_fields(shape, fields)
+    named = ", ".join(missing)
     if missing and shape.names is None:
         raise Invalid(
-            f"fields: the content is {shape.where}, so fields {missing} cannot be checked; "
+            f"fields: the content is {shape.where}, so fields cannot be checked ({named}); "
             "declare fields only for JSON records or CSV with a header",
             field="fields",
         )
     if missing:
-        raise Invalid(f"fields: {missing} are not among {shape.where}", field="fields")
+        raise Invalid(f"fields: not among {shape.where}: {named}", field="fields")
     return shape
 
 
@@ -211,12 +212,8 @@ def read_content(ctx: Ctx, item_id: int, today: date) -> tuple[Item, bytes]:
         ctx, Action.ITEM_READ, target(item), read_checks(ctx, item, agreement, today)
     )
     if destroyed(item):
-        raise refuse(
-            ctx,
-            Action.ITEM_READ,
-            target(item),
-            f"item {item.id} is destroyed: {item.status_reason}",
-        )
+        why = f": {item.status_reason}" if item.status_reason else ""
+        raise refuse(ctx, Action.ITEM_READ, target(item), f"item {item.id} is destroyed{why}")
     try:
         content = ctx.keys.decrypt(item.nonce, item.ciphertext, item.wrapped_key, identity(item))
     except DecryptError as exc:
