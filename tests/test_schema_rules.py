@@ -17,7 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from govern import migrate
+from govern.actions import Action
+from govern.context import Target
 from govern.db import Base, make_engine, normalize_url
+from govern.errors import Conflict
+from govern.models import CasbinRule
+from govern.runtime import unit_of_work
 from tests.conftest import PG_URL
 from tests.disclosure_flow import office_today
 
@@ -474,6 +479,20 @@ def test_the_downgrade_returns_to_0001(at_0001):
 
 
 # Races: two requests pass a service's check together; the database lets one through.
+
+
+def test_a_change_refused_at_commit_is_a_conflict_and_the_denials_still_reach_the_trail(
+    runtime, api
+):
+    """The trail failing is 503 (test_policy_audit); the change itself refused is 409."""
+    refused = pytest.raises(Conflict, match="uq_casbin_rule_line|UNIQUE constraint failed")
+    with refused, unit_of_work(runtime) as ctx:
+        ctx.record(Action.POLICY_ADD, Target("policy", "p"), "deny", "kept refusal", keep=True)
+        ctx.record(Action.POLICY_ADD, Target("policy", "p"), "allow", "queued allow")
+        for _ in range(2):
+            ctx.db.add(CasbinRule(ptype="p", v0="auditor", v1="*", v2="audit", v3="search"))
+    rules = [e["rule"] for e in api.audit_entries(action="policy:add")]
+    assert rules == ["kept refusal"]
 
 
 def _race(app, statement_start: str, calls) -> list:
