@@ -166,11 +166,11 @@ class Ctx:
         trail failing: the first is a conflict (409; the denials queued so far are still
         written), the second leaves nothing done (503)."""
         try:
-            self.flush()
-        except Conflict:
-            self.fail()
-            raise
-        try:
+            try:
+                self.flush()
+            except Conflict:
+                self.fail()
+                raise
             self._write(self.kept + self.pending)
             self.db.commit()
         except SQLAlchemyError as exc:
