@@ -18,14 +18,14 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from govern import audit
 from govern.actions import Action
 from govern.config import Settings
 from govern.crypto import Keyring
-from govern.errors import AuditUnavailable, Forbidden
+from govern.errors import AuditUnavailable, Conflict, Forbidden
 from govern.policy import GLOBAL, PolicyEngine
 
 log = logging.getLogger(__name__)
@@ -150,9 +150,27 @@ class Ctx:
         (self.kept if keep else self.pending).append(entry)
         return entry
 
-    def commit(self) -> None:
-        """Write the queued trail and the change together, or neither (fail closed)."""
+    def flush(self) -> None:
+        """Send the change to the database now. A rule the database refuses (a duplicate that a
+        concurrent request slipped in between a check and this insert) is a conflict (409)."""
         try:
+            self.db.flush()
+        except IntegrityError as exc:
+            self.db.rollback()
+            raise _conflict(exc) from exc
+
+    def commit(self) -> None:
+        """Write the queued trail and the change together, or neither (fail closed).
+
+        The change is flushed first, so that the database refusing it is told apart from the
+        trail failing: the first is a conflict (409; the denials queued so far are still
+        written), the second leaves nothing done (503)."""
+        try:
+            try:
+                self.flush()
+            except Conflict:
+                self.fail()
+                raise
             self._write(self.kept + self.pending)
             self.db.commit()
         except SQLAlchemyError as exc:
@@ -180,6 +198,14 @@ class Ctx:
 
     def _write(self, entries: list[audit.PendingEntry]) -> None:
         audit.write_entries(self.db, entries, self.keys.audit_key, self.settings.checkpoint_every)
+
+
+def _conflict(exc: IntegrityError) -> Conflict:
+    """Name what collided: the constraint (PostgreSQL) or SQLite's own words for it."""
+    diag = getattr(exc.orig, "diag", None)
+    what = getattr(diag, "constraint_name", None) or str(exc.orig).splitlines()[0]
+    log.warning("the database refused a change: %s", what)
+    return Conflict(f"the change collides with another one ({what}); reload and try again")
 
 
 def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:

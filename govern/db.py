@@ -25,6 +25,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK that ``column`` holds one of ``values``. Models and migrations build
+    their CHECKs with it from the same tuples of allowed values, so both state the same rule."""
+    listed = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({listed})"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -270,7 +270,9 @@ def _setup_reader(office, runtime, case):
         if case == "need-to-know ended":
             change(runtime, NeedToKnow, granted["id"], ends_on=datetime(2024, 1, 1).date())
     if case == "agreement terminated":
-        change(runtime, Agreement, aid, status="terminated")
+        change(
+            runtime, Agreement, aid, status="terminated", terminated_on=datetime(2024, 1, 1).date()
+        )
     if case == "item not protected":
         change(runtime, Item, iid, status="recalled")
     return iid
@@ -393,7 +395,9 @@ def test_every_request_beyond_the_record_is_denied_and_audited(office, runtime):
     ("when", "reason"),
     [
         ("record ended", "minimisation record ended"),
-        ("dsa lapsed", "data-security agreement lapsed"),
+        # A DSA cannot lapse while its record runs (the database holds until <= dsa_expires_on),
+        # so the DSA's own dates are seen through its start.
+        ("dsa not started", "data-security agreement starts on"),
         ("agreement terminated", "is terminated"),
         ("item recalled", "is recalled"),
     ],
@@ -407,10 +411,16 @@ def test_live_state_is_checked_on_every_use(office, runtime, when, reason):
     past = datetime(2024, 1, 1).date()
     if when == "record ended":
         change(runtime, Subcontractor, created["id"], until=past)
-    elif when == "dsa lapsed":
-        change(runtime, Subcontractor, created["id"], dsa_expires_on=past)
+    elif when == "dsa not started":
+        change(runtime, Subcontractor, created["id"], dsa_signed_on=date.fromisoformat(day(1)))
     elif when == "agreement terminated":
-        change(runtime, Agreement, agreement["id"], status="terminated")
+        change(
+            runtime,
+            Agreement,
+            agreement["id"],
+            status="terminated",
+            terminated_on=datetime(2024, 1, 1).date(),
+        )
     else:
         change(runtime, Item, as_json["id"], status="recalled")
     response = shared(office, as_json["id"], token)

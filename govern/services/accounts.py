@@ -65,7 +65,7 @@ def create_user(ctx: Ctx, username: str, role: str, password: str, display_name:
         username=username, display_name=display_name, password_hash=_hasher(ctx).hash(password)
     )
     ctx.db.add(user)
-    ctx.db.flush()
+    ctx.flush()  # the same username taken by a concurrent request: 409
     policy.assign_role(ctx.db, username, role)
     ctx.record(
         Action.ROLE_ASSIGN, Target("user", username), rule="account creation", role_assigned=role

@@ -14,27 +14,15 @@ from govern.crypto import DecryptError, sha256_hex
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, TooLarge
 from govern.models import Agreement, Item, Nda, NeedToKnow
+from govern.models import agreements as rules
 from govern.policy import OFFICE_ROLES, VENDOR_ROLES
 from govern.services import agreements, get_or_404
 from govern.services.disclosures import refuse
 
-CATEGORIES = (
-    "design",
-    "image",
-    "dev_tool",
-    "flowchart",
-    "engineering_drawing",
-    "program",
-    "data",
-    "patent",
-    "tender_document",
-    "credential",
-    "business_document",
-    "technical_document",
-    "designated",
-)
-STATUSES = ("protected", "public", "declassified", "recalled", "returned", "destroyed")
-SENSITIVITIES = ("internal", "confidential", "secret")
+# The allowed values live with the model, which also makes the database refuse anything else.
+CATEGORIES = rules.CATEGORIES
+STATUSES = rules.ITEM_STATUSES
+SENSITIVITIES = rules.SENSITIVITIES
 
 
 def target(item: Item) -> Target:

@@ -13,6 +13,7 @@ from govern.actions import Action
 from govern.context import Ctx, Target, require
 from govern.db import utcnow
 from govern.models import OutboxMessage
+from govern.models.outbox import OUTBOX_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ def notify(
     recipient_user_id: int | None = None,
 ) -> OutboxMessage | None:
     """Queue a message once per ``dedup_key`` (in the caller's unit of work)."""
+    if kind not in OUTBOX_KINDS:
+        # A new kind of message is a schema change: the database only takes the listed kinds.
+        raise ValueError(f"outbox kind {kind!r} is not in govern.models.outbox.OUTBOX_KINDS")
     if ctx.db.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)):
         return None
     message = OutboxMessage(

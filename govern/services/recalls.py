@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from govern.actions import Action
 from govern.audit import iso
@@ -29,9 +29,10 @@ from govern.models import (
     SubcontractorScope,
     User,
 )
+from govern.models import recalls as rules
 from govern.services import agreements, disclosures, get_or_404, grants, items, outbox
 
-OUTCOMES = ("returned", "destroyed")
+OUTCOMES = rules.OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -285,9 +286,24 @@ def confirm(ctx: Ctx, confirmation_id: int, data: dict) -> ReturnConfirmation:
         raise disclosures.refuse(
             ctx, Action.RECALL_CONFIRM, tgt, f"confirmation {row.id} is already confirmed"
         )
-    row.outcome, row.note = data["outcome"], data.get("note")
-    row.confirmed_by, row.confirmed_at = ctx.principal.id, utcnow()
-    ctx.db.flush()
+    # Only an open confirmation is confirmed: of two racing confirmations one lands, the other
+    # finds it closed (the check above read it before the first one committed).
+    landed = ctx.db.execute(
+        update(ReturnConfirmation)
+        .where(ReturnConfirmation.id == row.id, ReturnConfirmation.confirmed_at.is_(None))
+        .values(
+            outcome=data["outcome"],
+            note=data.get("note"),
+            confirmed_by=ctx.principal.id,
+            confirmed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if landed.rowcount != 1:
+        raise disclosures.refuse(
+            ctx, Action.RECALL_CONFIRM, tgt, f"confirmation {row.id} was confirmed by someone else"
+        )
+    ctx.db.refresh(row)
     decision.record(
         confirmation=row.id, item_id=row.item_id, holder=row.holder, outcome=row.outcome
     )
