@@ -80,6 +80,9 @@ class PendingEntry:
     request_id: str
     client: str
     details: dict = field(default_factory=dict)
+    # An anonymous caller's entry: identical ones from one address within a minute are counted
+    # rather than written one by one (govern.denials), so nobody can grow the trail without bound.
+    collapsible: bool = False
 
     def row(self) -> dict:
         safe = {k: ("[redacted]" if k in SECRET_KEYS else v) for k, v in self.details.items()}

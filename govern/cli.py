@@ -219,11 +219,23 @@ def keys():
 
 
 @keys.command("rotate")
-def keys_rotate():
+@db_option
+def keys_rotate(database_url):
     """Make a new seal key; old public keys stay published so old approvals still verify."""
-    from govern.crypto import load_keyring
+    from govern.actions import Action
+    from govern.context import Target, require
+    from govern.runtime import unit_of_work
 
-    new = load_keyring(_settings(None).home).rotate_seal_key()
+    runtime = _runtime(database_url)
+    keyring = runtime.keys
+    retired = [k.kid for k in keyring.seal_keys if not k.retired]
+    # The new key is written first but sealed with only once the rotation is in the trail: if
+    # the entry cannot be written, nothing changes (the unused key file is harmless).
+    new = keyring.new_seal_key()
+    with unit_of_work(runtime) as ctx:
+        decision = require(ctx, Action.KEY_ROTATE, Target("key", new.kid))
+        decision.record(retired=retired)
+    keyring.make_current(new)
     click.echo(new.kid)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
+from govern import http
 from govern.actions import Action
 from govern.api import endpoint
 from govern.schema import Base64, Bool, Date, Enum, Int, List, Money, Schema, Str
@@ -131,6 +132,7 @@ def list_items(ctx, agreement_id):
     action=Action.ITEM_READ,
 )
 def item_content(ctx, item_id):
+    http.refuse_cross_site_read(ctx, item_id)
     item, content = items.read_content(ctx, item_id, ctx.today())
     return content_response(content, item.media_type)
 
