@@ -123,6 +123,8 @@ def test_grant_token_is_shown_once_and_works(office, app):
     page = f"/requests/{rid}"
     issued = lead.submit(f"{page}/grants", form_on=page)
     assert issued.status_code == 200
+    # Shown once: no cache (browser, proxy, back button) may keep the page with the token.
+    assert issued.headers["Cache-Control"] == "no-store"
     token = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(issued)).group(1)
     assert token not in str(office.audit_entries())
     assert token not in text(lead.get(page))

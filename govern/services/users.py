@@ -77,12 +77,7 @@ def reset_password(ctx: Ctx, user_id: int) -> str:
 
 def unlock(ctx: Ctx, user_id: int) -> User:
     """End an account's lockout after failed logins, before its window would (system_admin)."""
-    user = _target_user(ctx, user_id, Action.USER_UNLOCK)
-    was_locked = accounts.unlock(ctx, user)
-    ctx.record(
-        Action.USER_UNLOCK,
-        Target("user", user.username),
-        rule="lockout ended",
-        was_locked=was_locked,
-    )
+    user = get_or_404(ctx.db, User, user_id, "user")
+    decision = require(ctx, Action.USER_UNLOCK, Target("user", user.username))
+    decision.record(was_locked=accounts.unlock(ctx, user))
     return user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import format_datetime
@@ -36,14 +36,23 @@ def _safe_next(target: str | None) -> str:
     """
     if not target or len(target) > 2000:
         return url_for("web.index")
-    seen = re.sub(r"[\x00-\x20\x7f]", "", target).replace("\\", "/")
-    try:
-        parts = urlsplit(seen)
-    except ValueError:
-        return url_for("web.index")
-    if parts.scheme or parts.netloc or not seen.startswith("/") or seen.startswith("//"):
+    seen = _as_browsers_read(target)
+    # A value that still decodes to something else is judged in every form it decodes to.
+    if not all(_is_local(form) for form in (seen, _as_browsers_read(unquote(unquote(seen))))):
         return url_for("web.index")
     return seen
+
+
+def _as_browsers_read(target: str) -> str:
+    return re.sub(r"[\x00-\x20\x7f]", "", target).replace("\\", "/")
+
+
+def _is_local(path: str) -> bool:
+    try:
+        parts = urlsplit(path)
+    except ValueError:
+        return False
+    return not (parts.scheme or parts.netloc) and path.startswith("/") and not path.startswith("//")
 
 
 def _refusal(exc: GovernError) -> str:
