@@ -73,3 +73,10 @@ class AuditUnavailable(GovernError):
 
     status = 503
     code = "audit_unavailable"
+
+
+class MailUnavailable(GovernError):
+    """The mail server could not be reached; nothing was marked sent."""
+
+    status = 503
+    code = "mail_unavailable"
