@@ -174,6 +174,13 @@ def test_the_letter_page_pdf_and_the_public_seal_check(office, app, client):
     altered = {**approval, "document": approval["document"].replace("测评中心", "别的公司")}
     bad = client.post(path, data={"csrf_token": token, "approval": json.dumps(altered)})
     assert "Not valid" in text(bad)
+    # Both pasted checks are in the trail: which request, whether it held (never the text).
+    checks = office.audit_entries(action="seal:check")
+    (held,) = [e for e in checks if e["rule"] == "pasted approval verified"]
+    assert held["target"] == f"disclosure:{rid}" and held["decision"] == "allow"
+    (failed,) = [e for e in checks if e["rule"] == "pasted approval does not verify"]
+    assert failed["decision"] == "deny" and "differs" in failed["details"]["problem"]
+    assert approval["jws"] not in str(office.audit_entries())
 
 
 def test_the_letter_is_not_for_everyone(office, app):
