@@ -90,8 +90,10 @@ def login(ctx: Ctx):
 
 @page("/logout", methods=("POST",))
 def logout(ctx: Ctx):
-    # Ends the session on the server too (a copy of the cookie stops working), not only here.
+    # Ends the session on the server too (a copy of the cookie stops working), not only here;
+    # and only once that is in the trail (else the error page says so and nothing changed).
     accounts.logout(ctx)
+    ctx.commit()
     logout_user()
     session.clear()
     flash(_("Signed out."))
