@@ -141,6 +141,8 @@ def test_the_letter_page_pdf_and_the_public_seal_check(office, app, client):
     letter = text(approver.get(f"/requests/{rid}/letter"))
     assert "保密信息对外提供审批单" in letter and "已批准 approved" in letter
     assert "<svg" in letter and 'class="qr"' in letter
+    # The reviewers' times are on the office's clock and say so: a printed letter has no tooltip.
+    assert re.search(rf"{office.day(0)} \d\d:\d\d \+08:00", letter)
     approval = office.get(f"/api/v1/disclosures/{rid}/approval", "approver").get_json()
     assert approval["key_id"] in letter
     pdf = approver.get(f"/requests/{rid}/letter.pdf")
