@@ -449,7 +449,7 @@ def as_json(entry: AuditEntry) -> dict:
 
 
 # Export adds, beside the UTC ``at`` that the hashes cover, the same instant on the office's
-# clock with its offset (2026-11-25T04:30:00.000000+08:00) and the zone's name.
+# clock with its offset (2026-11-25T04:30:00.123456+08:00) and the zone's name.
 EXPORTED = COLUMNS + ("office_at", "office_zone")
 
 

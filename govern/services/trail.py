@@ -94,7 +94,6 @@ def stats(ctx: Ctx, since: date, until: date) -> dict:
     return {
         "days": [(d, per_day.get(d, {"allow": 0, "deny": 0})) for d in days],
         "reasons": reasons.most_common(12),
-        "zone": clock.name,
     }
 
 
