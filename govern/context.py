@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from govern import audit, denials
 from govern.actions import Action
+from govern.clock import OfficeClock
 from govern.config import Settings
 from govern.crypto import Keyring
 from govern.errors import AuditUnavailable, Conflict, Forbidden
@@ -40,6 +40,12 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker
     policy: PolicyEngine
+    # The office's calendar (settings.timezone): what day it is, where days begin and end.
+    clock: OfficeClock = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = OfficeClock(self.settings.timezone)
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,13 @@ class Ctx:
             self.policy_checked = True
         return self.runtime.policy
 
+    @property
+    def clock(self) -> OfficeClock:
+        return self.runtime.clock
+
     def today(self) -> date:
-        return datetime.now(ZoneInfo(self.settings.timezone)).date()
+        """The office's day now (the runtime's clock)."""
+        return self.runtime.clock.today()
 
     def roles(self, domain: str = GLOBAL) -> tuple[str, ...]:
         if self.principal.kind in ("anonymous", "system"):

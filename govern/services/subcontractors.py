@@ -12,8 +12,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -88,8 +87,7 @@ def _scopes(found: list[Item], fields: list[str]) -> list[tuple[Item, list[str]]
 
 def token_expiry(ctx: Ctx, until: date) -> datetime:
     """The end of the record's last day, on the office's calendar."""
-    zone = ZoneInfo(ctx.settings.timezone)
-    return datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
+    return ctx.clock.end_of_day(until)
 
 
 def _issue_token(ctx: Ctx, sub: Subcontractor) -> str:

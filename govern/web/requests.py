@@ -209,12 +209,13 @@ def _zh_en(value: str) -> str:
 
 
 def _when(moment: str | None) -> str:
-    """A moment on the letter: the office's own clock, written the way its forms are."""
+    """A moment on the letter: the office's own clock, written the way its forms are, with its
+    offset (2026-11-25 04:30 +08:00) so a printed letter says which zone it is in."""
     if not moment:
         return "—"
     with force_locale(LETTER_LOCALE):
         return format_datetime(
-            datetime.fromisoformat(moment.replace("Z", "+00:00")), "yyyy-MM-dd HH:mm"
+            datetime.fromisoformat(moment.replace("Z", "+00:00")), "yyyy-MM-dd HH:mm xxx"
         )
 
 
