@@ -280,9 +280,7 @@ def _setup_reader(office, runtime, case):
         if case == "need-to-know ended":
             change(runtime, NeedToKnow, granted["id"], ends_on=date(2024, 1, 1))
     if case == "agreement terminated":
-        change(
-            runtime, Agreement, aid, status="terminated", terminated_on=date(2024, 1, 1)
-        )
+        change(runtime, Agreement, aid, status="terminated", terminated_on=date(2024, 1, 1))
     if case == "item not protected":
         change(runtime, Item, iid, status="recalled")
     return iid
@@ -422,7 +420,9 @@ def test_live_state_is_checked_on_every_use(office, runtime, when, reason):
     if when == "record ended":
         change(runtime, Subcontractor, created["id"], until=past)
     elif when == "dsa not started":
-        change(runtime, Subcontractor, created["id"], dsa_signed_on=date.fromisoformat(office.day(1)))
+        change(
+            runtime, Subcontractor, created["id"], dsa_signed_on=date.fromisoformat(office.day(1))
+        )
     elif when == "agreement terminated":
         change(
             runtime,
