@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -187,13 +187,27 @@ def test_bad_nda_input_is_refused_and_changes_nothing(office, change_body, statu
     assert len(listed) == 1
 
 
-def test_only_the_lead_registers_ndas_and_need_to_know(office):
+def test_the_lead_registers_its_staff_and_the_office_registers_the_lead(office):
     agreement = office.agreement()
     item = office.item(agreement["id"])
     for who in ("staff", "approver", "audit"):
         assert nda(office, agreement["id"], as_=who).status_code == 403, who
         assert ntk(office, agreement["id"], [item["id"]], as_=who).status_code == 403, who
     assert office.audit_entries(action="nda:create", decision="deny")
+    # Nobody grants access to themselves: the lead's own NDA and need-to-know come from the office.
+    own = nda(office, agreement["id"], username="lead")
+    assert own.status_code == 403, own.get_json()
+    assert "own NDA" in own.get_json()["error"]["message"]
+    denied = office.audit_entries(action="nda:create", actor="lead", decision="deny")
+    assert "own NDA" in denied[-1]["rule"] and "p, vendor_lead" in denied[-1]["rule"]
+    assert nda(office, agreement["id"], username="lead", as_="approver").status_code == 201
+    mine = ntk(office, agreement["id"], [item["id"]], username="lead")
+    assert mine.status_code == 403, mine.get_json()
+    ok = ntk(office, agreement["id"], [item["id"]], username="lead", as_="approver")
+    assert ok.status_code == 201, ok.get_json()
+    # Another lead of the same vendor does not register a lead either.
+    office.user("lead2", "vendor_lead")
+    assert nda(office, agreement["id"], username="lead2").status_code == 403
 
 
 # Need-to-know (clause 3.5).
@@ -202,6 +216,7 @@ def test_only_the_lead_registers_ndas_and_need_to_know(office):
 def test_need_to_know_is_granted_listed_and_revoked(office):
     agreement = office.agreement()
     a, b = office.item(agreement["id"]), office.item(agreement["id"], title="second")
+    assert nda(office, agreement["id"]).status_code == 201
     granted = ntk(office, agreement["id"], [a["id"], b["id"]], ends_on=day(30))
     assert granted.status_code == 201, granted.get_json()
     rows = granted.get_json()["need_to_know"]
@@ -227,7 +242,12 @@ def test_bad_need_to_know_input_is_refused_and_changes_nothing(office):
     other = office.agreement(title="another agreement")
     item = office.item(agreement["id"])
     foreign = office.item(other["id"])
+    assert nda(office, agreement["id"]).status_code == 201
     assert ntk(office, agreement["id"], [item["id"]]).status_code == 201
+    office.user("staff2", "vendor_staff")
+    assert nda(office, agreement["id"], username="staff2", end=40).status_code == 201
+    office.user("staff3", "vendor_staff")
+    office.user("elsewhere", "vendor_staff", org="Vendor B Ltd")
     cases = [
         ({"item_ids": [9999]}, 400, "item_ids"),
         ({"item_ids": [foreign["id"]]}, 400, "item_ids"),
@@ -237,8 +257,8 @@ def test_bad_need_to_know_input_is_refused_and_changes_nothing(office):
         ({"username": "handler"}, 400, "username"),
         ({"ends_on": day(-1)}, 400, "ends_on"),
         ({"ends_on": "soon"}, 400, "ends_on"),
+        ({"username": "elsewhere"}, 400, "username"),
     ]
-    office.user("staff2", "vendor_staff")
     for change_body, status, field in cases:
         body = {"username": "staff2", "item_ids": [item["id"]], "reason": "why", **change_body}
         if change_body.get("item_ids") == [item["id"]]:
@@ -248,6 +268,18 @@ def test_bad_need_to_know_input_is_refused_and_changes_nothing(office):
         )
         assert response.status_code == status, (change_body, response.get_json())
         assert response.get_json()["error"]["field"] == field, change_body
+    # Need-to-know needs an NDA over its whole span (clause 3.8): 409 naming why, audited.
+    for body, why in [
+        ({"username": "staff3"}, "no valid NDA today"),
+        ({"username": "staff2", "ends_on": day(100)}, f"NDA ends on {day(40)}"),
+    ]:
+        body = {"item_ids": [item["id"]], "reason": "why", **body}
+        response = office.post(
+            f"/api/v1/agreements/{agreement['id']}/need-to-know", "lead", json=body
+        )
+        assert response.status_code == 409, response.get_json()
+        assert why in response.get_json()["error"]["message"]
+        assert why in office.audit_entries(action="ntk:grant", decision="deny")[-1]["rule"]
     listed = office.get(f"/api/v1/agreements/{agreement['id']}/need-to-know", "lead").get_json()
     assert len(listed["need_to_know"]) == 1
 
@@ -259,8 +291,8 @@ def _setup_reader(office, runtime, case):
     agreement = office.agreement()
     item = office.item(agreement["id"], content=b"design v3")
     aid, iid = agreement["id"], item["id"]
-    start, end = {"nda not started": (5, 300), "nda lapsed": (-400, -10)}.get(case, (-10, 300))
-    assert nda(office, aid, start=start, end=end).status_code == 201
+    registered = nda(office, aid)
+    assert registered.status_code == 201
     if case != "no need-to-know":
         granted = ntk(office, aid, [iid]).get_json()["need_to_know"][0]
         if case == "need-to-know revoked":
@@ -269,6 +301,15 @@ def _setup_reader(office, runtime, case):
             )
         if case == "need-to-know ended":
             change(runtime, NeedToKnow, granted["id"], ends_on=datetime(2024, 1, 1).date())
+    # The NDA's dates move after need-to-know was given, as a later day (or a correction) would.
+    start, end = {"nda not started": (5, 300), "nda lapsed": (-400, -10)}.get(case, (-10, 300))
+    change(
+        runtime,
+        Nda,
+        registered.get_json()["id"],
+        signed_on=date.fromisoformat(day(start)),
+        expires_on=date.fromisoformat(day(end)),
+    )
     if case == "agreement terminated":
         change(runtime, Agreement, aid, status="terminated")
     if case == "item not protected":
@@ -309,9 +350,9 @@ def test_the_lead_needs_an_nda_and_need_to_know_too(office):
     agreement = office.agreement()
     item = office.item(agreement["id"], content=b"design v3")
     assert office.get(f"/api/v1/items/{item['id']}/content", "lead").status_code == 403
-    nda(office, agreement["id"], username="lead")
+    nda(office, agreement["id"], username="lead", as_="approver")
     assert office.get(f"/api/v1/items/{item['id']}/content", "lead").status_code == 403
-    ntk(office, agreement["id"], [item["id"]], username="lead")
+    ntk(office, agreement["id"], [item["id"]], username="lead", as_="approver")
     assert office.get(f"/api/v1/items/{item['id']}/content", "lead").data == b"design v3"
 
 

@@ -46,6 +46,11 @@ class NeedToKnow(Base):
     revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+# clause 3.5 + 3.7: a subcontractor is a third party, so its record goes through the office like a
+# disclosure request. The one list of its states (the database's CHECK is built from it).
+SUBCONTRACTOR_STATES = ("submitted", "reviewed", "approved", "denied", "revoked")
+
+
 class Subcontractor(Base):
     __tablename__ = "subcontractors"
 
@@ -63,6 +68,16 @@ class Subcontractor(Base):
     registered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="submitted")
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deny_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The office's seal over the record it approved (the same seal as a disclosure's approval).
+    approval_document: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approval_jws: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approval_kid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SubcontractorScope(Base):
@@ -80,4 +95,10 @@ class SubcontractorScope(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-__all__ = ["Nda", "NeedToKnow", "Subcontractor", "SubcontractorScope"]
+__all__ = [
+    "SUBCONTRACTOR_STATES",
+    "Nda",
+    "NeedToKnow",
+    "Subcontractor",
+    "SubcontractorScope",
+]
