@@ -71,7 +71,9 @@ def user():
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--display-name", default="", help="A human name to show on pages.")
 @click.option(
-    "--org", default=None, help="The vendor organisation (required for vendor roles, e.g. a vendor)."
+    "--org",
+    default=None,
+    help="The vendor organisation (required for vendor roles, e.g. a vendor).",
 )
 @db_option
 def user_create(username, role, password_stdin, display_name, org, database_url):

@@ -93,13 +93,22 @@ def sub_body(item_ids, **extra):
 
 
 def subcontractor(office, agreement_id, item_ids, **extra):
+    """A record filed by the lead, reviewed by the handler, approved by the approver (clause 3.5
+    + 3.7), and its client token taken by the lead: the record with ``client_token``."""
     response = office.post(
         f"/api/v1/agreements/{agreement_id}/subcontractors",
         "lead",
         json=sub_body(item_ids, **extra),
     )
     assert response.status_code == 201, response.get_json()
-    return response.get_json()
+    filed = response.get_json()
+    assert filed["state"] == "submitted" and "client_token" not in filed
+    for verb, who in (("review", "handler"), ("approve", "approver")):
+        moved = office.post(f"/api/v1/subcontractors/{filed['id']}/{verb}", who)
+        assert moved.status_code == 200, moved.get_json()
+    issued = office.post(f"/api/v1/subcontractors/{filed['id']}/token", "lead")
+    assert issued.status_code == 201, issued.get_json()
+    return {**moved.get_json(), "client_token": issued.get_json()["client_token"]}
 
 
 def shared(office, item_id, token):
@@ -410,9 +419,10 @@ def test_every_request_beyond_the_record_is_denied_and_audited(office, runtime):
         office,
         agreement["id"],
         [as_json["id"], text_with_fields["id"], not_records["id"], whole["id"]],
+        whole_items=[whole["id"]],
     )
     token, actor = created["client_token"], f"subcontractor:{created['id']}"
-    # An item with no declared fields, named in the record, comes back whole.
+    # An item named in the record's whole_items comes back whole.
     assert shared(office, whole["id"], token).data == b"runbook"
 
     expected = {
@@ -518,6 +528,7 @@ def _short_term_agreement(office):
         ({"dsa_signed_on": day(10), "dsa_expires_on": day(5)}, 400, "dsa_expires_on"),
         ({"fields": ["service", "password"]}, 400, "fields"),
         ({"fields": []}, 400, "fields"),
+        ({"whole_items": [99999]}, 400, "whole_items"),
         ({"until": day(300)}, 400, "until"),
         ({"until": day(-1)}, 400, "until"),
         ({"until": day(20), "term": "short"}, 400, "until"),
@@ -725,12 +736,17 @@ def test_warnings_sweep_queues_each_warning_once(office, runtime, keys_home, dat
     again = runner.invoke(main, args, env=env)
     assert "0 warning(s) queued" in again.output
 
-    lead = office.get("/api/v1/outbox", "lead").get_json()["messages"]
+    # The record's own steps (filed, reviewed, decided) are in the outbox too; these are warnings.
+    def warnings(who):
+        messages = office.get("/api/v1/outbox", who).get_json()["messages"]
+        return [m for m in messages if not m["kind"].startswith("subcontractor_")]
+
+    lead = warnings("lead")
     assert sorted(m["kind"] for m in lead) == ["dsa_ends", "nda_ends", "record_ends"]
     nda_msg = next(m for m in lead if m["kind"] == "nda_ends")
     assert "staff" in nda_msg["subject"] and day(20) in nda_msg["subject"]
     assert str(soon["id"]) in nda_msg["body"]
-    office_msgs = office.get("/api/v1/outbox", "approver").get_json()["messages"]
+    office_msgs = warnings("approver")
     assert [m["kind"] for m in office_msgs] == ["dsa_ends"]
     assert sub["name"] in office_msgs[0]["subject"]
     assert office.get("/api/v1/outbox", "staff").status_code == 403

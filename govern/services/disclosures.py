@@ -207,7 +207,9 @@ def list_for(ctx: Ctx, agreement_id: int, state: str | None = None) -> list[Disc
 # Separation of duties (三员分立 for requests): checks run after casbin said the role may act.
 def participants(ctx: Ctx, d: Disclosure) -> set[int]:
     """Everyone who filed, edited or submitted the request: none of them reviews or decides it."""
-    editors = ctx.db.scalars(select(DisclosureEditor.user_id).where(DisclosureEditor.disclosure_id == d.id))
+    editors = ctx.db.scalars(
+        select(DisclosureEditor.user_id).where(DisclosureEditor.disclosure_id == d.id)
+    )
     return {d.filed_by, d.submitted_by, *editors} - {None}
 
 

@@ -55,7 +55,9 @@ def self_grant_problem(ctx: Ctx, role: str | None, user: User) -> str | None:
         return "nobody registers their own NDA or need-to-know (separation of duties)"
     is_lead = "vendor_lead" in ctx.runtime.policy.roles(user.username, GLOBAL)
     if role in VENDOR_ROLES and is_lead:
-        return f"{user.username} is a vendor lead: the office registers a lead's NDA and need-to-know"
+        return (
+            f"{user.username} is a vendor lead: the office registers a lead's NDA and need-to-know"
+        )
     if role in OFFICE_ROLES and not is_lead:
         return f"{user.username} is vendor staff: its lead registers its NDA and need-to-know"
     return None
@@ -249,7 +251,9 @@ def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKn
     return grants
 
 
-def _holder_problem(ctx: Ctx, agreement, user: User, today: date, ends_on: date | None) -> str | None:
+def _holder_problem(
+    ctx: Ctx, agreement, user: User, today: date, ends_on: date | None
+) -> str | None:
     """Need-to-know goes only to an active account whose NDAs cover its whole span (clause 3.8):
     from today to ``ends_on``, or, without an end, at least today (reads check the NDA daily)."""
     if not user.active:

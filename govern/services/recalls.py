@@ -26,6 +26,7 @@ from govern.models import (
     NeedToKnow,
     Recall,
     ReturnConfirmation,
+    Subcontractor,
     SubcontractorScope,
     User,
 )
@@ -56,9 +57,15 @@ def holders(ctx: Ctx, item: Item) -> list[Holder]:
         .order_by(User.username)
     )
     found += [Holder("staff", name) for name in staff]
+    # A record the office has not approved never received anything: only approved ones hold.
     subs = ctx.db.scalars(
         select(SubcontractorScope.subcontractor_id)
-        .where(SubcontractorScope.item_id == item.id, SubcontractorScope.ended_at.is_(None))
+        .join(Subcontractor, Subcontractor.id == SubcontractorScope.subcontractor_id)
+        .where(
+            SubcontractorScope.item_id == item.id,
+            SubcontractorScope.ended_at.is_(None),
+            Subcontractor.state == "approved",
+        )
         .distinct()
         .order_by(SubcontractorScope.subcontractor_id)
     )

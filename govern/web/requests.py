@@ -21,7 +21,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from govern.actions import Action
 from govern.api.disclosures import DENY_IN, DISCLOSURE_EDIT, DISCLOSURE_IN
 from govern.context import Ctx
-from govern.services import agreements, disclosures, grants, items, seals
+from govern.services import agreements, disclosures, grants, items, seals, subcontractors
 from govern.web import letter, page
 from govern.web.forms import Form, choices, submitted, validated
 from govern.web.i18n import LETTER_LOCALE, label
@@ -178,10 +178,30 @@ def grant_revoke(ctx: Ctx, grant_id: int):
 # The queue of the office: requests waiting for this reader's step.
 
 
+def _waiting_subcontractors(ctx: Ctx, agreement) -> list[dict]:
+    """Subcontractor records waiting for the office (clause 3.5 + 3.7), for readers who may see them."""
+    if not ctx.runtime.policy.may_ever(ctx.principal.subject, "subcontractor", "list"):
+        return []
+    return [
+        {
+            "id": sub.id,
+            "agreement_id": agreement.id,
+            "agreement": agreement.title,
+            "name": sub.name,
+            "purpose": sub.purpose,
+            "until": sub.until,
+            "state": sub.state,
+        }
+        for sub, _scopes in subcontractors.list_for(ctx, agreement.id)
+        if sub.state in ("submitted", "reviewed")
+    ]
+
+
 @page("/queue")
 def queue(ctx: Ctx):
-    waiting, recent = [], []
+    waiting, recent, subs = [], [], []
     for agreement in agreements.list_all(ctx):
+        subs += _waiting_subcontractors(ctx, agreement)
         titles = _titles(ctx, agreement.id)
         for d in disclosures.list_for(ctx, agreement.id):
             shown = disclosures.as_json(ctx, d)
@@ -192,7 +212,9 @@ def queue(ctx: Ctx):
             elif shown["decided_at"]:
                 recent.append(shown)
     recent.sort(key=lambda r: r["decided_at"], reverse=True)
-    return render_template("requests/queue.html", waiting=waiting, recent=recent[:20])
+    return render_template(
+        "requests/queue.html", waiting=waiting, recent=recent[:20], subcontractors=subs
+    )
 
 
 # The approval letter (审批单).

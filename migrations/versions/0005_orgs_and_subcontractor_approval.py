@@ -81,7 +81,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("disclosure_editors")
     with op.batch_alter_table("disclosures", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_disclosures_submitted_by_users"), type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("fk_disclosures_submitted_by_users"), type_="foreignkey"
+        )
         batch_op.drop_column("submitted_by")
     with op.batch_alter_table("subcontractors", schema=None) as batch_op:
         batch_op.drop_constraint(
