@@ -13,6 +13,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from govern.web import PAGES, PUBLIC_PAGES
+from tests.conftest import VENDOR
 from tests.pages import Reader, field_error, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,8 +261,13 @@ def test_system_admin_creates_disables_and_resets_shown_once(office, app):
         "/admin/users", {"username": "audit", "role": "auditor", "password": "x" * 12}
     )
     assert clash.status_code == 409 and "is taken" in field_error(clash, "username")
-    made = admin.submit(
+    orgless = admin.submit(
         "/admin/users", {"username": "zhao", "role": "vendor_staff", "password": "y" * 12}
+    )
+    assert orgless.status_code == 400 and "vendor organisation" in field_error(orgless, "org")
+    made = admin.submit(
+        "/admin/users",
+        {"username": "zhao", "role": "vendor_staff", "password": "y" * 12, "org": VENDOR},
     )
     assert made.status_code == 302
     users = office.get("/api/v1/users", "sysadm").get_json()["users"]

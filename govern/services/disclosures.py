@@ -215,7 +215,7 @@ def participants(ctx: Ctx, d: Disclosure) -> set[int]:
 
 def _not_a_participant(ctx: Ctx, d: Disclosure):
     return lambda: (
-        "whoever filed, edited or submitted a request never reviews or decides it "
+        "the filer, an editor or the submitter of a request never reviews or decides it "
         "(separation of duties)"
         if ctx.principal.id in participants(ctx, d)
         else None
