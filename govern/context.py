@@ -68,6 +68,8 @@ class Target:
     kind: str
     id: int | str
     domain: str = GLOBAL
+    # How a 404 names it when the caller reached it by another object's address.
+    shown: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.id}"
@@ -250,6 +252,8 @@ def other_vendor(ctx: Ctx, target: Target) -> str | None:
 
 def not_found(target: Target) -> NotFound:
     """The answer for an object of another vendor: the same as for one that does not exist."""
+    if target.shown:
+        return NotFound(f"{target.shown} does not exist")
     if isinstance(target.id, int):
         what = {"ntk": "need-to-know"}.get(target.kind, target.kind)
         return NotFound(f"{what} {target.id} does not exist")

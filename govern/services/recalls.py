@@ -286,7 +286,12 @@ def list_for(ctx: Ctx, agreement_id: int) -> list[Recall]:
 def confirm(ctx: Ctx, confirmation_id: int, data: dict) -> ReturnConfirmation:
     row = get_or_404(ctx.db, ReturnConfirmation, confirmation_id, "return confirmation")
     recall_row = ctx.db.get(Recall, row.recall_id)
-    tgt = Target("recall", recall_row.id, f"agreement:{recall_row.agreement_id}")
+    tgt = Target(
+        "recall",
+        recall_row.id,
+        f"agreement:{recall_row.agreement_id}",
+        shown=f"return confirmation {row.id}",
+    )
     decision = require(ctx, Action.RECALL_CONFIRM, tgt)
     if row.confirmed_at is not None:
         raise disclosures.refuse(
