@@ -222,18 +222,29 @@ def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Dec
         verdict = ctx.policy().check(principal.subject, target.domain, action.kind, action.verb)
         verdict_rule, role, allowed = verdict.rule, verdict.role, verdict.allowed
     reason = None
-    if allowed and role in VENDOR_ROLES and principal.org is None:
-        # A vendor role without an organisation acts in no agreement (fail closed).
-        reason = "a vendor account must belong to a vendor organisation"
-    if allowed and reason is None:
+    if allowed:
         for check in checks(role) if callable(checks) else checks:
             reason = check()
             if reason:
                 break
+        reason = reason or _side_problem(principal, role)
     allowed = allowed and reason is None
     rule = verdict_rule if reason is None else f"{reason} ({verdict_rule})"
     entry = ctx.record(action, target, "allow" if allowed else "deny", rule, keep=not allowed)
     return Decision(allowed, rule, role, entry, hidden=bool(hidden))
+
+
+def _side_problem(principal: Principal, role: str | None) -> str | None:
+    """An account acts only under the roles of its side: a vendor account (one with an
+    organisation) only as vendor, an office account never as vendor. A role assigned across the
+    line (stacked roles) gives nothing (fail closed)."""
+    if principal.kind != "user":
+        return None
+    if role in VENDOR_ROLES and principal.org is None:
+        return "a vendor role acts only for an account of a vendor organisation"
+    if role not in VENDOR_ROLES and principal.org is not None:
+        return f"an account of vendor organisation {principal.org} never acts as {role}"
+    return None
 
 
 def other_vendor(ctx: Ctx, target: Target) -> str | None:

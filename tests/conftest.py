@@ -136,14 +136,14 @@ class Api:
     def user(
         self, username: str, role: str | None, password: str = PASSWORD, org: str | None = VENDOR
     ) -> int:
-        """An account with one role (none: a vendor account without a role); a vendor account
-        belongs to ``org``, the factories' vendor unless told."""
-        role_given = role or "vendor_staff"
+        """An account with one role (none: an office account without a role yet); a vendor
+        account belongs to ``org``, the factories' vendor unless told."""
+        role_given = role or "office_handler"
         org = org if role_given in policy.VENDOR_ROLES else None
         with as_operator(self.runtime) as ctx:
             created = accounts.create_user(ctx, username, role_given, password, org=org)
             if role is None:
-                policy.unassign_role(ctx.db, created.username, "vendor_staff")
+                policy.unassign_role(ctx.db, created.username, role_given)
             return created.id
 
     def login(self, username: str, password: str = PASSWORD) -> str:

@@ -198,5 +198,13 @@ def user_for_token(ctx: Ctx, token: str) -> User:
     claims = tokens.check_api_token(ctx.keys, ctx.settings.issuer, token)
     user = ctx.db.get(User, int(claims.subject)) if claims.subject.isdigit() else None
     if user is None or not user.active or user.credential_version != claims.credential_version:
+        why = "account disabled" if user is not None and not user.active else "credentials changed"
+        ctx.record(
+            Action.AUTH_TOKEN,
+            Target("user", user.username if user else claims.subject),
+            "deny",
+            f"the bearer token is no longer valid: {why}",
+            keep=True,
+        )
         raise Unauthenticated("the bearer token is no longer valid")
     return user
