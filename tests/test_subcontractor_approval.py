@@ -170,3 +170,36 @@ def test_the_office_sees_and_the_vendor_cannot_decide(office):
     listed = office.get(f"/api/v1/agreements/{aid}/subcontractors", "handler").get_json()
     assert [s["state"] for s in listed["subcontractors"]] == ["submitted"]
     assert office.get(f"/api/v1/subcontractors/{sid}", "approver").get_json()["id"] == sid
+
+
+def test_the_approval_letter_and_its_public_seal_check(office, app, client):
+    import re
+
+    from tests.pages import Reader, text
+
+    aid, records, runbook = _items(office)
+    sid = _file(office, aid, _body([records["id"], runbook["id"]], whole_items=[runbook["id"]]))[
+        "id"
+    ]
+    move_subcontractor(office, sid, "review", "handler")
+    move_subcontractor(office, sid, "approve", "approver")
+    approver = Reader(app, "zh-CN").login("approver")
+    page = text(approver.get(f"/agreements/{aid}/subcontractors/{sid}/letter"))
+    assert "分包方数据最小化记录审批单" in page and "已批准 approved" in page
+    assert "整项 whole item" in page and "service" in page and "<svg" in page
+    pdf = approver.get(f"/agreements/{aid}/subcontractors/{sid}/letter.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    url = re.search(r'href="http://[^"]*(/verify/subcontractors/\d+\?digest=[0-9a-f]{64})"', page)
+    genuine = text(client.get(url.group(1)))
+    assert (
+        'id="seal-result"' in genuine and "ok banner" in genuine.split('id="seal-result"')[0][-40:]
+    )
+    forged = client.get(f"/verify/subcontractors/{sid}?digest={'0' * 64}")
+    assert "error banner" in text(forged).split('id="seal-result"')[0][-40:]
+    assert office.audit_entries(action="seal:check", decision="deny")[-1]["target"] == (
+        f"subcontractor:{sid}"
+    )
+    # Like the record itself, the letter is not for another vendor.
+    office.user("lead-b", "vendor_lead", org="Vendor B Ltd")
+    other = Reader(app).login("lead-b")
+    assert other.get(f"/agreements/{aid}/subcontractors/{sid}/letter").status_code == 404
