@@ -203,3 +203,20 @@ def test_the_approval_letter_and_its_public_seal_check(office, app, client):
     office.user("lead-b", "vendor_lead", org="Vendor B Ltd")
     other = Reader(app).login("lead-b")
     assert other.get(f"/agreements/{aid}/subcontractors/{sid}/letter").status_code == 404
+
+
+def test_the_database_refuses_an_unknown_state_or_an_unsealed_approval(office, runtime):
+    import pytest
+    import sqlalchemy as sa
+
+    from govern.models import Subcontractor
+
+    aid, records, _ = _items(office)
+    sid = _file(office, aid, _body([records["id"]]))["id"]
+    for values in ({"state": "waved_through"}, {"state": "approved"}):
+        with runtime.sessions() as db:
+            with pytest.raises(sa.exc.IntegrityError):
+                db.execute(sa.update(Subcontractor).where(Subcontractor.id == sid).values(**values))
+                db.commit()
+            db.rollback()
+    assert office.get(f"/api/v1/subcontractors/{sid}", "lead").get_json()["state"] == "submitted"

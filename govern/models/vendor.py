@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base, UTCDateTime, utcnow
@@ -49,10 +49,25 @@ class NeedToKnow(Base):
 # clause 3.5 + 3.7: a subcontractor is a third party, so its record goes through the office like a
 # disclosure request. The one list of its states (the database's CHECK is built from it).
 SUBCONTRACTOR_STATES = ("submitted", "reviewed", "approved", "denied", "revoked")
+# The outbox messages of a record's steps (filed, reviewed, decided).
+SUBCONTRACTOR_OUTBOX_KINDS = (
+    "subcontractor_submitted",
+    "subcontractor_reviewed",
+    "subcontractor_decided",
+)
+# The database states them too: a state outside the list, or an approval without the seal, is
+# refused whoever writes the row.
+SUBCONTRACTOR_CHECKS = {
+    "state": "state IN (" + ", ".join(f"'{s}'" for s in SUBCONTRACTOR_STATES) + ")",
+    "approved_sealed": "state <> 'approved' OR approval_jws IS NOT NULL",
+}
 
 
 class Subcontractor(Base):
     __tablename__ = "subcontractors"
+    __table_args__ = tuple(
+        CheckConstraint(sql, name=name) for name, sql in SUBCONTRACTOR_CHECKS.items()
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
@@ -96,6 +111,8 @@ class SubcontractorScope(Base):
 
 
 __all__ = [
+    "SUBCONTRACTOR_CHECKS",
+    "SUBCONTRACTOR_OUTBOX_KINDS",
     "SUBCONTRACTOR_STATES",
     "Nda",
     "NeedToKnow",

@@ -25,6 +25,7 @@ from govern.crypto import SEAL_ALGORITHM, DecryptError, canonical_json, sha256_h
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, NotFound, Unauthenticated
 from govern.models import Agreement, AuditEntry, Item, Subcontractor, SubcontractorScope, User
+from govern.models.vendor import SUBCONTRACTOR_OUTBOX_KINDS
 from govern.services import agreements, get_or_404, items, outbox
 from govern.services.ndas import agreement_items
 
@@ -249,12 +250,13 @@ def approve(ctx: Ctx, sub_id: int) -> Subcontractor:
     # clause 3.5 + 3.7: the owner consents in writing, under its seal, to exactly this record.
     sub, decision = _begin(ctx, sub_id, Action.SUBCONTRACTOR_APPROVE)
     sub.decided_by, sub.decided_at = ctx.principal.id, utcnow()
-    _move(sub, decision, "approved")
+    # Sealed before it is approved: the database refuses an approval without its seal.
     seal = ctx.keys.seal_key
     sub.approval_document = canonical_json(approval_document(ctx, sub))
     sub.approval_jws = seal.sign(sub.approval_document.encode("utf-8"))
     sub.approval_kid = seal.kid
     decision.record(key_id=seal.kid)
+    _move(sub, decision, "approved")
     _notify_filer(ctx, sub, "approved and sealed; its client token can now be issued")
     return sub
 
@@ -396,7 +398,7 @@ def _notify_office(ctx: Ctx, sub: Subcontractor, role: str, step: str, what: str
     outbox.notify(
         ctx,
         f"subcontractor-{step}:{sub.id}",
-        f"subcontractor_{step}",
+        SUBCONTRACTOR_OUTBOX_KINDS[("submitted", "reviewed").index(step)],
         f"Subcontractor record {sub.id} {what}",
         f"The record of subcontractor {sub.id} ({sub.name}, {sub.service}) for "
         f"{sub.purpose}, until {sub.until.isoformat()}, {what}.",
@@ -409,7 +411,7 @@ def _notify_filer(ctx: Ctx, sub: Subcontractor, outcome: str) -> None:
     outbox.notify(
         ctx,
         f"subcontractor-decided:{sub.id}:{sub.state}",
-        "subcontractor_decided",
+        SUBCONTRACTOR_OUTBOX_KINDS[2],
         f"Subcontractor record {sub.id} {outcome.split(':')[0].split(';')[0]}",
         f"Your record of subcontractor {sub.id} ({sub.name}) was {outcome}.",
         agreement_id=sub.agreement_id,

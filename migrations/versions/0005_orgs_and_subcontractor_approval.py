@@ -17,6 +17,13 @@ Create Date: 2026-11-24
 import sqlalchemy as sa
 from alembic import op
 
+# As the model states them (govern.models.vendor), frozen here as this revision made them.
+SUBCONTRACTOR_STATES = ("submitted", "reviewed", "approved", "denied", "revoked")
+SUBCONTRACTOR_CHECKS = {
+    "state": "state IN (" + ", ".join(f"'{s}'" for s in SUBCONTRACTOR_STATES) + ")",
+    "approved_sealed": "state <> 'approved' OR approval_jws IS NOT NULL",
+}
+
 revision = "0005"
 down_revision = "0001"
 branch_labels = None
@@ -56,6 +63,8 @@ def upgrade() -> None:
     op.execute("UPDATE subcontractors SET token_jti = NULL WHERE state = 'submitted'")
     with op.batch_alter_table("subcontractors", schema=None) as batch_op:
         batch_op.alter_column("state", server_default=None)
+        for name, sql in SUBCONTRACTOR_CHECKS.items():
+            batch_op.create_check_constraint(op.f(f"ck_subcontractors_{name}"), sql)
 
     with op.batch_alter_table("disclosures", schema=None) as batch_op:
         batch_op.add_column(sa.Column("submitted_by", sa.Integer(), nullable=True))
@@ -86,6 +95,8 @@ def downgrade() -> None:
         )
         batch_op.drop_column("submitted_by")
     with op.batch_alter_table("subcontractors", schema=None) as batch_op:
+        for name in SUBCONTRACTOR_CHECKS:
+            batch_op.drop_constraint(op.f(f"ck_subcontractors_{name}"), type_="check")
         batch_op.drop_constraint(
             batch_op.f("fk_subcontractors_decided_by_users"), type_="foreignkey"
         )
