@@ -115,6 +115,7 @@ def downgrade() -> None:
             "state",
         ):
             batch_op.drop_column(name)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_users_org"))
-        batch_op.drop_column("org")
+    op.drop_index(op.f("ix_users_org"), table_name="users")
+    # A column dropped in place: rebuilding the users table (batch mode) would trip every foreign
+    # key that points at it (SQLite 3.35 and later drop a plain column themselves).
+    op.execute("ALTER TABLE users DROP COLUMN org")
