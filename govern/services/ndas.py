@@ -155,10 +155,10 @@ def renew_nda(ctx: Ctx, nda_id: int, data: dict) -> Nda:
     old = get_or_404(ctx.db, Nda, nda_id, "nda")
     agreement = ctx.db.get(Agreement, old.agreement_id)
     decision = require(ctx, Action.NDA_RENEW, nda_target(old), [agreements.is_active(agreement)])
-    if ctx.db.scalar(select(Nda.id).where(Nda.renews_id == old.id)) is not None:
-        raise Conflict(f"NDA {old.id} has been renewed already", field="nda_id")
     user = ctx.db.get(User, old.user_id)
     _check_duty(ctx, decision, user)
+    if ctx.db.scalar(select(Nda.id).where(Nda.renews_id == old.id)) is not None:
+        raise Conflict(f"NDA {old.id} has been renewed already", field="nda_id")
     data = {**data, "username": user.username}
     # Signed today unless told otherwise: a renewal never backdates cover over a lapse.
     data.setdefault("signed_on", ctx.today())
