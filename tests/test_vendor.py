@@ -209,7 +209,17 @@ def test_the_lead_registers_its_staff_and_the_office_registers_the_lead(office):
     assert "own NDA" in own.get_json()["error"]["message"]
     denied = office.audit_entries(action="nda:create", actor="lead", decision="deny")
     assert "own NDA" in denied[-1]["rule"] and "p, vendor_lead" in denied[-1]["rule"]
-    assert nda(office, agreement["id"], username="lead", as_="approver").status_code == 201
+    leads = nda(office, agreement["id"], username="lead", as_="approver")
+    assert leads.status_code == 201
+    renew = {"expires_on": day(700), "document_sha256": SHA}
+    own_renewal = office.post(f"/api/v1/ndas/{leads.get_json()['id']}/renew", "lead", json=renew)
+    assert own_renewal.status_code == 403
+    assert (
+        office.post(
+            f"/api/v1/ndas/{leads.get_json()['id']}/renew", "approver", json=renew
+        ).status_code
+        == 201
+    )
     mine = ntk(office, agreement["id"], [item["id"]], username="lead")
     assert mine.status_code == 403, mine.get_json()
     ok = ntk(office, agreement["id"], [item["id"]], username="lead", as_="approver")
