@@ -32,6 +32,8 @@ PASSWORD = "bench horse battery staple"
 # Accounts made for the benchmarks use a cheap argon2 cost: logging in is not what is measured.
 FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# The vendor organisation of the benchmarks' agreement and its staff.
+VENDOR = "vendor"
 
 
 def say(message: str) -> None:
@@ -118,14 +120,14 @@ class Instance:
         """A vendor staff member, a vendor lead and an agreement signed 30 days ago: the ids."""
         from govern.models import Agreement
 
-        staff_id = self.create_user("staff", "vendor_staff")
-        lead_id = self.create_user("lead", "vendor_lead")
+        staff_id = self.create_user("staff", "vendor_staff", org=VENDOR)
+        lead_id = self.create_user("lead", "vendor_lead", org=VENDOR)
         with self.engine.begin() as conn:
             agreement_id = conn.execute(
                 Agreement.__table__.insert().values(
                     title="bench",
                     owner="office",
-                    vendor="vendor",
+                    vendor=VENDOR,
                     signed_on=self.today() - timedelta(days=30),
                     term_years=5,
                     contract_value=3985000,
@@ -133,9 +135,9 @@ class Instance:
             ).inserted_primary_key[0]
         return staff_id, lead_id, agreement_id
 
-    def create_user(self, username: str, role: str) -> int:
+    def create_user(self, username: str, role: str, org: str | None = None) -> int:
         with unit_of_work(self.runtime, Principal.system()) as ctx:
-            return accounts.create_user(ctx, username, role, PASSWORD).id
+            return accounts.create_user(ctx, username, role, PASSWORD, org=org).id
 
     def close(self) -> None:
         if self._runtime is not None:

@@ -31,6 +31,8 @@ from govern.services import accounts
 PG_URL = os.environ.get("GOVERN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct horse battery staple"
+# The vendor of the agreement the factories make: vendor accounts belong to it unless told.
+VENDOR = "上海今点软件有限公司"
 FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 
 
@@ -145,11 +147,17 @@ class Api:
         self.runtime = runtime
         self.tokens: dict[str, str] = {}
 
-    def user(self, username: str, role: str | None, password: str = PASSWORD) -> int:
+    def user(
+        self, username: str, role: str | None, password: str = PASSWORD, org: str | None = VENDOR
+    ) -> int:
+        """An account with one role (none: an office account without a role yet); a vendor
+        account belongs to ``org``, the factories' vendor unless told."""
+        role_given = role or "office_handler"
+        org = org if role_given in policy.VENDOR_ROLES else None
         with as_operator(self.runtime) as ctx:
-            created = accounts.create_user(ctx, username, role or "vendor_staff", password)
+            created = accounts.create_user(ctx, username, role_given, password, org=org)
             if role is None:
-                policy.unassign_role(ctx.db, created.username, "vendor_staff")
+                policy.unassign_role(ctx.db, created.username, role_given)
             return created.id
 
     def login(self, username: str, password: str = PASSWORD) -> str:
@@ -189,7 +197,7 @@ class Api:
         body = {
             "title": "保密协议",
             "owner": "常州市政务服务管理办公室",
-            "vendor": "上海今点软件有限公司",
+            "vendor": VENDOR,
             "signed_on": "2022-06-27",
             "term_years": 5,
             "contract_value": "3985000.00",

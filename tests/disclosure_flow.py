@@ -64,3 +64,22 @@ def shared(api, item_id: int, token: str):
 
 def state(api, disclosure_id: int, as_="approver") -> str:
     return api.get(f"/api/v1/disclosures/{disclosure_id}", as_).get_json()["state"]
+
+
+def approved_subcontractor(api, agreement_id: int, body: dict, as_="lead") -> dict:
+    """A subcontractor's record filed by the lead, reviewed by the handler and approved under the
+    seal by the approver (clause 3.5 + 3.7), with its client token taken by the lead."""
+    filed = api.post(f"/api/v1/agreements/{agreement_id}/subcontractors", as_, json=body)
+    assert filed.status_code == 201, filed.get_json()
+    sub_id = filed.get_json()["id"]
+    move_subcontractor(api, sub_id, "review", "handler")
+    approved = move_subcontractor(api, sub_id, "approve", "approver")
+    issued = api.post(f"/api/v1/subcontractors/{sub_id}/token", as_)
+    assert issued.status_code == 201, issued.get_json()
+    return {**approved, "client_token": issued.get_json()["client_token"]}
+
+
+def move_subcontractor(api, sub_id: int, verb: str, as_: str, expect: int = 200, **kw):
+    response = api.post(f"/api/v1/subcontractors/{sub_id}/{verb}", as_, **kw)
+    assert response.status_code == expect, (verb, as_, response.get_json())
+    return response.get_json()

@@ -17,6 +17,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
+from tests.disclosure_flow import approved_subcontractor
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -333,10 +334,10 @@ def _everything(office) -> dict:
         "lead",
         json={"username": "staff", "item_ids": [items[0]["id"]], "reason": "运维"},
     )
-    sub = office.post(
-        f"/api/v1/agreements/{aid}/subcontractors",
-        "lead",
-        json={
+    sub = approved_subcontractor(
+        office,
+        aid,
+        {
             "name": "短信平台",
             "service": "短信通知",
             "dsa_signed_on": day(-10),
@@ -347,7 +348,7 @@ def _everything(office) -> dict:
             "fields": ["name", "phone"],
             "until": day(25),
         },
-    ).get_json()
+    )
     office.get(
         f"/api/v1/shared/items/{table['id']}",
         headers={"Authorization": f"Bearer {sub['client_token']}"},
@@ -406,7 +407,7 @@ WALK = {
         "/requests/{r}",
         "/agreements/{a}/recalls",
     ],
-    "handler": ["/", "/queue", "/requests/{d}"],
+    "handler": ["/", "/queue", "/requests/{d}", "/agreements/{a}/subcontractors"],
     "approver": [
         "/",
         "/agreements/{a}",

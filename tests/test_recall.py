@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from govern.models import NeedToKnow, OutboxMessage, SubcontractorScope
 from govern.services import warnings
 from tests.conftest import as_operator
-from tests.disclosure_flow import approved_request, issue_grant, office_today, shared, state
+from tests.disclosure_flow import (
+    approved_request,
+    approved_subcontractor,
+    issue_grant,
+    office_today,
+    shared,
+    state,
+)
 
 
 @pytest.fixture
@@ -35,10 +42,10 @@ def held(office):
     need = {"username": "staff", "item_ids": [first["id"], second["id"]], "reason": "operations"}
     response = office.post(f"/api/v1/agreements/{aid}/need-to-know", "lead", json=need)
     assert response.status_code == 201, response.get_json()
-    sub = office.post(
-        f"/api/v1/agreements/{aid}/subcontractors",
-        "lead",
-        json={
+    sub = approved_subcontractor(
+        office,
+        aid,
+        {
             "name": "云监控服务",
             "service": "monitoring",
             "dsa_signed_on": (today - timedelta(days=10)).isoformat(),
@@ -47,14 +54,14 @@ def held(office):
             "purpose": "monitoring",
             "item_ids": [first["id"]],
             "fields": [],
+            "whole_items": [first["id"]],
             "until": (today + timedelta(days=200)).isoformat(),
         },
     )
-    assert sub.status_code == 201, sub.get_json()
     approved = approved_request(office, aid, [first["id"], second["id"]])
     grant = issue_grant(office, approved["id"])
     assert shared(office, first["id"], grant["token"]).status_code == 200
-    assert shared(office, first["id"], sub.get_json()["client_token"]).status_code == 200
+    assert shared(office, first["id"], sub["client_token"]).status_code == 200
     assert office.get(f"/api/v1/items/{first['id']}/content", "staff").status_code == 200
     return {
         "agreement": agreement,
@@ -63,8 +70,8 @@ def held(office):
         "spare": spare,
         "request": approved,
         "grant": grant,
-        "subcontractor": sub.get_json()["id"],
-        "client_token": sub.get_json()["client_token"],
+        "subcontractor": sub["id"],
+        "client_token": sub["client_token"],
     }
 
 

@@ -246,6 +246,8 @@ BAD_ROWS = [
         {"dsa_signed_on": D2, "dsa_expires_on": D1, "until": D1},
     ),
     ("ck_subcontractors_until", "subcontractors", {"until": D2 + timedelta(days=1)}),
+    ("ck_subcontractors_state", "subcontractors", {"state": "approved by nobody"}),
+    ("ck_subcontractors_approved_sealed", "subcontractors", {"state": "approved"}),
     ("ck_recalls_kind", "recalls", {"kind": "audit"}),
     ("ck_return_confirmations_holder_kind", "return_confirmations", {"holder_kind": "alien"}),
     (

@@ -102,13 +102,22 @@ def sub_body(office, item_ids, **extra):
 
 
 def subcontractor(office, agreement_id, item_ids, **extra):
+    """A record filed by the lead, reviewed by the handler, approved by the approver (clause 3.5
+    + 3.7), and its client token taken by the lead: the record with ``client_token``."""
     response = office.post(
         f"/api/v1/agreements/{agreement_id}/subcontractors",
         "lead",
         json=sub_body(office, item_ids, **extra),
     )
     assert response.status_code == 201, response.get_json()
-    return response.get_json()
+    filed = response.get_json()
+    assert filed["state"] == "submitted" and "client_token" not in filed
+    for verb, who in (("review", "handler"), ("approve", "approver")):
+        moved = office.post(f"/api/v1/subcontractors/{filed['id']}/{verb}", who)
+        assert moved.status_code == 200, moved.get_json()
+    issued = office.post(f"/api/v1/subcontractors/{filed['id']}/token", "lead")
+    assert issued.status_code == 201, issued.get_json()
+    return {**moved.get_json(), "client_token": issued.get_json()["client_token"]}
 
 
 def shared(office, item_id, token):
@@ -197,13 +206,37 @@ def test_bad_nda_input_is_refused_and_changes_nothing(office, change_body, statu
     assert len(listed) == 1
 
 
-def test_only_the_lead_registers_ndas_and_need_to_know(office):
+def test_the_lead_registers_its_staff_and_the_office_registers_the_lead(office):
     agreement = office.agreement()
     item = office.item(agreement["id"])
     for who in ("staff", "approver", "audit"):
         assert nda(office, agreement["id"], as_=who).status_code == 403, who
         assert ntk(office, agreement["id"], [item["id"]], as_=who).status_code == 403, who
     assert office.audit_entries(action="nda:create", decision="deny")
+    # Nobody grants access to themselves: the lead's own NDA and need-to-know come from the office.
+    own = nda(office, agreement["id"], username="lead")
+    assert own.status_code == 403, own.get_json()
+    assert "own NDA" in own.get_json()["error"]["message"]
+    denied = office.audit_entries(action="nda:create", actor="lead", decision="deny")
+    assert "own NDA" in denied[-1]["rule"] and "p, vendor_lead" in denied[-1]["rule"]
+    leads = nda(office, agreement["id"], username="lead", as_="approver")
+    assert leads.status_code == 201
+    renew = {"expires_on": office.day(700), "document_sha256": SHA}
+    own_renewal = office.post(f"/api/v1/ndas/{leads.get_json()['id']}/renew", "lead", json=renew)
+    assert own_renewal.status_code == 403
+    assert (
+        office.post(
+            f"/api/v1/ndas/{leads.get_json()['id']}/renew", "approver", json=renew
+        ).status_code
+        == 201
+    )
+    mine = ntk(office, agreement["id"], [item["id"]], username="lead")
+    assert mine.status_code == 403, mine.get_json()
+    ok = ntk(office, agreement["id"], [item["id"]], username="lead", as_="approver")
+    assert ok.status_code == 201, ok.get_json()
+    # Another lead of the same vendor does not register a lead either.
+    office.user("lead2", "vendor_lead")
+    assert nda(office, agreement["id"], username="lead2").status_code == 403
 
 
 # Need-to-know (clause 3.5).
@@ -212,6 +245,7 @@ def test_only_the_lead_registers_ndas_and_need_to_know(office):
 def test_need_to_know_is_granted_listed_and_revoked(office):
     agreement = office.agreement()
     a, b = office.item(agreement["id"]), office.item(agreement["id"], title="second")
+    assert nda(office, agreement["id"]).status_code == 201
     granted = ntk(office, agreement["id"], [a["id"], b["id"]], ends_on=office.day(30))
     assert granted.status_code == 201, granted.get_json()
     rows = granted.get_json()["need_to_know"]
@@ -237,7 +271,12 @@ def test_bad_need_to_know_input_is_refused_and_changes_nothing(office):
     other = office.agreement(title="another agreement")
     item = office.item(agreement["id"])
     foreign = office.item(other["id"])
+    assert nda(office, agreement["id"]).status_code == 201
     assert ntk(office, agreement["id"], [item["id"]]).status_code == 201
+    office.user("staff2", "vendor_staff")
+    assert nda(office, agreement["id"], username="staff2", end=40).status_code == 201
+    office.user("staff3", "vendor_staff")
+    office.user("elsewhere", "vendor_staff", org="Vendor B Ltd")
     cases = [
         ({"item_ids": [9999]}, 400, "item_ids"),
         ({"item_ids": [foreign["id"]]}, 400, "item_ids"),
@@ -247,8 +286,8 @@ def test_bad_need_to_know_input_is_refused_and_changes_nothing(office):
         ({"username": "handler"}, 400, "username"),
         ({"ends_on": office.day(-1)}, 400, "ends_on"),
         ({"ends_on": "soon"}, 400, "ends_on"),
+        ({"username": "elsewhere"}, 400, "username"),
     ]
-    office.user("staff2", "vendor_staff")
     for change_body, status, field in cases:
         body = {"username": "staff2", "item_ids": [item["id"]], "reason": "why", **change_body}
         if change_body.get("item_ids") == [item["id"]]:
@@ -258,6 +297,18 @@ def test_bad_need_to_know_input_is_refused_and_changes_nothing(office):
         )
         assert response.status_code == status, (change_body, response.get_json())
         assert response.get_json()["error"]["field"] == field, change_body
+    # Need-to-know needs an NDA over its whole span (clause 3.8): 409 naming why, audited.
+    for body, why in [
+        ({"username": "staff3"}, "no valid NDA today"),
+        ({"username": "staff2", "ends_on": office.day(100)}, f"NDA ends on {office.day(40)}"),
+    ]:
+        body = {"item_ids": [item["id"]], "reason": "why", **body}
+        response = office.post(
+            f"/api/v1/agreements/{agreement['id']}/need-to-know", "lead", json=body
+        )
+        assert response.status_code == 409, response.get_json()
+        assert why in response.get_json()["error"]["message"]
+        assert why in office.audit_entries(action="ntk:grant", decision="deny")[-1]["rule"]
     listed = office.get(f"/api/v1/agreements/{agreement['id']}/need-to-know", "lead").get_json()
     assert len(listed["need_to_know"]) == 1
 
@@ -269,8 +320,8 @@ def _setup_reader(office, runtime, case):
     agreement = office.agreement()
     item = office.item(agreement["id"], content=b"design v3")
     aid, iid = agreement["id"], item["id"]
-    start, end = {"nda not started": (5, 300), "nda lapsed": (-400, -10)}.get(case, (-10, 300))
-    assert nda(office, aid, start=start, end=end).status_code == 201
+    registered = nda(office, aid)
+    assert registered.status_code == 201
     if case != "no need-to-know":
         granted = ntk(office, aid, [iid]).get_json()["need_to_know"][0]
         if case == "need-to-know revoked":
@@ -279,6 +330,15 @@ def _setup_reader(office, runtime, case):
             )
         if case == "need-to-know ended":
             change(runtime, NeedToKnow, granted["id"], ends_on=date(2024, 1, 1))
+    # The NDA's dates move after need-to-know was given, as a later day (or a correction) would.
+    start, end = {"nda not started": (5, 300), "nda lapsed": (-400, -10)}.get(case, (-10, 300))
+    change(
+        runtime,
+        Nda,
+        registered.get_json()["id"],
+        signed_on=date.fromisoformat(office.day(start)),
+        expires_on=date.fromisoformat(office.day(end)),
+    )
     if case == "agreement terminated":
         change(runtime, Agreement, aid, status="terminated", terminated_on=date(2024, 1, 1))
     if case == "item not protected":
@@ -319,9 +379,9 @@ def test_the_lead_needs_an_nda_and_need_to_know_too(office):
     agreement = office.agreement()
     item = office.item(agreement["id"], content=b"design v3")
     assert office.get(f"/api/v1/items/{item['id']}/content", "lead").status_code == 403
-    nda(office, agreement["id"], username="lead")
+    nda(office, agreement["id"], username="lead", as_="approver")
     assert office.get(f"/api/v1/items/{item['id']}/content", "lead").status_code == 403
-    ntk(office, agreement["id"], [item["id"]], username="lead")
+    ntk(office, agreement["id"], [item["id"]], username="lead", as_="approver")
     assert office.get(f"/api/v1/items/{item['id']}/content", "lead").data == b"design v3"
 
 
@@ -373,10 +433,13 @@ def test_every_request_beyond_the_record_is_denied_and_audited(office, runtime):
     change(runtime, Item, text_with_fields["id"], media_type="text/plain")
     whole = office.item(agreement["id"], content=b"runbook", media_type="text/plain")
     created = subcontractor(
-        office, agreement["id"], [as_json["id"], text_with_fields["id"], whole["id"]]
+        office,
+        agreement["id"],
+        [as_json["id"], text_with_fields["id"], whole["id"]],
+        whole_items=[whole["id"]],
     )
     token, actor = created["client_token"], f"subcontractor:{created['id']}"
-    # An item with no declared fields, named in the record, comes back whole.
+    # An item named in the record's whole_items comes back whole.
     assert shared(office, whole["id"], token).data == b"runbook"
 
     expected = {
@@ -491,6 +554,7 @@ def _short_term_agreement(office):
         ({"dsa_signed_on": Days(10), "dsa_expires_on": Days(5)}, 400, "dsa_expires_on"),
         ({"fields": ["service", "password"]}, 400, "fields"),
         ({"fields": []}, 400, "fields"),
+        ({"whole_items": [99999]}, 400, "whole_items"),
         ({"until": Days(300)}, 400, "until"),
         ({"until": Days(-1)}, 400, "until"),
         ({"until": Days(20), "term": "short"}, 400, "until"),
@@ -700,12 +764,17 @@ def test_warnings_sweep_queues_each_warning_once(office, runtime, keys_home, dat
     again = runner.invoke(main, args, env=env)
     assert "0 warning(s) queued" in again.output
 
-    lead = office.get("/api/v1/outbox", "lead").get_json()["messages"]
+    # The record's own steps (filed, reviewed, decided) are in the outbox too; these are warnings.
+    def warnings(who):
+        messages = office.get("/api/v1/outbox", who).get_json()["messages"]
+        return [m for m in messages if not m["kind"].startswith("subcontractor_")]
+
+    lead = warnings("lead")
     assert sorted(m["kind"] for m in lead) == ["dsa_ends", "nda_ends", "record_ends"]
     nda_msg = next(m for m in lead if m["kind"] == "nda_ends")
     assert "staff" in nda_msg["subject"] and office.day(20) in nda_msg["subject"]
     assert str(soon["id"]) in nda_msg["body"]
-    office_msgs = office.get("/api/v1/outbox", "approver").get_json()["messages"]
+    office_msgs = warnings("approver")
     assert [m["kind"] for m in office_msgs] == ["dsa_ends"]
     assert sub["name"] in office_msgs[0]["subject"]
     assert office.get("/api/v1/outbox", "staff").status_code == 403

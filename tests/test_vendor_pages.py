@@ -131,8 +131,24 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     }
     missing = lead.submit(path, record)
     assert missing.status_code == 400 and field_error(missing, "item_ids")
-    made = lead.submit(path, {**record, "item_ids": str(item_id)})
-    assert made.status_code == 200, re.findall(r"class=\"error[^>]*>([^<]*)", text(made))
+    filed = lead.submit(path, {**record, "item_ids": str(item_id)})
+    assert filed.status_code == 302, re.findall(r"class=\"error[^>]*>([^<]*)", text(filed))
+    sub_id = office.get(f"/api/v1/agreements/{aid}/subcontractors", "lead").get_json()[
+        "subcontractors"
+    ][0]["id"]
+    waiting = text(lead.get(path))
+    assert "state-submitted" in waiting and f"{path}/{sub_id}/token" not in waiting
+    # The office's two steps, on the page (in Chinese for the handler), by two people.
+    handler = Reader(app, "zh-CN").login("handler")
+    assert f'id="subcontractor-{sub_id}"' in text(handler.get("/queue"))
+    assert "初审通过并转交" in text(handler.get(path))
+    assert lead.submit(f"{path}/{sub_id}/review", form_on=path).status_code == 403
+    assert handler.submit(f"{path}/{sub_id}/review", form_on=path).status_code == 302
+    approver = Reader(app).login("approver")
+    assert approver.submit(f"{path}/{sub_id}/approve", form_on=path).status_code == 302
+    assert "state-approved" in text(lead.get(path))
+    made = lead.submit(f"{path}/{sub_id}/token", form_on=path)
+    assert made.status_code == 200
     token = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(made)).group(1)
     assert token not in str(office.audit_entries())
     assert made.headers["Cache-Control"] == "no-store"

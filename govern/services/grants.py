@@ -34,7 +34,8 @@ def window_end(ctx: Ctx, d: Disclosure) -> datetime:
 
 def issue(ctx: Ctx, disclosure_id: int) -> tuple[Grant, str]:
     d = get_or_404(ctx.db, Disclosure, disclosure_id, "disclosure")
-    tgt = Target("grant", "new", f"agreement:{d.agreement_id}")
+    # Decided on the request it hands out (the grant does not exist yet).
+    tgt = disclosures.target(d)
     decision = require(ctx, Action.GRANT_ISSUE, tgt)
     state = disclosures.effective_state(ctx, d)
     agreement = ctx.db.get(Agreement, d.agreement_id)

@@ -69,7 +69,10 @@ def _subcontractor_warnings(ctx: Ctx, today: date, horizon: date) -> int:
     subs = ctx.db.scalars(
         select(Subcontractor)
         .join(Agreement, Agreement.id == Subcontractor.agreement_id)
-        .where(Agreement.status == "active", Subcontractor.revoked_at.is_(None))
+        .where(
+            Agreement.status == "active",
+            Subcontractor.state.in_(("submitted", "reviewed", "approved")),
+        )
     )
     count = 0
     for sub in subs:
