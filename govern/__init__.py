@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from govern import logs
 from govern.config import Settings, load_settings
 from govern.runtime import build_runtime
+from govern.schema import IdConverter
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -33,8 +35,12 @@ SECURITY_HEADERS = {
 
 def create_app(config: dict | Settings | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else load_settings(config)
+    logs.configure()
     runtime = build_runtime(settings)
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    # Every integer in a route is a 64-bit row id; the converter must be in place before any
+    # route is registered, so no route can take an unbounded integer.
+    app.url_map.converters["int"] = IdConverter
     app.config.update(
         SECRET_KEY=runtime.keys.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
@@ -67,6 +73,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.teardown_appcontext(http.close_db)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+    # Only a bug gets here (services raise domain errors, which their surface maps).
+    app.register_error_handler(Exception, _internal_error)
     from govern.cli import register_flask_commands
 
     register_flask_commands(app)
@@ -78,12 +86,28 @@ def _security_headers(response):
         response.headers.setdefault(name, value)
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    if "request_id" in g:
+        response.headers.setdefault("X-Request-Id", g.request_id)
     return response
 
 
 def _http_error(exc: HTTPException):
     if request.path.startswith("/api/"):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        body = {"error": {"code": codes.get(exc.code, "bad_request"), "message": exc.description}}
+        code = "internal_error" if exc.code >= 500 else codes.get(exc.code, "bad_request")
+        body = {"error": {"code": code, "message": exc.description}}
         return jsonify(body), exc.code
     return render_template("error.html", code=exc.code, message=exc.description), exc.code
+
+
+def _internal_error(exc: Exception):
+    """A bug: logged with its traceback and request id; the caller gets that id, nothing more."""
+    from govern import http
+
+    request_id = http.request_id()
+    log.exception("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    message = "an internal error occurred; it has been logged"
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "internal_error", "message": message, "request_id": request_id}}
+        return jsonify(body), 500
+    return render_template("error.html", code=500, message=f"{message} ({request_id})"), 500

@@ -39,6 +39,8 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # Bound values (password hashes, item content, tokens) never appear in an error or a log.
+    kwargs.setdefault("hide_parameters", True)
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(

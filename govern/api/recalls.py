@@ -13,17 +13,17 @@ RECALL_IN = Schema(
     "RecallCreate",
     item_ids=List(of=Int(minimum=1), required=False, min_items=1, max_items=5000),
     all=Bool(required=False, description="recall every protected item of the agreement"),
-    reason=Str(max_len=2000),
+    reason=Str(max_len=2000, multiline=True),
 )
 CONFIRM_IN = Schema(
     "ReturnConfirm",
     outcome=Enum(choices=recalls.OUTCOMES),
-    note=Str(required=False, max_len=2000),
+    note=Str(required=False, max_len=2000, multiline=True),
 )
 DECLASSIFY_IN = Schema(
     "ItemDeclassify",
     status=Enum(choices=("declassified", "public")),
-    reason=Str(max_len=2000),
+    reason=Str(max_len=2000, multiline=True),
 )
 
 

@@ -27,10 +27,10 @@ NTK_IN = Schema(
     "NeedToKnowGrant",
     username=Str(max_len=64),
     item_ids=List(of=Int(minimum=1), min_items=1, max_items=500),
-    reason=Str(max_len=2000),
+    reason=Str(max_len=2000, multiline=True),
     ends_on=Date(required=False),
 )
-REASON_IN = Schema("Reason", reason=Str(max_len=2000))
+REASON_IN = Schema("Reason", reason=Str(max_len=2000, multiline=True))
 SUBCONTRACTOR_IN = Schema(
     "SubcontractorCreate",
     name=Str(max_len=300),
@@ -38,14 +38,14 @@ SUBCONTRACTOR_IN = Schema(
     dsa_signed_on=Date(),
     dsa_expires_on=Date(),
     dsa_sha256=Sha256(description="sha256 of the signed data-security agreement"),
-    purpose=Str(max_len=2000),
+    purpose=Str(max_len=2000, multiline=True),
     item_ids=List(of=Int(minimum=1), min_items=1, max_items=500),
     fields=List(of=Str(max_len=100), max_items=500),
     until=Date(description="the record's last day; not past the DSA or the agreement's term"),
 )
 BREACH_IN = Schema(
     "BreachCreate",
-    description=Str(max_len=5000),
+    description=Str(max_len=5000, multiline=True),
     responsible_kind=Enum(choices=breaches.RESPONSIBLE_KINDS),
     responsible=Str(max_len=300, description="a username, or a subcontractor id"),
     audit_seqs=List(of=Int(minimum=1), min_items=1, max_items=1000),
