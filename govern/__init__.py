@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from govern import logs
 from govern.config import Settings, load_settings
 from govern.runtime import build_runtime
-from govern.schema import IdConverter
+from govern.schema import IdConverter, SeqConverter
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -41,6 +41,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     # Every integer in a route is a 64-bit row id; the converter must be in place before any
     # route is registered, so no route can take an unbounded integer.
     app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["seq"] = SeqConverter
     app.config.update(
         SECRET_KEY=runtime.keys.secret_key,
         SESSION_COOKIE_HTTPONLY=True,

@@ -5,8 +5,8 @@ naming the first bad field; ``openapi`` returns the JSON Schema the OpenAPI docu
 
 The bounds of every input live here, so that no input can reach the database or a parser in a
 shape that makes a server error: ``parse_json`` reads a request body (UTF-8, nesting at most
-``MAX_DEPTH`` deep, no lone surrogates), integers are 64-bit (ids are 1 to ``MAX_ID``, the path
-converter ``IdConverter`` included), and text holds no control characters, no lone surrogates, no
+``MAX_DEPTH`` deep, no lone surrogates), integers are 64-bit and row ids are 1 to ``MAX_ID``
+(in paths through ``IdConverter``, in bodies through ``Id``), and text holds no control characters, no lone surrogates, no
 unassigned code points and, on one line (names, titles, third parties), no bidirectional overrides.
 """
 
@@ -26,8 +26,11 @@ from werkzeug.routing import IntegerConverter
 from govern.errors import Invalid
 
 _MISSING = object()
-# Ids are 64-bit signed integers in both stores; a larger number names nothing.
-MAX_ID = 2**63 - 1
+# Row ids are the stores' INTEGER primary keys: PostgreSQL's integer is 32-bit, so a larger
+# number names nothing (and would be refused by the database itself, as an error). The trail's
+# sequence numbers are BIGINT, and other integers 64-bit.
+MAX_ID = 2**31 - 1
+MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
 # Far deeper than any body govern takes, far shallower than the parser's recursion limit.
 MAX_DEPTH = 32
@@ -124,14 +127,22 @@ def _decimal_at_most(limit: str) -> str:
 
 
 class IdConverter(IntegerConverter):
-    """Every integer in a path is a row id: 1 to MAX_ID. Anything else matches no route, so it is
+    """Every integer in a path is a row id, 1 to MAX_ID. Anything else matches no route, so it is
     answered 404 like an id that names nothing (it cannot name anything). The bound is in the
     pattern, not only in the conversion, so a path with several methods still answers 404."""
 
+    limit = MAX_ID
     regex = f"(?:{_decimal_at_most(str(MAX_ID))})"
 
-    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # noqa: A002
-        super().__init__(map, fixed_digits, min, max, signed)
+    def __init__(self, map, fixed_digits=0, min=1, max=None, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits, min, max or self.limit, signed)
+
+
+class SeqConverter(IdConverter):
+    """A sequence number of the trail (BIGINT): 1 to 2**63 - 1."""
+
+    limit = MAX_INT
+    regex = f"(?:{_decimal_at_most(str(MAX_INT))})"
 
 
 @dataclass
@@ -212,7 +223,7 @@ class Int(Field):
     """A 64-bit integer unless narrower bounds are given; ``Int(minimum=1)`` is an id."""
 
     minimum: int = MIN_INT
-    maximum: int = MAX_ID
+    maximum: int = MAX_INT
 
     def check(self, name, value):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -225,6 +236,14 @@ class Int(Field):
 
     def spec(self):
         return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass
+class Id(Int):
+    """A row id in a body (``item_ids``), bounded like the ids in paths."""
+
+    minimum: int = 1
+    maximum: int = MAX_ID
 
 
 @dataclass

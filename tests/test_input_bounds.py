@@ -13,10 +13,10 @@ from disclosure_flow import file_request, move, request_body
 from sqlalchemy import text
 
 from govern import http
+from govern.schema import MAX_ID
 from tests.pages import Reader
 
 HUGE = 14689710515909567952453632
-MAX_ID = 2**63 - 1
 
 
 def _error(response, status: int | None = None) -> dict:
@@ -43,6 +43,7 @@ def item(office):
         f"/api/v1/agreements/{HUGE}",
         "/api/v1/disclosures/1215516588180934360760844288/approval",
         f"/api/v1/agreements/{MAX_ID + 1}/items",
+        f"/api/v1/disclosures/{2**63 - 1}/grants",
         f"/api/v1/items/{'9' * 5000}/content",
         "/api/v1/agreements/0",
     ],
@@ -59,14 +60,16 @@ def test_pages_with_huge_ids_are_not_found(office, app):
     reader = Reader(app).login("approver")
     for path in (f"/agreements/{HUGE}", f"/requests/{MAX_ID + 1}", f"/verify/{HUGE}", "/audit/0"):
         assert reader.get(path).status_code == 404, path
+    assert Reader(app).login("audit").get(f"/audit/{2**63 - 1}").status_code == 404
 
 
 def test_huge_item_ids_in_a_body_name_the_field(office, item):
     agreement, _ = item
-    body = request_body([80904039920971022336])
-    response = office.post(f"/api/v1/agreements/{agreement['id']}/disclosures", "lead", json=body)
-    error = _error(response, 400)
-    assert error["field"] == "item_ids[0]" and error["code"] == "invalid"
+    for huge in (80904039920971022336, MAX_ID + 1):
+        body = request_body([huge])
+        url = f"/api/v1/agreements/{agreement['id']}/disclosures"
+        error = _error(office.post(url, "lead", json=body), 400)
+        assert error["field"] == "item_ids[0]" and error["code"] == "invalid"
     listed = office.get(f"/api/v1/agreements/{agreement['id']}/disclosures", "approver")
     assert listed.get_json()["disclosures"] == []
 

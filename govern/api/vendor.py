@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from govern.actions import Action
 from govern.api import endpoint
-from govern.schema import Base64, Bool, Date, Enum, Int, List, Schema, Sha256, Str
+from govern.schema import Base64, Bool, Date, Enum, Id, Int, List, Schema, Sha256, Str
 from govern.services import breaches, ndas, subcontractors
 
 NDA_IN = Schema(
@@ -26,7 +26,7 @@ NDA_RENEW_IN = Schema(
 NTK_IN = Schema(
     "NeedToKnowGrant",
     username=Str(max_len=64),
-    item_ids=List(of=Int(minimum=1), min_items=1, max_items=500),
+    item_ids=List(of=Id(), min_items=1, max_items=500),
     reason=Str(max_len=2000, multiline=True),
     ends_on=Date(required=False),
 )
@@ -39,7 +39,7 @@ SUBCONTRACTOR_IN = Schema(
     dsa_expires_on=Date(),
     dsa_sha256=Sha256(description="sha256 of the signed data-security agreement"),
     purpose=Str(max_len=2000, multiline=True),
-    item_ids=List(of=Int(minimum=1), min_items=1, max_items=500),
+    item_ids=List(of=Id(), min_items=1, max_items=500),
     fields=List(of=Str(max_len=100), max_items=500),
     until=Date(description="the record's last day; not past the DSA or the agreement's term"),
 )
