@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -38,8 +38,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     logs.configure()
     runtime = build_runtime(settings)
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
-    # Every integer in a route is a 64-bit row id; the converter must be in place before any
-    # route is registered, so no route can take an unbounded integer.
+    # Every integer in a route is a row id, bounded like the stores' keys (``seq`` is the trail's
+    # BIGINT sequence number); in place before any route is registered, so none is unbounded.
     app.url_map.converters["int"] = IdConverter
     app.url_map.converters["seq"] = SeqConverter
     app.config.update(
@@ -83,12 +83,14 @@ def create_app(config: dict | Settings | None = None) -> Flask:
 
 
 def _security_headers(response):
+    from govern import http
+
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
-    if "request_id" in g:
-        response.headers.setdefault("X-Request-Id", g.request_id)
+    # The id the log lines of this request carry, so a caller can quote it.
+    response.headers.setdefault("X-Request-Id", http.request_id())
     return response
 
 

@@ -14,17 +14,11 @@ _configured = False
 
 
 def _current_request_id() -> str:
-    from flask import g, has_request_context
+    from flask import has_request_context
 
-    if not has_request_context():
-        return "-"
-    return g.get("request_id") or _new_request_id()
+    from govern import http  # imported late: the app package imports this module first
 
-
-def _new_request_id() -> str:
-    from govern import http
-
-    return http.request_id()
+    return http.request_id() if has_request_context() else "-"
 
 
 def configure(level: int | str = logging.INFO) -> None:

@@ -4,17 +4,17 @@ A schema is a small tree of fields; ``validate`` returns clean Python values or 
 naming the first bad field; ``openapi`` returns the JSON Schema the OpenAPI document shows.
 
 The bounds of every input live here, so that no input can reach the database or a parser in a
-shape that makes a server error: ``parse_json`` reads a request body (UTF-8, nesting at most
-``MAX_DEPTH`` deep, no lone surrogates), integers are 64-bit and row ids are 1 to ``MAX_ID``
-(in paths through ``IdConverter``, in bodies through ``Id``), and text holds no control characters, no lone surrogates, no
-unassigned code points and, on one line (names, titles, third parties), no bidirectional overrides.
+shape that makes a server error: ``parse_json`` reads a request body (UTF-8, nested at most
+``jsontext.MAX_DEPTH`` deep, no lone surrogates); integers are 64-bit and row ids 1 to ``MAX_ID``
+(in paths through ``IdConverter``, in bodies through ``Id``); text holds no control characters,
+no lone surrogates, no unassigned code points and, on one line (names, titles, third parties),
+no bidirectional overrides.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 from werkzeug.routing import IntegerConverter
 
+from govern import jsontext
 from govern.errors import Invalid
 
 _MISSING = object()
@@ -32,8 +33,6 @@ _MISSING = object()
 MAX_ID = 2**31 - 1
 MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
-# Far deeper than any body govern takes, far shallower than the parser's recursion limit.
-MAX_DEPTH = 32
 
 # Control characters (C0, DEL, C1) and the Unicode line separators: never inside one line.
 _CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -43,9 +42,6 @@ _CONTROL_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # is ("invoice\u202egpj.exe"); a name, title or third party never needs them.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# The JSON text with its strings removed leaves only the structure to count brackets in.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
 
 
 def _unassigned(value: str) -> bool:
@@ -69,14 +65,6 @@ def text_problem(value: str, multiline: bool = False) -> str | None:
     return None
 
 
-def _depth(text: str) -> int:
-    deepest = level = 0
-    for bracket in _BRACKET.findall(_JSON_STRING.sub("", text)):
-        level += 1 if bracket in "[{" else -1
-        deepest = max(deepest, level)
-    return deepest
-
-
 def _no_surrogates(value, where: str) -> None:
     """Lone surrogates (``"\\ud800"`` decodes to one) cannot be stored or encoded as UTF-8."""
     if isinstance(value, str):
@@ -92,22 +80,17 @@ def _no_surrogates(value, where: str) -> None:
             _no_surrogates(v, k if where == "body" else f"{where}.{k}")
 
 
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json(raw: bytes):
     """A request body as Python values, refused (field ``body``) unless it is UTF-8 JSON nested
-    at most MAX_DEPTH deep; the depth is counted before parsing, whose recursion a deep enough
-    document would exhaust."""
+    at most ``jsontext.MAX_DEPTH`` deep, with no lone surrogate in a key or a string."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Invalid("the body is not UTF-8", field="body") from exc
-    if _depth(text) > MAX_DEPTH:
-        raise Invalid(f"the body is nested more than {MAX_DEPTH} deep", field="body")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = jsontext.loads(text)
+    except jsontext.TooDeep as exc:
+        raise Invalid(f"the body is {exc}", field="body") from exc
     except ValueError as exc:
         raise Invalid("the body is not valid JSON", field="body") from exc
     _no_surrogates(value, "body")

@@ -5,12 +5,14 @@ envelope naming the field, and nothing is created. A real bug gives a 500 of its
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
 import pytest
 from disclosure_flow import file_request, move, request_body
 from sqlalchemy import text
+from test_vendor import shared, subcontractor
 
 from govern import http
 from govern.schema import MAX_ID
@@ -267,3 +269,43 @@ def test_openapi_states_the_id_bounds(client):
     assert items["maximum"] == MAX_ID
     assert "404" in doc["info"]["description"] or "not found" in doc["info"]["description"]
     assert json.dumps(doc)  # the document itself is plain JSON
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"jws": ' + "[" * 40 + "]" * 40 + "}",
+        '{"jws": 5, "document": [], "key_id": {}}',
+        '{"jws": "a.b.c", "document": "x"}',
+        "NaN",
+        "[]",
+    ],
+)
+def test_a_pasted_approval_of_any_shape_is_not_valid_rather_than_a_bug(office, app, pasted):
+    reader = Reader(app)
+    response = reader.submit("/verify/1", {"approval": pasted})
+    assert response.status_code == 200, response.status_code
+    assert "Not valid" in response.get_data(as_text=True)
+
+
+def test_deeply_nested_item_records_are_refused_or_not_served_never_a_bug(office):
+    """Records nested too deep for the parser: registered or not, a subcontractor's read of two
+    fields is a refusal, not a server error."""
+    agreement = office.agreement()
+    deep = "[" * 100_000 + "]" * 100_000
+    content = ('[{"service": ' + deep + ', "status": "x"}]').encode()
+    body = {
+        "title": "cases (JSON)",
+        "category": "data",
+        "fields": ["service", "status"],
+        "content_b64": base64.b64encode(content).decode(),
+        "media_type": "application/json",
+    }
+    created = office.post(f"/api/v1/agreements/{agreement['id']}/items", "approver", json=body)
+    if created.status_code != 201:
+        assert _error(created, 400)["field"] in ("content_b64", "fields")
+        return
+    sub = subcontractor(office, agreement["id"], [created.get_json()["id"]])
+    read = shared(office, created.get_json()["id"], sub["client_token"])
+    assert 400 <= read.status_code < 500, read.status_code

@@ -148,7 +148,7 @@ def query_int(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"\d{1,19}", raw):
+    if not re.fullmatch(r"[0-9]{1,19}", raw):
         raise Invalid(f"{name}: must be a whole number from {lo} to {hi}", field=name)
     value = int(raw)
     if not lo <= value <= hi:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from govern.api import OPERATIONS, endpoint
+from govern.jsontext import MAX_DEPTH
 from govern.schema import MAX_ID
 
 DESCRIPTION = f"""Confidentiality and data-access governance.
@@ -13,12 +14,12 @@ DESCRIPTION = f"""Confidentiality and data-access governance.
 Bad input is answered 400 with an `error` envelope whose `field` names the first bad field or
 query parameter; nothing is changed. Integers are 64-bit; a row id (in a path or in `item_ids`)
 is 1 to {MAX_ID}. A path id outside that range (or not a number) cannot name anything and is
-answered 404 `not_found`, like an id that names nothing; in a body it is 400 naming the field. Text refuses control characters (multi-line free text keeps tab, line
-feed and carriage return), lone surrogates and unassigned code points; names, titles and third
-parties also refuse bidirectional override and isolate characters (U+202A-U+202E,
-U+2066-U+2069). A JSON body must be UTF-8, nested at most 32 deep. A 500 has the code
-`internal_error` and carries the request's id (also in the `X-Request-Id` header); only a bug
-causes one."""
+answered 404 `not_found`, like an id that names nothing; in a body it is 400 naming the field.
+Text refuses control characters (multi-line free text keeps tab, line feed and carriage
+return), lone surrogates and unassigned code points; names, titles and third parties also
+refuse bidirectional override and isolate characters (U+202A-U+202E, U+2066-U+2069). A JSON
+body must be UTF-8, nested at most {MAX_DEPTH} deep. A 500 has the code `internal_error` and
+carries the request's id (also in the `X-Request-Id` header); only a bug causes one."""
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 # What each query parameter takes; a value outside it is answered 400 naming the parameter.

@@ -9,9 +9,9 @@ The signature itself is checked exactly as offline (``govern.approvals.verify_ap
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 
+from govern import jsontext
 from govern.actions import Action
 from govern.approvals import InvalidApproval, verify_approval
 from govern.audit import iso
@@ -59,7 +59,7 @@ def check(ctx: Ctx, disclosure_id: int, digest: str) -> dict:
 def check_pasted(ctx: Ctx, text: str) -> dict:
     """Verify an approval pasted whole (the JSON the API and the pages export)."""
     try:
-        approval = json.loads(text)
+        approval = jsontext.loads(text)
         document = verify_approval(approval, ctx.keys.jwks())
     except (ValueError, AttributeError, InvalidApproval) as exc:
         return {"valid": False, "problem": str(exc) or "not an approval"}

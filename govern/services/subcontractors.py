@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from govern import tokens
+from govern import jsontext, tokens
 from govern.actions import Action
 from govern.context import Ctx, Principal, Target, require
 from govern.crypto import DecryptError, sha256_hex
@@ -311,7 +311,7 @@ def _minimise(ctx: Ctx, item: Item, fields: list[str], served: dict) -> str | No
 
 def _minimise_json(content: bytes, fields: list[str], served: dict) -> str | None:
     try:
-        records = json.loads(content.decode("utf-8"))
+        records = jsontext.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         records = None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
