@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from govern import demo
@@ -48,8 +49,6 @@ def served(app, runtime):
 
 
 def _token(base: str, username: str, password: str) -> str:
-    import requests
-
     response = requests.post(
         f"{base}/api/v1/auth/token", json={"username": username, "password": password}, timeout=30
     )
@@ -59,7 +58,9 @@ def _token(base: str, username: str, password: str) -> str:
 
 def _run_schemathesis(base: str, token: str, workdir: Path) -> subprocess.CompletedProcess:
     command = [
-        str(Path(sys.executable).with_name("schemathesis")),
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
         "run",
         f"{base}/api/v1/openapi.json",
         "--checks",
