@@ -24,13 +24,12 @@ from decimal import Decimal, InvalidOperation
 from werkzeug.routing import IntegerConverter
 
 from govern import jsontext
+from govern.db import MAX_ID
 from govern.errors import Invalid
 
 _MISSING = object()
-# Row ids are the stores' INTEGER primary keys: PostgreSQL's integer is 32-bit, so a larger
-# number names nothing (and would be refused by the database itself, as an error). The trail's
-# sequence numbers are BIGINT, and other integers 64-bit.
-MAX_ID = 2**31 - 1
+# Row ids are bounded by the stores' keys (db.MAX_ID); the trail's sequence numbers are BIGINT,
+# and other integers 64-bit.
 MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
 
@@ -49,6 +48,12 @@ def _unassigned(value: str) -> bool:
     3) are left alone: new ideographs for rare names arrive there with every Unicode version,
     before this Python knows them."""
     return any(unicodedata.category(c) == "Cn" and not 0x20000 <= ord(c) <= 0x3FFFF for c in value)
+
+
+def whole_number(text: str) -> int | str:
+    """A number typed into a form field, or the text as it is (for the schema to refuse): only
+    ASCII digits count, and no more than a 64-bit integer has."""
+    return int(text) if re.fullmatch("[0-9]{1,19}", text) else text
 
 
 def text_problem(value: str, multiline: bool = False) -> str | None:

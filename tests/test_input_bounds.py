@@ -309,3 +309,42 @@ def test_deeply_nested_item_records_are_refused_or_not_served_never_a_bug(office
     sub = subcontractor(office, agreement["id"], [created.get_json()["id"]])
     read = shared(office, created.get_json()["id"], sub["client_token"])
     assert 400 <= read.status_code < 500, read.status_code
+
+
+@pytest.mark.parametrize(
+    "who", ["99999999999999999999", str(MAX_ID + 1), "subcontractor:" + "9" * 30]
+)
+def test_a_huge_subcontractor_number_as_responsible_names_the_field(office, who):
+    agreement = office.agreement()
+    body = {
+        "description": "kept data after the record ended",
+        "responsible_kind": "subcontractor",
+        "responsible": who,
+        "audit_seqs": [1],
+    }
+    response = office.post(f"/api/v1/agreements/{agreement['id']}/breaches", "approver", json=body)
+    assert _error(response, 400)["field"] == "responsible"
+
+
+@pytest.mark.parametrize("number", ["²", "9" * 5000, "٣"])
+def test_page_forms_with_odd_numbers_are_refused_not_a_bug(office, app, number):
+    reader = Reader(app).login("approver")
+    agreement = office.agreement()
+    form = {
+        "title": "t",
+        "owner": "o",
+        "vendor": "v",
+        "signed_on": "2022-06-27",
+        "term_years": number,
+        "contract_value": "1.00",
+        "currency": "CNY",
+    }
+    assert reader.submit("/agreements", form).status_code == 400
+    breach = {
+        "description": "d",
+        "responsible_kind": "staff",
+        "responsible": "staff",
+        "audit_seqs": f"1, {number}",
+    }
+    url = f"/agreements/{agreement['id']}/breaches"
+    assert reader.submit(url, breach).status_code == 400
