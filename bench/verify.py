@@ -56,7 +56,7 @@ def run(workdir, entries: int = 200_000, rounds: int = 3, cli: bool = True) -> F
     try:
         load_chain([instance], entries, checkpoint_every=1000)
         blobs = canonical_blobs(instance)
-        key = instance.runtime.keys.audit_key
+        key = instance.runtime.keys
         jobs = os.cpu_count() or 1
         url = instance.runtime.settings.database_url
         verify_s, single_s, bare_s, fetch_s = [], [], [], []

@@ -27,14 +27,23 @@ from datetime import UTC, datetime
 
 from jose import jws
 from jose.exceptions import JOSEError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from govern.crypto import SEAL_ALGORITHM, SigningKey, canonical_json
+from govern import tlog
+from govern.crypto import SEAL_ALGORITHM, CheckpointKey, Keyring, SigningKey, canonical_json
 from govern.db import make_engine
-from govern.models import AuditCheckpoint, AuditEntry, AuditHead
+from govern.models import (
+    AuditCheckpoint,
+    AuditCosignature,
+    AuditEntry,
+    AuditHead,
+    AuditTreeCheckpoint,
+    AuditTreeNode,
+    AuditWitness,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +72,10 @@ SECRET_KEYS = frozenset(
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _clean(value) -> str:
@@ -96,25 +109,41 @@ class PendingEntry:
         }
 
 
+def entry_text(values) -> bytes:
+    """An entry's hashed form from its HASHED fields in order (ints allowed for seq): the bytes
+    its chain hash and its Merkle leaf are both computed over."""
+    return (TAG + "\x00" + "\x00".join(str(v) for v in values)).encode("utf-8")
+
+
 def entry_hash(values) -> str:
-    """The hash of one entry from its HASHED fields in order (ints allowed for seq)."""
-    text = TAG + "\x00" + "\x00".join(str(v) for v in values)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The chain hash of one entry from its HASHED fields in order."""
+    return hashlib.sha256(entry_text(values)).hexdigest()
+
+
+def entry_leaf(values) -> bytes:
+    """The entry's RFC 6962 leaf hash, SHA-256(0x00 || hashed form)."""
+    return tlog.leaf_hash(entry_text(values))
 
 
 def ensure_head(session: Session) -> None:
     if session.get(AuditHead, 1) is None:
-        session.add(AuditHead(id=1, seq=0, hash=GENESIS, at="", checkpoint_seq=0, checkpoint_at=""))
+        session.add(
+            AuditHead(
+                id=1, seq=0, hash=GENESIS, at="", checkpoint_seq=0, checkpoint_at="", frontier=""
+            )
+        )
 
 
 # The head's statements run on every append: built once.
 _HEAD = AuditHead.__table__
-_HEAD_FIELDS = (_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at, _HEAD.c.checkpoint_at)
+_HEAD_FIELDS = (_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at, _HEAD.c.checkpoint_at, _HEAD.c.frontier)
 _TOUCH_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
 _READ_HEAD = select(*_HEAD_FIELDS).where(_HEAD.c.id == 1)
 _TOUCH_AND_READ_HEAD = _TOUCH_HEAD.returning(*_HEAD_FIELDS)
 _LOCK_HEAD = _READ_HEAD.with_for_update()
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_TREE = AuditTreeNode.__table__
+_INSERT_NODES = insert(_TREE)
 
 
 def _lock_head(session: Session):
@@ -130,38 +159,62 @@ def _lock_head(session: Session):
     return conn.execute(_LOCK_HEAD).one()
 
 
+def parse_frontier(text: str) -> list[bytes]:
+    return [bytes.fromhex(text[i : i + 64]) for i in range(0, len(text), 64)]
+
+
+def format_frontier(frontier: list[bytes]) -> str:
+    return "".join(h.hex() for h in frontier)
+
+
+def append_to_tree(
+    conn: Connection, size: int, frontier: list[bytes], leaves: list[bytes]
+) -> list[bytes]:
+    """Add a batch of leaves to the stored tree of ``size`` leaves (in the caller's transaction):
+    every subtree they complete is inserted, about two rows per leaf. Returns the new frontier."""
+    frontier, _, nodes = tlog.append_leaves(frontier, size, leaves)
+    conn.execute(_INSERT_NODES, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
+    return frontier
+
+
 def write_entries(
     session: Session,
     pending: list[PendingEntry],
-    audit_key: SigningKey,
+    checkpoint_key: CheckpointKey,
     checkpoint_every: int,
     checkpoint_minutes: int = 60,
 ) -> list[int]:
     """Sequence and insert ``pending`` in the session's transaction. Returns their seqs."""
     if not pending:
         return []
-    seq, prev, last_at, checkpoint_at = _lock_head(session)
+    seq, prev, last_at, checkpoint_at, frontier_text = _lock_head(session)
+    size = seq
     now = iso(datetime.now(UTC))
     # Time never runs backwards in the trail, so a time range is also a seq range.
     at = max(now, last_at)
-    rows = []
+    rows, leaves = [], []
+    sha256 = hashlib.sha256
     for entry in pending:
         seq += 1
         row = entry.row()
         row["seq"], row["at"], row["prev_hash"] = seq, at, prev
-        row["hash"] = prev = entry_hash(row[k] for k in HASHED)
+        text = entry_text(row[k] for k in HASHED)
+        row["hash"] = prev = sha256(text).hexdigest()
+        leaves.append(sha256(b"\x00" + text).digest())
         rows.append(row)
+    conn = session.connection()
     # A core insert on the session's connection: the ORM's bulk-insert path costs more per
     # request than the rest of the append, and these rows are never loaded as objects here.
-    session.connection().execute(insert(AuditEntry.__table__), rows)
-    values = {"seq": seq, "hash": prev, "at": at}
+    conn.execute(insert(AuditEntry.__table__), rows)
+    frontier = append_to_tree(conn, size, parse_frontier(frontier_text), leaves)
+    values = {"seq": seq, "hash": prev, "at": at, "frontier": format_frontier(frontier)}
     first = rows[0]["seq"]
     due_by_count = (first - 1) // checkpoint_every != seq // checkpoint_every
     due_by_time = checkpoint_at and _minutes_between(checkpoint_at, at) >= checkpoint_minutes
     if due_by_count or due_by_time:
-        _add_checkpoint(session, seq, prev, at, audit_key)
+        _add_checkpoint(conn, seq, tlog.root_of_frontier(frontier), at, checkpoint_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
-    session.connection().execute(_MOVE_HEAD, values)
+    conn.execute(_MOVE_HEAD, values)
     return [r["seq"] for r in rows]
 
 
@@ -170,23 +223,81 @@ def _minutes_between(a: str, b: str) -> float:
     return (datetime.strptime(b, fmt) - datetime.strptime(a, fmt)).total_seconds() / 60
 
 
-def _add_checkpoint(session: Session, seq: int, head_hash: str, at: str, key: SigningKey) -> None:
-    payload = canonical_json({"seq": seq, "hash": head_hash, "at": at})
-    session.add(
-        AuditCheckpoint(seq=seq, head_hash=head_hash, at=at, kid=key.kid, jws=key.sign(payload))
+def checkpoint_note(size: int, root: bytes, key: CheckpointKey) -> str:
+    """The C2SP tlog-checkpoint of a tree, signed by the office as a signed note."""
+    body = tlog.Checkpoint(key.name, size, root).body()
+    return tlog.format_note(body, [key.sign(body)])
+
+
+def _add_checkpoint(conn: Connection, size: int, root: bytes, at: str, key: CheckpointKey) -> None:
+    conn.execute(
+        insert(AuditTreeCheckpoint.__table__),
+        {"size": size, "root": root.hex(), "at": at, "note": checkpoint_note(size, root, key)},
     )
 
 
-def checkpoint_now(session: Session, audit_key: SigningKey) -> int | None:
-    """Sign the current head (``govern audit checkpoint``). Returns its seq, None on empty trail."""
-    seq, head_hash, at, _ = _lock_head(session)
-    if seq == 0 or session.get(AuditCheckpoint, seq) is not None:
+def checkpoint_now(session: Session, checkpoint_key: CheckpointKey) -> int | None:
+    """Sign the current head (``govern audit checkpoint``). Returns its size, None on empty trail."""
+    seq, _hash, at, _cp_at, frontier = _lock_head(session)
+    if seq == 0 or session.get(AuditTreeCheckpoint, seq) is not None:
         return seq or None
-    _add_checkpoint(session, seq, head_hash, at, audit_key)
-    session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(checkpoint_seq=seq, checkpoint_at=at)
-    )
+    conn = session.connection()
+    _add_checkpoint(conn, seq, tlog.root_of_frontier(parse_frontier(frontier)), at, checkpoint_key)
+    conn.execute(_MOVE_HEAD, {"checkpoint_seq": seq, "checkpoint_at": at})
     return seq
+
+
+# Serving the tree: checkpoints with their co-signatures, and proofs from stored nodes.
+
+
+def latest_checkpoint(session: Session) -> AuditTreeCheckpoint | None:
+    return session.scalars(
+        select(AuditTreeCheckpoint).order_by(AuditTreeCheckpoint.size.desc()).limit(1)
+    ).first()
+
+
+def cosigned_note(session: Session, checkpoint: AuditTreeCheckpoint) -> str:
+    """The checkpoint's note with every witness's co-signature line appended."""
+    lines = session.scalars(
+        select(AuditCosignature.line)
+        .where(AuditCosignature.size == checkpoint.size)
+        .order_by(AuditCosignature.id)
+    ).all()
+    return checkpoint.note + "".join(lines)
+
+
+def tree_size(session: Session) -> int:
+    return session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
+
+
+def _nodes(conn: Connection, build):
+    """Run a proof builder over stored nodes, fetching all it reads in one query."""
+    keys = tlog.needed_nodes(build)
+    found: dict[tuple[int, int], bytes] = {}
+    for start in range(0, len(keys), 200):
+        chunk = keys[start : start + 200]
+        rows = conn.execute(
+            select(_TREE.c.level, _TREE.c.idx, _TREE.c.hash).where(
+                tuple_(_TREE.c.level, _TREE.c.idx).in_(chunk)
+            )
+        )
+        found.update({(lv, i): bytes(h) for lv, i, h in rows})
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise tlog.TlogError(f"the stored tree lacks node {missing[0]}")
+    return build(lambda level, index: found[(level, index)])
+
+
+def stored_root(conn: Connection, size: int) -> bytes:
+    return _nodes(conn, lambda get: tlog.root_at(size, get))
+
+
+def inclusion_proof(conn: Connection, seq: int, size: int) -> list[bytes]:
+    return _nodes(conn, lambda get: tlog.inclusion_proof(seq - 1, size, get))
+
+
+def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
+    return _nodes(conn, lambda get: tlog.consistency_proof(first, second, get))
 
 
 @dataclass
@@ -207,17 +318,29 @@ class VerifyResult:
 
 @dataclass
 class _Walk:
-    """What walking one seq range found: where it stopped, and the links at its two ends."""
+    """What walking one seq range found: where it stopped, the links at its two ends, and the
+    leaf hashes of the entries it checked (32 bytes each, in order)."""
 
     first_link: str | None = None
     last_hash: str | None = None
     next_seq: int = 0
     bad: int | None = None
     problem: str | None = None
+    leaves: bytes = b""
+
+
+@dataclass(frozen=True)
+class WitnessTree:
+    """The tree a witness co-signed last, from its own state file (which the office cannot edit)."""
+
+    witness: str
+    size: int
+    root: bytes
 
 
 def _signed_checkpoints(conn: Connection, audit_key: SigningKey) -> dict[int, str] | VerifyResult:
-    """The checkpoints whose signatures hold, as {seq: head hash}; a VerifyResult if one fails."""
+    """The chain checkpoints of earlier versions whose signatures hold, as {seq: head hash};
+    a VerifyResult if one fails."""
     public = audit_key.public_pem
     checkpoints: dict[int, str] = {}
     for cp in conn.execute(select(AuditCheckpoint)).all():
@@ -233,6 +356,39 @@ def _signed_checkpoints(conn: Connection, audit_key: SigningKey) -> dict[int, st
     return checkpoints
 
 
+def _tree_checkpoints(conn: Connection, verifier: tlog.Verifier) -> dict[int, bytes] | VerifyResult:
+    """The signed tree checkpoints as {size: root}, each note's signature checked, and every
+    stored co-signature checked against its witness's registered key and that checkpoint."""
+    found: dict[int, bytes] = {}
+    bodies: dict[int, str] = {}
+    for size, root, note in conn.execute(
+        select(AuditTreeCheckpoint.size, AuditTreeCheckpoint.root, AuditTreeCheckpoint.note)
+    ):
+        try:
+            checkpoint, _ = tlog.open_checkpoint(note, verifier)
+        except tlog.TlogError as exc:
+            return VerifyResult(False, 0, size, f"checkpoint {size} does not verify: {exc}")
+        if checkpoint.size != size or checkpoint.root.hex() != root:
+            return VerifyResult(False, 0, size, f"checkpoint {size} differs from what was signed")
+        found[size], bodies[size] = checkpoint.root, checkpoint.body()
+    witnesses = {w.name: w.key for w in conn.execute(select(AuditWitness)).all()}
+    for row in conn.execute(select(AuditCosignature)).all():
+        if row.size not in bodies:
+            return VerifyResult(
+                False, 0, row.size, f"checkpoint {row.size}, co-signed by {row.witness}, is gone"
+            )
+        try:
+            sig = tlog.NoteSignature.parse_line(row.line)
+            tlog.verify_cosignature(
+                bodies[row.size], sig, tlog.Verifier.parse(witnesses.get(row.witness, ""))
+            )
+        except tlog.TlogError as exc:
+            return VerifyResult(
+                False, 0, row.size, f"{row.witness}'s co-signature of {row.size} fails: {exc}"
+            )
+    return found
+
+
 def _walk(
     cursor,
     placeholder: str,
@@ -243,14 +399,16 @@ def _walk(
     progress: Callable[[int], None] | None = None,
     batch: int = 20_000,
 ) -> _Walk:
-    """Check entries lo..hi (to the end when hi is None): sequence, links, hashes, checkpoints.
+    """Check entries lo..hi (to the end when hi is None): sequence, links, hashes, checkpoints,
+    and collect their leaf hashes for the tree checks.
 
     ``prev`` is the hash entry lo must link to; None takes entry lo's link as given and reports
     it, so that separately walked ranges can be joined afterwards."""
     sql = VERIFY_SQL.replace("%s", placeholder)
     walk = _Walk(next_seq=lo)
     expected = lo
-    # The same text as entry_hash() builds, spelled for speed: this loop is the whole cost of
+    leaves = bytearray()
+    # The same text as entry_text() builds, spelled for speed: this loop is the whole cost of
     # verifying once the rows are fetched (seq is an int, every other hashed field text).
     prefix, sep, sha256 = TAG + "\x00", "\x00", hashlib.sha256
     while hi is None or expected <= hi:
@@ -269,22 +427,25 @@ def _walk(
                 problem = "link to previous entry broken"
             if problem is None:
                 try:
-                    text = f"{prefix}{expected}{sep}{sep.join(row[1:12])}"
-                    digest = sha256(text.encode()).hexdigest()
+                    text = f"{prefix}{expected}{sep}{sep.join(row[1:12])}".encode()
+                    digest = sha256(text).hexdigest()
                 except (TypeError, UnicodeEncodeError):
                     digest = None  # a NULL or undecodable field was never what was hashed
                 if digest != row[12]:
                     problem = "entry does not match its hash"
                 elif expected in checkpoints and checkpoints[expected] != digest:
                     problem = "entry differs from checkpoint"
+                else:
+                    leaves += sha256(b"\x00" + text).digest()
             if problem is not None:
                 walk.bad, walk.problem, walk.next_seq = expected, problem, expected
+                walk.leaves = bytes(leaves)
                 return walk
             prev = digest
             expected += 1
         if progress:
             progress(expected - 1)
-    walk.last_hash, walk.next_seq = prev, expected
+    walk.last_hash, walk.next_seq, walk.leaves = prev, expected, bytes(leaves)
     return walk
 
 
@@ -301,21 +462,103 @@ def _result(walk: _Walk, total: int) -> VerifyResult:
     return VerifyResult(True, count, None)
 
 
-def _head_and_checkpoints(conn: Connection, audit_key: SigningKey):
-    checkpoints = _signed_checkpoints(conn, audit_key)
+def _head_and_checkpoints(conn: Connection, keys: Keyring):
+    """(entries the trail must hold, chain checkpoints, tree checkpoints), or (None, failure)."""
+    checkpoints = _signed_checkpoints(conn, keys.audit_key)
     if isinstance(checkpoints, VerifyResult):
-        return None, checkpoints
+        return None, checkpoints, None
+    tree = _tree_checkpoints(conn, keys.checkpoint_key.verifier)
+    if isinstance(tree, VerifyResult):
+        return None, tree, None
     head = conn.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar() or 0
-    return max(head, max(checkpoints, default=0)), checkpoints
+    return max(head, max(checkpoints, default=0), max(tree, default=0)), checkpoints, tree
+
+
+def _check_tree(
+    conn: Connection,
+    leaves: bytes,
+    tree: dict[int, bytes],
+    witness: WitnessTree | None,
+    result: VerifyResult,
+) -> VerifyResult:
+    """The entries' Merkle tree against every signed checkpoint, the witness's last co-signed
+    tree and the stored tree: recomputed from the leaves the walk hashed, one pass."""
+    count = len(leaves) // tlog.HASH_SIZE
+    wanted = dict(tree)
+    if witness is not None:
+        if witness.size > count:
+            return VerifyResult(
+                False,
+                count,
+                witness.size,
+                f"the tree of size {witness.size} that {witness.witness} co-signed is gone: "
+                f"the trail holds {count} entries",
+            )
+        wanted[-witness.size] = witness.root
+    sizes = sorted({abs(k) for k in wanted})
+    roots = _roots_at(leaves, sizes)
+    if witness is not None and roots[witness.size][0] != witness.root:
+        return VerifyResult(
+            False,
+            count,
+            witness.size,
+            f"the entries no longer match the tree of size {witness.size} that "
+            f"{witness.witness} co-signed",
+        )
+    for size in sorted(tree):
+        if roots[size][0] != tree[size]:
+            return VerifyResult(
+                False, count, size, f"the entries no longer match checkpoint {size}"
+            )
+    frontier = roots[count][1] if count in roots else _roots_at(leaves, [count])[count][1]
+    stored = conn.execute(select(AuditHead.frontier).where(AuditHead.id == 1)).scalar() or ""
+    try:
+        ok = parse_frontier(stored) == frontier and (
+            count == 0 or stored_root(conn, count) == tlog.root_of_frontier(frontier)
+        )
+    except (tlog.TlogError, ValueError):
+        ok = False
+    if not ok:
+        return VerifyResult(
+            False, count, count, "the stored Merkle tree does not match the entries"
+        )
+    return result
+
+
+def _roots_at(leaves: bytes, sizes: list[int]) -> dict[int, tuple[bytes, list[bytes]]]:
+    """The tree's root (and frontier) after each of ``sizes`` leaves, in one pass over them."""
+    out: dict[int, tuple[bytes, list[bytes]]] = {}
+    targets = sorted(s for s in set(sizes) if s >= 0)
+    if not targets:
+        return out
+    sha256, one = hashlib.sha256, b"\x01"
+    stack: list[bytes] = []
+    t = 0
+    while t < len(targets) and targets[t] == 0:
+        out[0] = (tlog.EMPTY_ROOT, [])
+        t += 1
+    for index in range(targets[-1]):
+        carry = leaves[index * 32 : index * 32 + 32]
+        bits = index
+        while bits & 1:
+            carry = sha256(one + stack.pop() + carry).digest()
+            bits >>= 1
+        stack.append(carry)
+        if index + 1 == targets[t]:
+            out[index + 1] = (tlog.root_of_frontier(stack), list(stack))
+            t += 1
+    return out
 
 
 def verify(
     conn: Connection,
-    audit_key: SigningKey,
+    keys: Keyring,
     progress: Callable[[int, int], None] | None = None,
+    witness: WitnessTree | None = None,
 ) -> VerifyResult:
-    """Walk the whole chain from seq 1, checking sequence, links, hashes and checkpoints."""
-    total, checkpoints = _head_and_checkpoints(conn, audit_key)
+    """Walk the whole chain from seq 1, checking sequence, links, hashes and checkpoints, then
+    the Merkle tree against the signed checkpoints (and a witness's co-signed tree)."""
+    total, checkpoints, tree = _head_and_checkpoints(conn, keys)
     if total is None:
         return checkpoints
     cursor = conn.connection.dbapi_connection.cursor()
@@ -324,7 +567,14 @@ def verify(
         walk = _walk(cursor, _placeholder(conn), 1, None, GENESIS, checkpoints, report)
     finally:
         cursor.close()
-    return _result(walk, total)
+    return _finish(conn, walk, walk.leaves, total, tree, witness)
+
+
+def _finish(conn, walk: _Walk, leaves: bytes, total: int, tree, witness) -> VerifyResult:
+    result = _result(walk, total)
+    if not result.ok:
+        return result
+    return _check_tree(conn, leaves, tree, witness, result)
 
 
 def _walk_range(url: str, lo: int, hi: int | None, checkpoints: dict[int, str]) -> _Walk:
@@ -339,17 +589,22 @@ def _walk_range(url: str, lo: int, hi: int | None, checkpoints: dict[int, str]) 
 
 
 def verify_parallel(
-    conn: Connection, url: str, audit_key: SigningKey, jobs: int, min_per_job: int = 10_000
+    conn: Connection,
+    url: str,
+    keys: Keyring,
+    jobs: int,
+    min_per_job: int = 10_000,
+    witness: WitnessTree | None = None,
 ) -> VerifyResult:
     """:func:`verify` over ``jobs`` processes: each walks one seq range on its own connection
     (each entry carries its predecessor's hash, so ranges check independently), then the ranges'
     ends are joined. Finds the same first bad entry as the single walk."""
-    total, checkpoints = _head_and_checkpoints(conn, audit_key)
+    total, checkpoints, tree = _head_and_checkpoints(conn, keys)
     if total is None:
         return checkpoints
     last = max(total, conn.execute(select(func.max(AuditEntry.seq))).scalar() or 0)
     if jobs < 2 or last < jobs * min_per_job:
-        return verify(conn, audit_key)
+        return verify(conn, keys, witness=witness)
     step = -(-last // jobs)
     bounds = [(1 + k * step, None if k == jobs - 1 else (k + 1) * step) for k in range(jobs)]
     context = multiprocessing.get_context("fork")
@@ -358,6 +613,7 @@ def verify_parallel(
             pool.map(_walk_range, [url] * jobs, *zip(*bounds, strict=True), [checkpoints] * jobs)
         )
     prev = GENESIS
+    leaves = b"".join(w.leaves for w in walks)
     for k, ((lo, hi), walk) in enumerate(zip(bounds, walks, strict=True)):
         if walk.first_link is not None and walk.first_link != prev:
             return _result(
@@ -367,11 +623,11 @@ def verify_parallel(
             # This range ran out early: a gap if any later range holds entries, else the end.
             if any(w.first_link is not None or w.bad is not None for w in walks[k + 1 :]):
                 walk.bad, walk.problem = walk.next_seq, f"entry {walk.next_seq} is missing"
-            return _result(walk, total)
+            return _finish(conn, walk, leaves, total, tree, witness)
         if walk.bad is not None or hi is None:
-            return _result(walk, total)
+            return _finish(conn, walk, leaves, total, tree, witness)
         prev = walk.last_hash
-    return _result(walk, total)
+    return _finish(conn, walk, leaves, total, tree, witness)
 
 
 VERIFY_SQL = f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE seq >= %s ORDER BY seq LIMIT %s"  # noqa: S608

@@ -179,7 +179,13 @@ class Ctx:
             log.error("could not record a denial in the audit trail: %s", exc.__class__.__name__)
 
     def _write(self, entries: list[audit.PendingEntry]) -> None:
-        audit.write_entries(self.db, entries, self.keys.audit_key, self.settings.checkpoint_every)
+        audit.write_entries(
+            self.db,
+            entries,
+            self.keys.checkpoint_key,
+            self.settings.checkpoint_every,
+            self.settings.checkpoint_minutes,
+        )
 
 
 def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:

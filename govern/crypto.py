@@ -20,9 +20,12 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jose import jws
 from jose.exceptions import JOSEError
+
+from govern import tlog
 
 SEAL_ALGORITHM = "ES256"
 
@@ -118,6 +121,52 @@ def verify_jws(token: str, jwks: list[dict]) -> bytes:
 
 
 @dataclass
+class CheckpointKey:
+    """The trail's checkpoint key (Ed25519), separate from the seal keys: it signs the tree's
+    checkpoints as signed notes. Its name is the log's origin, the first line of each checkpoint."""
+
+    name: str
+    key: Ed25519PrivateKey
+
+    @property
+    def verifier(self) -> tlog.Verifier:
+        return tlog.Verifier(self.name, tlog.ALG_ED25519, tlog.raw_public(self.key))
+
+    def sign(self, text: str) -> tlog.NoteSignature:
+        return tlog.sign_note(text, self.name, self.key)
+
+    @property
+    def public_jwk(self) -> dict:
+        verifier = self.verifier
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url(verifier.public),
+            "kid": "checkpoint-" + verifier.key_id.hex(),
+            "alg": "EdDSA",
+            "use": "sig",
+            # The signed-note key name (the log's origin) and verifier key: a witness or an
+            # arbitrator needs the name to find the office's signature line on a checkpoint.
+            "name": self.name,
+            "vkey": str(verifier),
+        }
+
+
+def verifier_from_jwks(jwks: list[dict]) -> tlog.Verifier:
+    """The checkpoint verifier key published among the office's JWKs."""
+    for jwk in jwks:
+        if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("name"):
+            try:
+                public = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+            except (ValueError, TypeError) as exc:
+                raise tlog.TlogError("the checkpoint key's x is not base64url") from exc
+            if len(public) != 32:
+                raise tlog.TlogError("the checkpoint key is not an Ed25519 public key")
+            return tlog.Verifier(jwk["name"], tlog.ALG_ED25519, public)
+    raise tlog.TlogError("the key set holds no checkpoint key (OKP, Ed25519)")
+
+
+@dataclass
 class Keyring:
     """All keys of one instance, loaded once per process."""
 
@@ -128,6 +177,7 @@ class Keyring:
     api_token_secret: str
     token_key: SigningKey
     audit_key: SigningKey
+    checkpoint_key: CheckpointKey
     seal_keys: list[SigningKey] = field(default_factory=list)
     # What the seal folder looked like when seal_keys were loaded: (current kid, file names).
     _seal_seen: tuple = field(default=(), repr=False)
@@ -139,7 +189,7 @@ class Keyring:
 
     def jwks(self) -> list[dict]:
         self.refresh_seal_keys()
-        return [k.public_jwk for k in self.seal_keys]
+        return [k.public_jwk for k in self.seal_keys] + [self.checkpoint_key.public_jwk]
 
     def refresh_seal_keys(self) -> None:
         """Pick up a `govern keys rotate` made by another process: a running app seals with the
@@ -193,6 +243,23 @@ class Keyring:
         return new
 
 
+CHECKPOINT_KEY = "checkpoint.key"
+
+
+def _new_checkpoint_key() -> str:
+    # The origin names this office's log; the random part keeps two instances' logs apart.
+    origin = f"govern.audit/{secrets.token_hex(8)}"
+    return tlog.private_key_text(origin, tlog.ALG_ED25519, Ed25519PrivateKey.generate())
+
+
+def _load_checkpoint_key(keys: Path) -> CheckpointKey:
+    if not (keys / CHECKPOINT_KEY).exists():
+        # An instance made before checkpoints were Ed25519 notes gets its key on first use.
+        _write_secret(keys / CHECKPOINT_KEY, _new_checkpoint_key().encode())
+    name, _alg, key = tlog.parse_private_key((keys / CHECKPOINT_KEY).read_text())
+    return CheckpointKey(name, key)
+
+
 def ensure_keys(home: Path) -> None:
     """Create any missing key under ``home/keys`` (never overwriting one that exists)."""
     keys = home / "keys"
@@ -208,6 +275,8 @@ def ensure_keys(home: Path) -> None:
     for name, make in simple.items():
         if not (keys / name).exists():
             _write_secret(keys / name, make())
+    if not (keys / CHECKPOINT_KEY).exists():
+        _write_secret(keys / CHECKPOINT_KEY, _new_checkpoint_key().encode())
     seal_dir = keys / "seal"
     if not (seal_dir / "current").exists():
         pem = _new_ec_pem()
@@ -240,5 +309,6 @@ def load_keyring(home: Path) -> Keyring:
         api_token_secret=(keys / "api-token.key").read_text().strip(),
         token_key=SigningKey("token-" + _kid_of(token_pem)[5:], token_pem),
         audit_key=SigningKey("audit-" + _kid_of(audit_pem)[5:], audit_pem),
+        checkpoint_key=_load_checkpoint_key(keys),
         seal_keys=seal_keys,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from govern import audit, create_app
-from govern.models import AuditCheckpoint
+from govern.models import AuditTreeCheckpoint
 from tests.conftest import Api
 
 
@@ -20,7 +20,7 @@ def test_a_due_checkpoint_is_signed_and_the_request_goes_through(settings_overri
             api.agreement()
         runtime = app.extensions["govern"]
         with runtime.engine.connect() as conn:
-            assert conn.scalar(sa.select(sa.func.count()).select_from(AuditCheckpoint)) >= 2
-            assert audit.verify(conn, runtime.keys.audit_key).ok
+            assert conn.scalar(sa.select(sa.func.count()).select_from(AuditTreeCheckpoint)) >= 2
+            assert audit.verify(conn, runtime.keys).ok
     finally:
         app.extensions["govern"].engine.dispose()

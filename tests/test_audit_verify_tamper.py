@@ -23,7 +23,7 @@ def chain_db(tmp_path):
 
 def _verify(instance):
     with instance.engine.connect() as conn:
-        return audit.verify(conn, instance.runtime.keys.audit_key)
+        return audit.verify(conn, instance.runtime.keys)
 
 
 def _tamper(instance, sql):

@@ -30,6 +30,11 @@ EXPECTED_PUBLIC = {
     "web.login",
     # The public check of a printed approval letter's seal (its QR code); never its content.
     "web.seal_check",
+    # The trail's Merkle tree for witnesses and anyone holding an entry: the newest signed
+    # checkpoint, consistency proofs, and co-signatures (accepted only from registered witnesses).
+    "api.audit_checkpoint",
+    "api.audit_consistency",
+    "api.audit_cosign",
     "static",
 }
 
@@ -295,8 +300,9 @@ def _raw(runtime, *statements):
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         else:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_entries_no_update")
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_entries_no_delete")
+            for table in ("audit_entries", "audit_tree_checkpoints"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         for statement in statements:
             conn.exec_driver_sql(statement)
 
@@ -354,7 +360,7 @@ def test_verify_finds_the_first_tampered_entry(office, runtime, statements, firs
 def _verify_parallel(runtime, jobs):
     with runtime.engine.connect() as conn:
         return audit.verify_parallel(
-            conn, runtime.settings.database_url, runtime.keys.audit_key, jobs, min_per_job=1
+            conn, runtime.settings.database_url, runtime.keys, jobs, min_per_job=1
         )
 
 
@@ -410,7 +416,8 @@ def test_checkpoints_are_made_every_n_entries(settings_overrides):
         api.get("/api/v1/agreements", "approver")
     with app.extensions["govern"].engine.connect() as conn:
         seqs = [
-            r[0] for r in conn.execute(sa.text("SELECT seq FROM audit_checkpoints ORDER BY seq"))
+            r[0]
+            for r in conn.execute(sa.text("SELECT size FROM audit_tree_checkpoints ORDER BY size"))
         ]
     assert len(seqs) >= 2 and all(b - a >= 1 for a, b in zip(seqs, seqs[1:], strict=False))
     app.extensions["govern"].engine.dispose()
@@ -522,7 +529,6 @@ def test_a_forged_checkpoint_is_found(office, runtime, settings_overrides, monke
     monkeypatch.setenv("GOVERN_HOME", str(settings_overrides["home"]))
     url = settings_overrides["database_url"]
     assert CliRunner().invoke(main, ["audit", "checkpoint", "--database-url", url]).exit_code == 0
-    with runtime.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE audit_checkpoints SET head_hash = '" + "0" * 64 + "'")
+    _raw(runtime, "UPDATE audit_tree_checkpoints SET root = '" + "0" * 64 + "'")
     result = _verify(office)
     assert result["ok"] is False and "checkpoint" in result["problem"]

@@ -159,9 +159,7 @@ def test_cosignature_is_timestamped_and_bound_to_the_body():
     assert sig.signature[:8] == (1_700_000_000).to_bytes(8, "big")
     parsed = tlog.NoteSignature.parse_line(sig.line())
     assert tlog.verify_cosignature(body, parsed, verifier) == 1_700_000_000
-    key.public_key().verify(
-        sig.signature[8:], b"cosignature/v1\ntime 1700000000\n" + body.encode()
-    )
+    key.public_key().verify(sig.signature[8:], b"cosignature/v1\ntime 1700000000\n" + body.encode())
     with pytest.raises(tlog.TlogError):
         tlog.verify_cosignature(body.replace("\n7\n", "\n8\n"), parsed, verifier)
     text = tlog.private_key_text("witness.example", tlog.ALG_COSIGNATURE_V1, key)
