@@ -26,6 +26,7 @@ TAG = "govern-audit-v1"
 HASHED = (
     "seq, at, actor, role, action, target, decision, rule, request_id, client, details, prev_hash"
 )
+BATCH_SQL = f"SELECT {HASHED} FROM audit_entries WHERE seq > :after ORDER BY seq LIMIT 20000"  # noqa: S608
 APPEND_ONLY = ("audit_tree", "audit_tree_checkpoints", "audit_cosignatures")
 
 
@@ -79,9 +80,7 @@ def _backfill() -> None:
     )
     while True:
         rows = bind.execute(
-            sa.text(
-                f"SELECT {HASHED} FROM audit_entries WHERE seq > :after ORDER BY seq LIMIT 20000"
-            ),  # noqa: S608
+            sa.text(BATCH_SQL),
             {"after": after},
         ).all()
         if not rows:
