@@ -129,8 +129,7 @@ def run_round(base_url: str, state_path: Path, key_path: Path) -> str:
         tlog.verify_consistency(state.size, checkpoint.size, state.root, checkpoint.root, hashes)
     except tlog.TlogError as exc:
         raise WitnessRefusal(
-            f"inconsistent history: the tree of size {checkpoint.size} does not extend the tree "
-            f"of size {state.size} this witness co-signed ({exc})"
+            f"inconsistent history: {exc} (size {state.size} is the one this witness co-signed)"
         ) from exc
     body = checkpoint.body()
     signature = tlog.cosign(body, name, key, int(time.time()))
