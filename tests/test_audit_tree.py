@@ -6,6 +6,7 @@ witnesses, a proof checks offline, and an existing trail migrates into a tree.""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -214,3 +215,38 @@ def test_an_existing_trail_migrates_into_the_tree(fresh_url, keys_home):
         finally:
             runtime.engine.dispose()
     engine.dispose()
+
+
+def test_the_verify_page_shows_each_witness_and_how_far_it_cosigned(
+    office, app, settings_overrides, monkeypatch, tmp_path
+):
+    from tests.pages import Reader, text
+
+    _seed(office, n=2)
+    auditor = Reader(app).login("audit")
+    page = text(auditor.submit("/audit/verify", form_on="/audit"))
+    assert "No outside witness is registered" in page
+    key_file, pubkey = _witness_key(tmp_path)
+    name, _, key = tlog.parse_private_key(key_file.read_text())
+    monkeypatch.setenv("GOVERN_HOME", str(settings_overrides["home"]))
+    url = settings_overrides["database_url"]
+    assert (
+        CliRunner()
+        .invoke(main, ["audit", "witness", "add", name, pubkey, "--database-url", url])
+        .exit_code
+        == 0
+    )
+    note = office.client.get("/api/v1/audit/checkpoint").get_data(as_text=True)
+    body, _ = tlog.parse_note(note)
+    size = tlog.Checkpoint.parse(body).size
+    line = tlog.cosign(body, name, key, int(time.time())).line()
+    posted = office.client.post(
+        "/api/v1/audit/cosignatures", json={"checkpoint": body, "cosignature": line}
+    )
+    assert posted.status_code == 201
+    page = auditor.submit("/audit/verify", form_on="/audit")
+    row = re.search(r'<table id="witnesses">.*?</table>', page.get_data(as_text=True), re.S).group(
+        0
+    )
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells[0] == name and cells[2] == str(size)

@@ -141,7 +141,7 @@ def add_witness(ctx: Ctx, name: str, key: str) -> AuditWitness:
 
 def witnesses(ctx: Ctx) -> list[dict]:
     """Each registered witness and how far it has co-signed (the auditor's verify page)."""
-    require(ctx, Action.AUDIT_VERIFY, Target("audit", "witnesses"))
+    require(ctx, Action.AUDIT_SEARCH, Target("audit", "witnesses"))
     rows = ctx.db.execute(
         select(AuditWitness.name, AuditWitness.added_at, func.max(AuditCosignature.size))
         .outerjoin(AuditCosignature, AuditCosignature.witness == AuditWitness.name)
