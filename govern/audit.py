@@ -15,6 +15,7 @@ or reordering anywhere breaks the chain, and signed checkpoints catch a cut tail
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -23,12 +24,13 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from jose import jws
 from jose.exceptions import JOSEError
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -143,6 +145,7 @@ _TOUCH_AND_READ_HEAD = _TOUCH_HEAD.returning(*_HEAD_FIELDS)
 _LOCK_HEAD = _READ_HEAD.with_for_update()
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 _TREE = AuditTreeNode.__table__
+_INSERT_ENTRIES = insert(AuditEntry.__table__)
 _INSERT_NODES = insert(_TREE)
 
 
@@ -167,13 +170,26 @@ def format_frontier(frontier: list[bytes]) -> str:
     return "".join(h.hex() for h in frontier)
 
 
+_NODE_SQL = "INSERT INTO audit_tree (level, idx, hash) VALUES (%s, %s, %s)"
+
+
 def append_to_tree(
     conn: Connection, size: int, frontier: list[bytes], leaves: list[bytes]
 ) -> list[bytes]:
     """Add a batch of leaves to the stored tree of ``size`` leaves (in the caller's transaction):
     every subtree they complete is inserted, about two rows per leaf. Returns the new frontier."""
     frontier, _, nodes = tlog.append_leaves(frontier, size, leaves)
-    conn.execute(_INSERT_NODES, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
+    # On the driver's cursor of the same connection and transaction: a statement through the
+    # SQL layer costs more than the whole insert, and every append pays it.
+    sql = _NODE_SQL.replace("%s", _placeholder(conn))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, nodes)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # As the SQL layer would raise it, so that the unit of work fails closed the same way.
+        raise DBAPIError(sql, None, exc) from exc
+    finally:
+        cursor.close()
     return frontier
 
 
@@ -205,12 +221,12 @@ def write_entries(
     conn = session.connection()
     # A core insert on the session's connection: the ORM's bulk-insert path costs more per
     # request than the rest of the append, and these rows are never loaded as objects here.
-    conn.execute(insert(AuditEntry.__table__), rows)
+    conn.execute(_INSERT_ENTRIES, rows)
     frontier = append_to_tree(conn, size, parse_frontier(frontier_text), leaves)
     values = {"seq": seq, "hash": prev, "at": at, "frontier": format_frontier(frontier)}
     first = rows[0]["seq"]
     due_by_count = (first - 1) // checkpoint_every != seq // checkpoint_every
-    due_by_time = checkpoint_at and _minutes_between(checkpoint_at, at) >= checkpoint_minutes
+    due_by_time = checkpoint_at and at >= _due_after(checkpoint_at, checkpoint_minutes)
     if due_by_count or due_by_time:
         _add_checkpoint(conn, seq, tlog.root_of_frontier(frontier), at, checkpoint_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
@@ -218,9 +234,14 @@ def write_entries(
     return [r["seq"] for r in rows]
 
 
-def _minutes_between(a: str, b: str) -> float:
+@functools.lru_cache(maxsize=8)
+def _due_after(checkpoint_at: str, minutes: int) -> str:
+    """When the next checkpoint falls due by time, in the trail's fixed-width ISO form (so that a
+    string comparison orders it): parsed once per checkpoint, not once per append."""
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    return (datetime.strptime(b, fmt) - datetime.strptime(a, fmt)).total_seconds() / 60
+    return iso(
+        datetime.strptime(checkpoint_at, fmt).replace(tzinfo=UTC) + timedelta(minutes=minutes)
+    )
 
 
 def checkpoint_note(size: int, root: bytes, key: CheckpointKey) -> str:
@@ -271,21 +292,30 @@ def tree_size(session: Session) -> int:
 
 
 def _nodes(conn: Connection, build):
-    """Run a proof builder over stored nodes, fetching all it reads in one query."""
+    """Run a proof builder over stored nodes, fetching all it reads in one indexed query."""
     keys = tlog.needed_nodes(build)
     found: dict[tuple[int, int], bytes] = {}
-    for start in range(0, len(keys), 200):
-        chunk = keys[start : start + 200]
-        rows = conn.execute(
-            select(_TREE.c.level, _TREE.c.idx, _TREE.c.hash).where(
-                tuple_(_TREE.c.level, _TREE.c.idx).in_(chunk)
+    # One primary-key probe per node, OR-ed: both SQLite and PostgreSQL answer it from the index
+    # (a row-value IN list makes SQLite scan the table).
+    sql = _NODES_SQL.replace("%s", _placeholder(conn))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        for start in range(0, len(keys), 100):
+            chunk = keys[start : start + 100]
+            where = " OR ".join(["(level = %s AND idx = %s)"] * len(chunk))
+            cursor.execute(
+                sql + where.replace("%s", _placeholder(conn)), [v for key in chunk for v in key]
             )
-        )
-        found.update({(lv, i): bytes(h) for lv, i, h in rows})
+            found.update({(lv, i): bytes(h) for lv, i, h in cursor.fetchall()})
+    finally:
+        cursor.close()
     missing = [k for k in keys if k not in found]
     if missing:
         raise tlog.TlogError(f"the stored tree lacks node {missing[0]}")
     return build(lambda level, index: found[(level, index)])
+
+
+_NODES_SQL = "SELECT level, idx, hash FROM audit_tree WHERE "
 
 
 def stored_root(conn: Connection, size: int) -> bytes:
@@ -319,14 +349,17 @@ class VerifyResult:
 @dataclass
 class _Walk:
     """What walking one seq range found: where it stopped, the links at its two ends, and the
-    leaf hashes of the entries it checked (32 bytes each, in order)."""
+    Merkle tree over its entries, relative to its first one: the frontier at each wanted size
+    and at its end (a range starts at a multiple of a power of two no smaller than its length,
+    so these join with the frontier before it without a carry)."""
 
     first_link: str | None = None
     last_hash: str | None = None
     next_seq: int = 0
     bad: int | None = None
     problem: str | None = None
-    leaves: bytes = b""
+    frontiers: dict[int, list[bytes]] = field(default_factory=dict)
+    end_frontier: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -396,21 +429,22 @@ def _walk(
     hi: int | None,
     prev: str | None,
     checkpoints: dict[int, str],
+    wanted: frozenset[int] = frozenset(),
     progress: Callable[[int], None] | None = None,
     batch: int = 20_000,
 ) -> _Walk:
-    """Check entries lo..hi (to the end when hi is None): sequence, links, hashes, checkpoints,
-    and collect their leaf hashes for the tree checks.
+    """Check entries lo..hi (to the end when hi is None): sequence, links, hashes, checkpoints;
+    and build the Merkle tree over them, keeping its frontier at each of the ``wanted`` sizes.
 
     ``prev`` is the hash entry lo must link to; None takes entry lo's link as given and reports
     it, so that separately walked ranges can be joined afterwards."""
     sql = VERIFY_SQL.replace("%s", placeholder)
     walk = _Walk(next_seq=lo)
     expected = lo
-    leaves = bytearray()
+    stack: list[bytes] = []
     # The same text as entry_text() builds, spelled for speed: this loop is the whole cost of
     # verifying once the rows are fetched (seq is an int, every other hashed field text).
-    prefix, sep, sha256 = TAG + "\x00", "\x00", hashlib.sha256
+    prefix, sep, sha256, zero, one = TAG + "\x00", "\x00", hashlib.sha256, b"\x00", b"\x01"
     while hi is None or expected <= hi:
         limit = batch if hi is None else min(batch, hi - expected + 1)
         cursor.execute(sql, (expected, limit))
@@ -435,17 +469,23 @@ def _walk(
                     problem = "entry does not match its hash"
                 elif expected in checkpoints and checkpoints[expected] != digest:
                     problem = "entry differs from checkpoint"
-                else:
-                    leaves += sha256(b"\x00" + text).digest()
             if problem is not None:
                 walk.bad, walk.problem, walk.next_seq = expected, problem, expected
-                walk.leaves = bytes(leaves)
                 return walk
+            # The entry as the tree's leaf (index expected - 1), and the subtrees it completes.
+            carry = sha256(zero + text).digest()
+            bits = expected - lo
+            while bits & 1:
+                carry = sha256(one + stack.pop() + carry).digest()
+                bits >>= 1
+            stack.append(carry)
+            if expected in wanted:
+                walk.frontiers[expected] = list(stack)
             prev = digest
             expected += 1
         if progress:
             progress(expected - 1)
-    walk.last_hash, walk.next_seq, walk.leaves = prev, expected, bytes(leaves)
+    walk.last_hash, walk.next_seq, walk.end_frontier = prev, expected, stack
     return walk
 
 
@@ -474,30 +514,44 @@ def _head_and_checkpoints(conn: Connection, keys: Keyring):
     return max(head, max(checkpoints, default=0), max(tree, default=0)), checkpoints, tree
 
 
+def _join(before: list[tuple[int, bytes]], size: int, relative: list[bytes]):
+    """The frontier after a range's ``size`` entries, from the frontier before the range (as
+    (level, hash), largest first) and the range's own frontier: a binary counter's carries."""
+    out = list(before)
+    for level, node in zip(tlog.frontier_levels(size), relative, strict=True):
+        while out and out[-1][0] == level:
+            node = tlog.node_hash(out.pop()[1], node)
+            level += 1
+        out.append((level, node))
+    return out
+
+
 def _check_tree(
     conn: Connection,
-    leaves: bytes,
+    ranges: list[tuple[int, _Walk]],
     tree: dict[int, bytes],
     witness: WitnessTree | None,
     result: VerifyResult,
 ) -> VerifyResult:
-    """The entries' Merkle tree against every signed checkpoint, the witness's last co-signed
-    tree and the stored tree: recomputed from the leaves the walk hashed, one pass."""
-    count = len(leaves) // tlog.HASH_SIZE
-    wanted = dict(tree)
-    if witness is not None:
-        if witness.size > count:
-            return VerifyResult(
-                False,
-                count,
-                witness.size,
-                f"the tree of size {witness.size} that {witness.witness} co-signed is gone: "
-                f"the trail holds {count} entries",
-            )
-        wanted[-witness.size] = witness.root
-    sizes = sorted({abs(k) for k in wanted})
-    roots = _roots_at(leaves, sizes)
-    if witness is not None and roots[witness.size][0] != witness.root:
+    """The entries' Merkle tree (as the walks built it) against every signed checkpoint, the
+    witness's last co-signed tree and the stored tree."""
+    count = result.entries
+    if witness is not None and witness.size > count:
+        return VerifyResult(
+            False,
+            count,
+            witness.size,
+            f"the tree of size {witness.size} that {witness.witness} co-signed is gone: "
+            f"the trail holds {count} entries",
+        )
+    roots: dict[int, bytes] = {0: tlog.EMPTY_ROOT}
+    before: list[tuple[int, bytes]] = []
+    for lo, walk in ranges:
+        for size, relative in walk.frontiers.items():
+            joined = _join(before, size - lo + 1, relative)
+            roots[size] = tlog.root_of_frontier([h for _, h in joined])
+        before = _join(before, walk.next_seq - lo, walk.end_frontier)
+    if witness is not None and roots.get(witness.size) != witness.root:
         return VerifyResult(
             False,
             count,
@@ -506,11 +560,11 @@ def _check_tree(
             f"{witness.witness} co-signed",
         )
     for size in sorted(tree):
-        if roots[size][0] != tree[size]:
+        if roots.get(size) != tree[size]:
             return VerifyResult(
                 False, count, size, f"the entries no longer match checkpoint {size}"
             )
-    frontier = roots[count][1] if count in roots else _roots_at(leaves, [count])[count][1]
+    frontier = [h for _, h in before]
     stored = conn.execute(select(AuditHead.frontier).where(AuditHead.id == 1)).scalar() or ""
     try:
         ok = parse_frontier(stored) == frontier and (
@@ -525,29 +579,8 @@ def _check_tree(
     return result
 
 
-def _roots_at(leaves: bytes, sizes: list[int]) -> dict[int, tuple[bytes, list[bytes]]]:
-    """The tree's root (and frontier) after each of ``sizes`` leaves, in one pass over them."""
-    out: dict[int, tuple[bytes, list[bytes]]] = {}
-    targets = sorted(s for s in set(sizes) if s >= 0)
-    if not targets:
-        return out
-    sha256, one = hashlib.sha256, b"\x01"
-    stack: list[bytes] = []
-    t = 0
-    while t < len(targets) and targets[t] == 0:
-        out[0] = (tlog.EMPTY_ROOT, [])
-        t += 1
-    for index in range(targets[-1]):
-        carry = leaves[index * 32 : index * 32 + 32]
-        bits = index
-        while bits & 1:
-            carry = sha256(one + stack.pop() + carry).digest()
-            bits >>= 1
-        stack.append(carry)
-        if index + 1 == targets[t]:
-            out[index + 1] = (tlog.root_of_frontier(stack), list(stack))
-            t += 1
-    return out
+def _wanted(tree: dict[int, bytes], witness: WitnessTree | None) -> frozenset[int]:
+    return frozenset(tree) | ({witness.size} if witness else set())
 
 
 def verify(
@@ -556,34 +589,46 @@ def verify(
     progress: Callable[[int, int], None] | None = None,
     witness: WitnessTree | None = None,
 ) -> VerifyResult:
-    """Walk the whole chain from seq 1, checking sequence, links, hashes and checkpoints, then
-    the Merkle tree against the signed checkpoints (and a witness's co-signed tree)."""
+    """Walk the whole chain from seq 1, checking sequence, links, hashes and checkpoints, and
+    rebuild the Merkle tree to check it against the signed checkpoints, the stored tree and (given
+    a witness's state) the tree that witness co-signed last."""
     total, checkpoints, tree = _head_and_checkpoints(conn, keys)
     if total is None:
         return checkpoints
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         report = (lambda done: progress(done, total)) if progress else None
-        walk = _walk(cursor, _placeholder(conn), 1, None, GENESIS, checkpoints, report)
+        walk = _walk(
+            cursor,
+            _placeholder(conn),
+            1,
+            None,
+            GENESIS,
+            checkpoints,
+            _wanted(tree, witness),
+            report,
+        )
     finally:
         cursor.close()
-    return _finish(conn, walk, walk.leaves, total, tree, witness)
+    return _finish(conn, walk, [(1, walk)], total, tree, witness)
 
 
-def _finish(conn, walk: _Walk, leaves: bytes, total: int, tree, witness) -> VerifyResult:
+def _finish(conn, walk: _Walk, ranges, total: int, tree, witness) -> VerifyResult:
     result = _result(walk, total)
     if not result.ok:
         return result
-    return _check_tree(conn, leaves, tree, witness, result)
+    return _check_tree(conn, ranges, tree, witness, result)
 
 
-def _walk_range(url: str, lo: int, hi: int | None, checkpoints: dict[int, str]) -> _Walk:
+def _walk_range(
+    url: str, lo: int, hi: int | None, checkpoints: dict[int, str], wanted: frozenset[int]
+) -> _Walk:
     """One worker of :func:`verify_parallel`: its own connection, its own range."""
     engine = make_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             cursor = conn.connection.dbapi_connection.cursor()
-            return _walk(cursor, _placeholder(conn), lo, hi, None, checkpoints)
+            return _walk(cursor, _placeholder(conn), lo, hi, None, checkpoints, wanted)
     finally:
         engine.dispose()
 
@@ -596,24 +641,33 @@ def verify_parallel(
     min_per_job: int = 10_000,
     witness: WitnessTree | None = None,
 ) -> VerifyResult:
-    """:func:`verify` over ``jobs`` processes: each walks one seq range on its own connection
-    (each entry carries its predecessor's hash, so ranges check independently), then the ranges'
-    ends are joined. Finds the same first bad entry as the single walk."""
+    """:func:`verify` over up to ``jobs`` processes: each walks one seq range on its own
+    connection (each entry carries its predecessor's hash, so ranges check independently), then
+    the ranges' ends are joined. Ranges are a power of two long, so each one's tree is a complete
+    subtree of the whole. Finds the same first bad entry as the single walk."""
     total, checkpoints, tree = _head_and_checkpoints(conn, keys)
     if total is None:
         return checkpoints
     last = max(total, conn.execute(select(func.max(AuditEntry.seq))).scalar() or 0)
     if jobs < 2 or last < jobs * min_per_job:
         return verify(conn, keys, witness=witness)
-    step = -(-last // jobs)
-    bounds = [(1 + k * step, None if k == jobs - 1 else (k + 1) * step) for k in range(jobs)]
+    step = 1 << (-(-last // jobs) - 1).bit_length()
+    count = -(-last // step)
+    bounds = [(1 + k * step, None if k == count - 1 else (k + 1) * step) for k in range(count)]
+    wanted = _wanted(tree, witness)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(count, mp_context=context) as pool:
         walks = list(
-            pool.map(_walk_range, [url] * jobs, *zip(*bounds, strict=True), [checkpoints] * jobs)
+            pool.map(
+                _walk_range,
+                [url] * count,
+                *zip(*bounds, strict=True),
+                [checkpoints] * count,
+                [wanted] * count,
+            )
         )
     prev = GENESIS
-    leaves = b"".join(w.leaves for w in walks)
+    ranges = [(lo, w) for (lo, _), w in zip(bounds, walks, strict=True)]
     for k, ((lo, hi), walk) in enumerate(zip(bounds, walks, strict=True)):
         if walk.first_link is not None and walk.first_link != prev:
             return _result(
@@ -623,11 +677,11 @@ def verify_parallel(
             # This range ran out early: a gap if any later range holds entries, else the end.
             if any(w.first_link is not None or w.bad is not None for w in walks[k + 1 :]):
                 walk.bad, walk.problem = walk.next_seq, f"entry {walk.next_seq} is missing"
-            return _finish(conn, walk, leaves, total, tree, witness)
+            return _finish(conn, walk, ranges[: k + 1], total, tree, witness)
         if walk.bad is not None or hi is None:
-            return _finish(conn, walk, leaves, total, tree, witness)
+            return _finish(conn, walk, ranges[: k + 1], total, tree, witness)
         prev = walk.last_hash
-    return _finish(conn, walk, leaves, total, tree, witness)
+    return _finish(conn, walk, ranges, total, tree, witness)
 
 
 VERIFY_SQL = f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE seq >= %s ORDER BY seq LIMIT %s"  # noqa: S608

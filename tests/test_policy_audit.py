@@ -426,7 +426,7 @@ def test_checkpoints_are_made_every_n_entries(settings_overrides):
 # Fail closed.
 
 
-def _break_appends(runtime):
+def _break_appends(runtime, table="audit_entries"):
     with runtime.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(
@@ -434,30 +434,32 @@ def _break_appends(runtime):
                 "BEGIN RAISE EXCEPTION 'disk full'; END; $$ LANGUAGE plpgsql"
             )
             conn.exec_driver_sql(
-                "CREATE TRIGGER govern_test_refuse BEFORE INSERT ON audit_entries "
+                f"CREATE TRIGGER govern_test_refuse BEFORE INSERT ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION govern_test_refuse()"
             )
         else:
             conn.exec_driver_sql(
-                "CREATE TRIGGER govern_test_refuse BEFORE INSERT ON audit_entries "
+                f"CREATE TRIGGER govern_test_refuse BEFORE INSERT ON {table} "
                 "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
             )
 
 
-def _mend_appends(runtime):
+def _mend_appends(runtime, table="audit_entries"):
     with runtime.engine.begin() as conn:
         conn.exec_driver_sql(
             "DROP TRIGGER IF EXISTS govern_test_refuse"
-            + (" ON audit_entries" if conn.dialect.name == "postgresql" else "")
+            + (f" ON {table}" if conn.dialect.name == "postgresql" else "")
         )
 
 
-def test_when_the_trail_cannot_be_written_nothing_happens(office, runtime):
+# The entries, or the Merkle tree's nodes written with them: either failing stops the action.
+@pytest.mark.parametrize("table", ["audit_entries", "audit_tree"])
+def test_when_the_trail_cannot_be_written_nothing_happens(office, runtime, table):
     agreement = office.agreement()
     item = office.item(agreement["id"], content=b"not for your eyes")
     office.login("approver")
     before = len(office.audit_entries())
-    _break_appends(runtime)
+    _break_appends(runtime, table)
     try:
         read = office.get(f"/api/v1/items/{item['id']}/content", "approver")
         assert read.status_code == 503 and b"not for your eyes" not in read.data
@@ -476,7 +478,7 @@ def test_when_the_trail_cannot_be_written_nothing_happens(office, runtime):
         )
         assert created.status_code == 503
     finally:
-        _mend_appends(runtime)
+        _mend_appends(runtime, table)
     assert len(office.get("/api/v1/agreements", "approver").get_json()["agreements"]) == 1
     assert len(office.audit_entries()) == before + 1  # only the listing just now
     assert _verify(office)["ok"] is True
