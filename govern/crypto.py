@@ -14,7 +14,9 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -76,12 +78,17 @@ class SigningKey:
     kid: str
     pem: bytes
     retired: bool = False
+    # When `govern keys rotate` retired it (ISO-8601 UTC); None while current.
+    retired_at: str | None = None
 
     def sign(self, payload: bytes | str) -> str:
         # python-jose base64-encodes the payload as bytes; a str (canonical_json) must be encoded.
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
-        return jws.sign(payload, self.pem, headers={"kid": self.kid}, algorithm=SEAL_ALGORITHM)
+        # The signing time (a NumericDate, to the microsecond) rides in the protected header, so
+        # that a retired key's later seals fail.
+        headers = {"kid": self.kid, "iat": round(time.time(), 6)}
+        return jws.sign(payload, self.pem, headers=headers, algorithm=SEAL_ALGORITHM)
 
     @property
     def public_jwk(self) -> dict:
@@ -95,6 +102,7 @@ class SigningKey:
             "kid": self.kid,
             "alg": SEAL_ALGORITHM,
             "use": "sig",
+            **({"retired_at": self.retired_at} if self.retired_at else {}),
         }
 
     @property
@@ -115,9 +123,17 @@ def verify_jws(token: str, jwks: list[dict]) -> bytes:
     if key is None:
         raise DecryptError(f"no key with kid {header.get('kid')!r}")
     try:
-        return jws.verify(token, key, algorithms=[SEAL_ALGORITHM])
+        payload = jws.verify(token, key, algorithms=[SEAL_ALGORITHM])
     except JOSEError as exc:
         raise DecryptError(f"signature does not verify: {exc}") from exc
+    if key.get("retired_at"):
+        # A retired key seals nothing more: a signature without its time, or made after the
+        # key's retirement, does not count (a leaked old key cannot seal new approvals).
+        iat = header.get("iat")
+        retired = datetime.fromisoformat(key["retired_at"].replace("Z", "+00:00")).timestamp()
+        if not isinstance(iat, int | float) or iat > retired:
+            raise DecryptError(f"signed after its key {key['kid']} was retired")
+    return payload
 
 
 @dataclass
@@ -236,8 +252,11 @@ class Keyring:
         new = SigningKey(_kid_of(pem), pem)
         seal_dir = self.home / "keys" / "seal"
         _write_secret(seal_dir / f"{new.kid}.pem", pem)
+        retired_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for key in self.seal_keys:
-            key.retired = True
+            if not key.retired:
+                (seal_dir / f"{key.kid}.retired").write_text(retired_at)
+                key.retired, key.retired_at = True, retired_at
         (seal_dir / "current").write_text(new.kid)
         self.seal_keys.append(new)
         return new
@@ -289,7 +308,15 @@ def _load_seal_keys(seal_dir: Path) -> list[SigningKey]:
     current = (seal_dir / "current").read_text().strip()
     seal_keys = []
     for pem_path in sorted(seal_dir.glob("*.pem"), key=lambda p: p.stat().st_mtime_ns):
-        seal_keys.append(SigningKey(pem_path.stem, pem_path.read_bytes(), pem_path.stem != current))
+        retired = pem_path.with_suffix(".retired")
+        seal_keys.append(
+            SigningKey(
+                pem_path.stem,
+                pem_path.read_bytes(),
+                pem_path.stem != current,
+                retired.read_text().strip() if retired.exists() else None,
+            )
+        )
     seal_keys.sort(key=lambda k: not k.retired)
     return seal_keys
 

@@ -71,3 +71,25 @@ def test_old_approvals_verify_after_rotation_and_new_ones_use_the_new_key(
     path = tmp_path / f"approval-{old['request_id']}.json"
     result = CliRunner().invoke(main, ["approval", "verify", str(path), "--keys", str(keys_file)])
     assert result.exit_code == 1 and "no key" in result.output
+
+
+def test_a_retired_key_seals_nothing_more_and_rotation_is_audited(
+    office, own_home, monkeypatch, database_url
+):
+    from govern.crypto import DecryptError, SigningKey
+
+    monkeypatch.setenv("GOVERN_HOME", str(own_home))
+    old_kid = _seal_keys(office.client.get("/api/v1/keys").get_json())[0]["kid"]
+    rotated = CliRunner().invoke(main, ["keys", "rotate", "--database-url", database_url])
+    assert rotated.exit_code == 0, rotated.output
+    keys = office.client.get("/api/v1/keys").get_json()["keys"]
+    retired = next(k for k in keys if k["kid"] == old_kid)
+    current = next(k for k in keys if k["kid"] == rotated.output.strip())
+    assert retired["retired_at"].endswith("Z") and "retired_at" not in current
+    # Whoever still holds the retired key's file cannot seal with it any more.
+    pem = (own_home / "keys" / "seal" / f"{old_kid}.pem").read_bytes()
+    late = SigningKey(old_kid, pem).sign('{"approved":"late"}')
+    with pytest.raises(DecryptError, match="retired"):
+        verify_jws(late, keys)
+    entry = office.audit_entries(action="key:rotate")[0]
+    assert entry["actor"] == "system" and entry["details"]["retired"] == old_kid
