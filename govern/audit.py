@@ -1,4 +1,5 @@
-"""The audit trail: append-only, hash-chained, checkpointed with signatures, verifiable end to end.
+"""The audit trail: append-only, hash-chained, a Merkle tree with signed and co-signed
+checkpoints, verifiable end to end.
 
 Services queue entries on the unit of work (:class:`govern.context.Ctx`); :func:`write_entries`
 sequences them at commit time, inside the same transaction as the change they record. Sequencing
@@ -9,7 +10,11 @@ does not happen (fail closed).
 
 The hashed form of an entry is its fields joined by NUL (fields never contain NUL), prefixed with
 a version tag; each entry's hash covers the previous entry's hash, so an edit, deletion, insertion
-or reordering anywhere breaks the chain, and signed checkpoints catch a cut tail.
+or reordering anywhere breaks the chain. The same hashed form is the entry's leaf in an RFC 6962
+tree (govern.tlog): its complete subtrees are stored as they complete, in the append's transaction,
+so proofs read O(log n) nodes. The office signs checkpoints of the tree (C2SP signed notes) and
+outside witnesses co-sign them; a witness's own memory of the last tree it co-signed is what
+catches a history rewritten by someone holding both the database and the office's keys.
 """
 
 from __future__ import annotations
