@@ -120,7 +120,7 @@ class Attacker:
             for _, _, sql in triggers:
                 conn.exec_driver_sql(sql)
 
-    def rebuild(self, conn, rows: list[dict], from_seq: int) -> None:
+    def rebuild(self, conn, rows: list[dict], from_seq: int, keep_checkpoints=False) -> None:
         """Recompute every hash from ``from_seq`` on and the whole tree, delete the checkpoints
         (and their co-signatures) from that point, fix the head: no track left in the database."""
         prev = audit.GENESIS if from_seq == 1 else rows[from_seq - 2]["hash"]
@@ -133,8 +133,9 @@ class Attacker:
         conn.exec_driver_sql("DELETE FROM audit_tree")
         leaves = [audit.entry_leaf(r[k] for k in audit.HASHED) for r in rows]
         frontier = audit.append_to_tree(conn, 0, [], leaves)
-        conn.exec_driver_sql(f"DELETE FROM audit_cosignatures WHERE size >= {from_seq}")
-        conn.exec_driver_sql(f"DELETE FROM audit_tree_checkpoints WHERE size >= {from_seq}")
+        if not keep_checkpoints:
+            conn.exec_driver_sql(f"DELETE FROM audit_cosignatures WHERE size >= {from_seq}")
+            conn.exec_driver_sql(f"DELETE FROM audit_tree_checkpoints WHERE size >= {from_seq}")
         last = rows[-1]
         conn.execute(
             sa.update(audit.AuditHead)
@@ -193,6 +194,24 @@ def test_a_rewritten_history_is_caught(office, runtime, witness, settings_overri
     # Without the witness the doctored database is self-consistent: that is the attack.
     assert cli.run("audit", "verify").exit_code == 0
     _caught(cli, round_, state, cosigned)
+
+
+def test_a_rewrite_under_a_checkpoint_the_database_holds_fails_plain_verify(
+    office, runtime, witness
+):
+    cosigned = _cosigned_twice(office, witness)
+    attacker = Attacker(runtime)
+
+    def rewrite(conn):
+        rows = attacker.entries(conn)
+        rows[4]["actor"] = "nobody"
+        attacker.rebuild(conn, rows, 5, keep_checkpoints=True)
+
+    attacker.tamper(rewrite)
+    verified = witness[2].run("audit", "verify")
+    assert verified.exit_code == 1
+    first = int(verified.stdout.splitlines()[0])
+    assert first <= cosigned and f"checkpoint {first}" in verified.output
 
 
 def test_a_cut_tail_is_caught(office, runtime, witness):
