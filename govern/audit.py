@@ -28,6 +28,7 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -437,12 +438,14 @@ def _walk(
     wanted: frozenset[int] = frozenset(),
     progress: Callable[[int], None] | None = None,
     batch: int = 20_000,
+    raw: bool = False,
 ) -> _Walk:
     """Check entries lo..hi (to the end when hi is None): sequence, links, hashes, checkpoints;
     and build the Merkle tree over them, keeping its frontier at each of the ``wanted`` sizes.
 
     ``prev`` is the hash entry lo must link to; None takes entry lo's link as given and reports
-    it, so that separately walked ranges can be joined afterwards."""
+    it, so that separately walked ranges can be joined afterwards. ``raw``: the cursor returns
+    text columns as bytes (SQLite), hashed as they are stored with no decoding and re-encoding."""
     sql = VERIFY_SQL.replace("%s", placeholder)
     walk = _Walk(next_seq=lo)
     expected = lo
@@ -450,6 +453,10 @@ def _walk(
     # The same text as entry_text() builds, spelled for speed: this loop is the whole cost of
     # verifying once the rows are fetched (seq is an int, every other hashed field text).
     prefix, sep, sha256, zero, one = TAG + "\x00", "\x00", hashlib.sha256, b"\x00", b"\x01"
+    if raw:
+        prefix, sep = prefix.encode(), b"\x00"
+        prev = prev.encode() if prev is not None else None
+        checkpoints = {k: v.encode() for k, v in checkpoints.items()}
     while hi is None or expected <= hi:
         limit = batch if hi is None else min(batch, hi - expected + 1)
         cursor.execute(sql, (expected, limit))
@@ -466,8 +473,12 @@ def _walk(
                 problem = "link to previous entry broken"
             if problem is None:
                 try:
-                    text = f"{prefix}{expected}{sep}{sep.join(row[1:12])}".encode()
-                    digest = sha256(text).hexdigest()
+                    if raw:
+                        text = b"%b%d\x00%b" % (prefix, expected, sep.join(row[1:12]))
+                        digest = sha256(text).hexdigest().encode()
+                    else:
+                        text = f"{prefix}{expected}{sep}{sep.join(row[1:12])}".encode()
+                        digest = sha256(text).hexdigest()
                 except (TypeError, UnicodeEncodeError):
                     digest = None  # a NULL or undecodable field was never what was hashed
                 if digest != row[12]:
@@ -476,7 +487,7 @@ def _walk(
                     problem = "entry differs from checkpoint"
             if problem is not None:
                 walk.bad, walk.problem, walk.next_seq = expected, problem, expected
-                return walk
+                return _as_text(walk)
             # The entry as the tree's leaf (index expected - 1), and the subtrees it completes.
             carry = sha256(zero + text).digest()
             bits = expected - lo
@@ -491,7 +502,33 @@ def _walk(
         if progress:
             progress(expected - 1)
     walk.last_hash, walk.next_seq, walk.end_frontier = prev, expected, stack
+    return _as_text(walk)
+
+
+def _as_text(walk: _Walk) -> _Walk:
+    """The links at a walk's ends as text, however its rows came (ranges are joined on them)."""
+    if isinstance(walk.first_link, bytes):
+        walk.first_link = walk.first_link.decode()
+    if isinstance(walk.last_hash, bytes):
+        walk.last_hash = walk.last_hash.decode()
     return walk
+
+
+@contextmanager
+def _cursor(conn: Connection):
+    """A driver cursor for the walk, and whether it returns text as bytes: on SQLite it does
+    (for the walk only; the connection's usual text handling is put back after)."""
+    dbapi = conn.connection.dbapi_connection
+    raw = conn.dialect.name == "sqlite"
+    if raw:
+        before, dbapi.text_factory = dbapi.text_factory, bytes
+    cursor = dbapi.cursor()
+    try:
+        yield cursor, raw
+    finally:
+        cursor.close()
+        if raw:
+            dbapi.text_factory = before
 
 
 def _placeholder(conn: Connection) -> str:
@@ -631,9 +668,8 @@ def _walk_range(
     """One worker of :func:`verify_parallel`: its own connection, its own range."""
     engine = make_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()
-            return _walk(cursor, _placeholder(conn), lo, hi, None, checkpoints, wanted)
+        with engine.connect() as conn, _cursor(conn) as (cursor, raw):
+            return _walk(cursor, _placeholder(conn), lo, hi, None, checkpoints, wanted, raw=raw)
     finally:
         engine.dispose()
 
