@@ -300,7 +300,7 @@ def _raw(runtime, *statements):
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         else:
-            for table in ("audit_entries", "audit_tree_checkpoints"):
+            for table in ("audit_entries", "audit_checkpoints", "audit_tree_checkpoints"):
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         for statement in statements:

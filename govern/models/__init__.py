@@ -11,6 +11,7 @@ from govern.models.audit import (
     AuditTreeNode,
     AuditWitness,
 )
+from govern.models.denials import DenialCounter
 from govern.models.disclosures import Disclosure, DisclosureItem, Grant
 from govern.models.outbox import OutboxMessage
 from govern.models.policy import CasbinRule, PolicyState
@@ -28,6 +29,7 @@ __all__ = [
     "AuditWitness",
     "Breach",
     "CasbinRule",
+    "DenialCounter",
     "Disclosure",
     "DisclosureItem",
     "Grant",

@@ -4,7 +4,7 @@ Existing entries become the tree's first leaves here (their nodes and the head's
 computed from the stored entries), so an upgraded trail proves and checkpoints like a new one.
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-24
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from govern import tlog
 
 revision = "0007"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
