@@ -76,8 +76,8 @@ def chain_only_append(
 
 
 def _minutes_between(a: str, b: str) -> float:
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    return (datetime.strptime(b, fmt) - datetime.strptime(a, fmt)).total_seconds() / 60
+    # The trail's times end in Z: fromisoformat reads them as aware UTC instants.
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds() / 60
 
 
 def _append_round(instance: Instance, with_tree: bool, appends: int, offset: int) -> float:

@@ -96,4 +96,4 @@ def test_a_retired_key_seals_nothing_more_and_rotation_is_audited(
     with pytest.raises(DecryptError, match="retired"):
         verify_jws(late, keys)
     entry = office.audit_entries(action="key:rotate")[0]
-    assert entry["actor"] == "system" and entry["details"]["retired"] == old_kid
+    assert entry["actor"] == "system" and entry["details"]["retired"] == [old_kid]
