@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): the four figures of issue 3, each measured in one run
+"""``python -m bench`` (``make bench``): the figures of issues 3 and 11, each measured in one run
 against its baseline. ``--quick`` for a smoke run at small sizes, ``--only N`` for one figure."""
 
 from __future__ import annotations
@@ -24,19 +24,23 @@ FULL = {
         "reps": 2000,
     },
     2: {"duration": 2.5, "rounds": 6},
-    3: {"entries": 200_000},
+    3: {"entries": 1_000_000},
     4: {"entries": 1_000_000, "searches": 50},
+    5: {"appends": 2000, "rounds": 5},
+    6: {"entries": 1_000_000, "samples": 200},
 }
 QUICK = {
     1: {"small_items": 100, "big_items": 5000, "big_grants": 500, "big_vendors": 20, "reps": 400},
     2: {"duration": 1.0, "rounds": 2},
     3: {"entries": 20_000},
     4: {"entries": 50_000, "searches": 30},
+    5: {"appends": 200, "rounds": 2},
+    6: {"entries": 50_000, "samples": 50},
 }
 
 
 def run_figure(number: int, workdir: Path, sizes: dict, args) -> Figure:
-    from bench import decision, http_load, search, verify
+    from bench import decision, http_load, search, tree, verify
 
     if number == 1:
         return decision.run(workdir, **sizes)
@@ -44,6 +48,10 @@ def run_figure(number: int, workdir: Path, sizes: dict, args) -> Figure:
         return http_load.run(workdir, backend=args.http_backend, pg_url=args.pg_url, **sizes)
     if number == 3:
         return verify.run(workdir, **sizes)
+    if number == 5:
+        return tree.run_append(workdir, pg_url=args.pg_url, **sizes)
+    if number == 6:
+        return tree.run_proofs(workdir, pg_url=args.pg_url, **sizes)
     return search.run(workdir, pg_url=args.pg_url, **sizes)
 
 
@@ -63,11 +71,11 @@ def show(fig: Figure) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--only", type=int, action="append", choices=[1, 2, 3, 4])
+    parser.add_argument("--only", type=int, action="append", choices=[1, 2, 3, 4, 5, 6])
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("GOVERN_BENCH_PG_URL", DEFAULT_PG_URL),
-        help="PostgreSQL server for figure 4 (a database of its own is created and dropped)",
+        help="PostgreSQL server for figures 4-6 (databases of their own are created and dropped)",
     )
     parser.add_argument(
         "--http-backend", default="sqlite", choices=["sqlite", "postgresql"], help="figure 2"
@@ -76,10 +84,10 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    numbers = sorted(set(args.only or [1, 2, 3, 4]))
+    numbers = sorted(set(args.only or [1, 2, 3, 4, 5, 6]))
     workdir = Path(tempfile.mkdtemp(prefix="govern-bench-"))
     print(
-        f"govern benchmarks (issue 3), {'quick' if args.quick else 'full'} sizes, "
+        f"govern benchmarks (issues 3 and 11), {'quick' if args.quick else 'full'} sizes, "
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from govern import audit, migrate, policy
+from govern import audit, migrate, policy, tlog
 from govern.config import load_settings
 from govern.context import Principal, Runtime
-from govern.crypto import canonical_json, ensure_keys
+from govern.crypto import ensure_keys
 from govern.db import make_engine, normalize_url
-from govern.models import AuditCheckpoint, AuditHead
+from govern.models import AuditHead, AuditTreeCheckpoint
 from govern.runtime import build_runtime, unit_of_work
 from govern.services import accounts
 
@@ -233,78 +233,101 @@ def chain(
 
 
 class ChainSink:
-    """Writes chain batches into one instance's audit_entries as fast as the driver allows:
-    executemany in one transaction on SQLite, COPY on PostgreSQL."""
+    """Writes chain batches into one instance's audit_entries as fast as the driver allows
+    (executemany in one transaction on SQLite, COPY on PostgreSQL), with the Merkle tree's nodes
+    and the signed checkpoints the app would have made every ``checkpoint_every`` entries."""
 
-    def __init__(self, instance: Instance):
+    def __init__(self, instance: Instance, checkpoint_every: int = 0):
         self.instance = instance
         self.raw = instance.engine.raw_connection()
         self.dialect = instance.engine.dialect.name
         self.last: tuple | None = None
         self.count = 0
+        self.every = checkpoint_every
+        self.frontier: list[bytes] = []
+        self.checkpoints: list[dict] = []
+        self.key = instance.runtime.keys.checkpoint_key
         cols = ", ".join(audit.COLUMNS)
         if self.dialect == "sqlite":
             marks = ", ".join("?" for _ in audit.COLUMNS)
             self.sql = f"INSERT INTO audit_entries ({cols}) VALUES ({marks})"
+            self.node_sql = "INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)"
         else:
             self.sql = f"COPY audit_entries ({cols}) FROM STDIN"
+            self.node_sql = "COPY audit_tree (level, idx, hash) FROM STDIN"
+
+    def _copy(self, cur, sql: str, rows) -> None:
+        if self.dialect == "sqlite":
+            cur.executemany(sql, rows)
+        else:
+            with cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
 
     def write(self, rows: list[tuple]) -> None:
         cur = self.raw.cursor()
-        if self.dialect == "sqlite":
-            cur.executemany(self.sql, rows)
-        else:
-            with cur.copy(self.sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
+        self._copy(cur, self.sql, rows)
+        nodes = []
+        start = 0
+        while start < len(rows):
+            # Cut the batch where a checkpoint falls due, to sign the root at that size.
+            size = self.count + start
+            end = len(rows)
+            if self.every:
+                end = min(end, (size // self.every + 1) * self.every - self.count)
+            leaves = [audit.entry_leaf(row[:12]) for row in rows[start:end]]
+            self.frontier, size, new = tlog.append_leaves(self.frontier, size, leaves)
+            nodes.extend(new)
+            if self.every and size % self.every == 0:
+                root = tlog.root_of_frontier(self.frontier)
+                at = rows[end - 1][1]
+                self.checkpoints.append(
+                    {
+                        "size": size,
+                        "root": root.hex(),
+                        "at": at,
+                        "note": audit.checkpoint_note(size, root, self.key),
+                    }
+                )
+            start = end
+        self._copy(cur, self.node_sql, nodes)
         cur.close()
         self.last = rows[-1]
         self.count += len(rows)
 
-    def finish(self, checkpoint_every: int = 0) -> None:
-        """Point the chain head at the last row (and sign checkpoints), then commit."""
+    def finish(self) -> None:
+        """Point the chain head at the last row (and store the checkpoints), then commit."""
         self.raw.commit()
         self.raw.close()
         if self.last is None:
             return
         seq, at, head = self.last[0], self.last[1], self.last[-1]
-        last_cp = 0
+        last_cp = self.checkpoints[-1]["size"] if self.checkpoints else 0
         with sa.orm.Session(self.instance.engine) as db:
-            if checkpoint_every:
-                key = self.instance.runtime.keys.audit_key
-                wanted = list(range(checkpoint_every, seq + 1, checkpoint_every))
-                rows = db.execute(
-                    sa.select(audit.AuditEntry.seq, audit.AuditEntry.hash, audit.AuditEntry.at)
-                    .where(audit.AuditEntry.seq.in_(wanted))
-                    .order_by(audit.AuditEntry.seq)
-                ).all()
-                for cp_seq, cp_hash, cp_at in rows:
-                    last_cp = cp_seq
-                    payload = canonical_json({"seq": cp_seq, "hash": cp_hash, "at": cp_at})
-                    db.add(
-                        AuditCheckpoint(
-                            seq=cp_seq,
-                            head_hash=cp_hash,
-                            at=cp_at,
-                            kid=key.kid,
-                            jws=key.sign(payload),
-                        )
-                    )
+            if self.checkpoints:
+                bulk_insert(db.connection(), AuditTreeCheckpoint.__table__, self.checkpoints)
             db.execute(
                 sa.update(AuditHead)
                 .where(AuditHead.id == 1)
-                .values(seq=seq, hash=head, at=at, checkpoint_seq=last_cp, checkpoint_at=at)
+                .values(
+                    seq=seq,
+                    hash=head,
+                    at=at,
+                    checkpoint_seq=last_cp,
+                    checkpoint_at=at,
+                    frontier=audit.format_frontier(self.frontier),
+                )
             )
             db.commit()
 
 
 def load_chain(instances: list[Instance], n: int, checkpoint_every: int = 0, **kw) -> None:
-    """Generate one chain of ``n`` entries and write it into every instance given."""
-    sinks = [ChainSink(i) for i in instances]
+    """Generate one chain of ``n`` entries (with its tree) and write it into every instance."""
+    sinks = [ChainSink(i, checkpoint_every) for i in instances]
     t0 = time.perf_counter()
     for rows in chain(n, **kw):
         for sink in sinks:
             sink.write(rows)
     for sink in sinks:
-        sink.finish(checkpoint_every)
+        sink.finish()
     say(f"{n:,} chained audit entries written in {time.perf_counter() - t0:.1f} s")

@@ -83,6 +83,9 @@ class Action(StrEnum):
     AUDIT_VERIFY = "audit:verify"
     AUDIT_EXPORT = "audit:export"
     AUDIT_CHECKPOINT = "audit:checkpoint"
+    # Registering an outside witness; a witness posting its co-signature (public, by its key).
+    AUDIT_WITNESS = "audit:witness"
+    AUDIT_COSIGN = "audit:cosign"
     KEY_ROTATE = "key:rotate"
 
     @property

@@ -1,4 +1,5 @@
-"""The audit trail: append-only, hash-chained, checkpointed with signatures, verifiable end to end.
+"""The audit trail: append-only, hash-chained, a Merkle tree with signed and co-signed
+checkpoints, verifiable end to end.
 
 Services queue entries on the unit of work (:class:`govern.context.Ctx`); :func:`write_entries`
 sequences them at commit time, inside the same transaction as the change they record. Sequencing
@@ -9,12 +10,17 @@ does not happen (fail closed).
 
 The hashed form of an entry is its fields joined by NUL (fields never contain NUL), prefixed with
 a version tag; each entry's hash covers the previous entry's hash, so an edit, deletion, insertion
-or reordering anywhere breaks the chain, and signed checkpoints catch a cut tail.
+or reordering anywhere breaks the chain. The same hashed form is the entry's leaf in an RFC 6962
+tree (govern.tlog): its complete subtrees are stored as they complete, in the append's transaction,
+so proofs read O(log n) nodes. The office signs checkpoints of the tree (C2SP signed notes) and
+outside witnesses co-sign them; a witness's own memory of the last tree it co-signed is what
+catches a history rewritten by someone holding both the database and the office's keys.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -22,20 +28,31 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from jose import jws
 from jose.exceptions import JOSEError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from govern import tlog
 from govern.clock import OfficeClock
-from govern.crypto import SEAL_ALGORITHM, SigningKey, canonical_json
+from govern.crypto import SEAL_ALGORITHM, CheckpointKey, Keyring, SigningKey, canonical_json
 from govern.db import make_engine
-from govern.models import AuditCheckpoint, AuditEntry, AuditHead
+from govern.models import (
+    AuditCheckpoint,
+    AuditCosignature,
+    AuditEntry,
+    AuditHead,
+    AuditTreeCheckpoint,
+    AuditTreeNode,
+    AuditWitness,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +81,10 @@ SECRET_KEYS = frozenset(
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _clean(value) -> str:
@@ -100,25 +121,42 @@ class PendingEntry:
         }
 
 
+def entry_text(values) -> bytes:
+    """An entry's hashed form from its HASHED fields in order (ints allowed for seq): the bytes
+    its chain hash and its Merkle leaf are both computed over."""
+    return (TAG + "\x00" + "\x00".join(str(v) for v in values)).encode("utf-8")
+
+
 def entry_hash(values) -> str:
-    """The hash of one entry from its HASHED fields in order (ints allowed for seq)."""
-    text = TAG + "\x00" + "\x00".join(str(v) for v in values)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The chain hash of one entry from its HASHED fields in order."""
+    return hashlib.sha256(entry_text(values)).hexdigest()
+
+
+def entry_leaf(values) -> bytes:
+    """The entry's RFC 6962 leaf hash, SHA-256(0x00 || hashed form)."""
+    return tlog.leaf_hash(entry_text(values))
 
 
 def ensure_head(session: Session) -> None:
     if session.get(AuditHead, 1) is None:
-        session.add(AuditHead(id=1, seq=0, hash=GENESIS, at="", checkpoint_seq=0, checkpoint_at=""))
+        session.add(
+            AuditHead(
+                id=1, seq=0, hash=GENESIS, at="", checkpoint_seq=0, checkpoint_at="", frontier=""
+            )
+        )
 
 
 # The head's statements run on every append: built once.
 _HEAD = AuditHead.__table__
-_HEAD_FIELDS = (_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at, _HEAD.c.checkpoint_at)
+_HEAD_FIELDS = (_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at, _HEAD.c.checkpoint_at, _HEAD.c.frontier)
 _TOUCH_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
 _READ_HEAD = select(*_HEAD_FIELDS).where(_HEAD.c.id == 1)
 _TOUCH_AND_READ_HEAD = _TOUCH_HEAD.returning(*_HEAD_FIELDS)
 _LOCK_HEAD = _READ_HEAD.with_for_update()
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_TREE = AuditTreeNode.__table__
+_INSERT_ENTRIES = insert(AuditEntry.__table__)
+_INSERT_NODES = insert(_TREE)
 
 
 def _lock_head(session: Session):
@@ -134,40 +172,77 @@ def _lock_head(session: Session):
     return conn.execute(_LOCK_HEAD).one()
 
 
+def parse_frontier(text: str) -> list[bytes]:
+    return [bytes.fromhex(text[i : i + 64]) for i in range(0, len(text), 64)]
+
+
+def format_frontier(frontier: list[bytes]) -> str:
+    return "".join(h.hex() for h in frontier)
+
+
+_NODE_SQL = "INSERT INTO audit_tree (level, idx, hash) VALUES (%s, %s, %s)"
+
+
+def append_to_tree(
+    conn: Connection, size: int, frontier: list[bytes], leaves: list[bytes]
+) -> list[bytes]:
+    """Add a batch of leaves to the stored tree of ``size`` leaves (in the caller's transaction):
+    every subtree they complete is inserted, about two rows per leaf. Returns the new frontier."""
+    frontier, _, nodes = tlog.append_leaves(frontier, size, leaves)
+    # On the driver's cursor of the same connection and transaction: a statement through the
+    # SQL layer costs more than the whole insert, and every append pays it.
+    sql = _NODE_SQL.replace("%s", _placeholder(conn))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, nodes)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # As the SQL layer would raise it, so that the unit of work fails closed the same way.
+        raise DBAPIError(sql, None, exc) from exc
+    finally:
+        cursor.close()
+    return frontier
+
+
 def write_entries(
     session: Session,
     pending: list[PendingEntry],
-    audit_key: SigningKey,
+    checkpoint_key: CheckpointKey,
     checkpoint_every: int,
     checkpoint_minutes: int = 60,
 ) -> list[int]:
     """Sequence and insert ``pending`` in the session's transaction. Returns their seqs."""
     if not pending:
         return []
-    seq, prev, last_at, checkpoint_at = _lock_head(session)
+    seq, prev, last_at, checkpoint_at, frontier_text = _lock_head(session)
+    size = seq
     now = iso(datetime.now(UTC))
     # Time never runs backwards in the trail, so a time range is also a seq range.
     at = max(now, last_at)
-    rows = []
+    rows, leaves = [], []
+    sha256 = hashlib.sha256
     for entry in pending:
         seq += 1
         row = entry.row()
         row["seq"], row["at"], row["prev_hash"] = seq, at, prev
-        row["hash"] = prev = entry_hash(row[k] for k in HASHED)
+        text = entry_text(row[k] for k in HASHED)
+        row["hash"] = prev = sha256(text).hexdigest()
+        leaves.append(sha256(b"\x00" + text).digest())
         rows.append(row)
+    conn = session.connection()
     # A core insert on the session's connection: the ORM's bulk-insert path costs more per
     # request than the rest of the append, and these rows are never loaded as objects here.
-    session.connection().execute(insert(AuditEntry.__table__), rows)
-    values = {"seq": seq, "hash": prev, "at": at}
+    conn.execute(_INSERT_ENTRIES, rows)
+    frontier = append_to_tree(conn, size, parse_frontier(frontier_text), leaves)
+    values = {"seq": seq, "hash": prev, "at": at, "frontier": format_frontier(frontier)}
     first = rows[0]["seq"]
     due_by_count = (first - 1) // checkpoint_every != seq // checkpoint_every
     # A trail that has never been checkpointed counts its minutes from its first entry.
     since = checkpoint_at or (_first_entry_at(session) if seq > len(rows) else at)
-    due_by_time = _minutes_between(since, at) >= checkpoint_minutes
+    due_by_time = at >= _due_after(since, checkpoint_minutes)
     if due_by_count or due_by_time:
-        _add_checkpoint(session, seq, prev, at, audit_key)
+        _add_checkpoint(conn, seq, tlog.root_of_frontier(frontier), at, checkpoint_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
-    session.connection().execute(_MOVE_HEAD, values)
+    conn.execute(_MOVE_HEAD, values)
     return [r["seq"] for r in rows]
 
 
@@ -175,28 +250,98 @@ def _first_entry_at(session: Session) -> str:
     return session.connection().scalar(select(AuditEntry.at).where(AuditEntry.seq == 1))
 
 
-def _minutes_between(a: str, b: str) -> float:
-    # The trail's times end in Z: fromisoformat reads them as aware UTC instants.
-    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds() / 60
+@functools.lru_cache(maxsize=8)
+def _due_after(since: str, minutes: int) -> str:
+    """When the next checkpoint falls due by time, in the trail's fixed-width ISO form (so that a
+    string comparison orders it): parsed once per checkpoint, not once per append."""
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    return iso(datetime.strptime(since, fmt).replace(tzinfo=UTC) + timedelta(minutes=minutes))
 
 
-def _add_checkpoint(session: Session, seq: int, head_hash: str, at: str, key: SigningKey) -> None:
-    payload = canonical_json({"seq": seq, "hash": head_hash, "at": at})
-    session.add(
-        AuditCheckpoint(seq=seq, head_hash=head_hash, at=at, kid=key.kid, jws=key.sign(payload))
+def checkpoint_note(size: int, root: bytes, key: CheckpointKey) -> str:
+    """The C2SP tlog-checkpoint of a tree, signed by the office as a signed note."""
+    body = tlog.Checkpoint(key.name, size, root).body()
+    return tlog.format_note(body, [key.sign(body)])
+
+
+def _add_checkpoint(conn: Connection, size: int, root: bytes, at: str, key: CheckpointKey) -> None:
+    conn.execute(
+        insert(AuditTreeCheckpoint.__table__),
+        {"size": size, "root": root.hex(), "at": at, "note": checkpoint_note(size, root, key)},
     )
 
 
-def checkpoint_now(session: Session, audit_key: SigningKey) -> int | None:
-    """Sign the current head (``govern audit checkpoint``). Returns its seq, None on empty trail."""
-    seq, head_hash, at, _ = _lock_head(session)
-    if seq == 0 or session.get(AuditCheckpoint, seq) is not None:
+def checkpoint_now(session: Session, checkpoint_key: CheckpointKey) -> int | None:
+    """Sign the current head (``govern audit checkpoint``). Returns its size, None on empty trail."""
+    seq, _hash, at, _cp_at, frontier = _lock_head(session)
+    if seq == 0 or session.get(AuditTreeCheckpoint, seq) is not None:
         return seq or None
-    _add_checkpoint(session, seq, head_hash, at, audit_key)
-    session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(checkpoint_seq=seq, checkpoint_at=at)
-    )
+    conn = session.connection()
+    _add_checkpoint(conn, seq, tlog.root_of_frontier(parse_frontier(frontier)), at, checkpoint_key)
+    conn.execute(_MOVE_HEAD, {"checkpoint_seq": seq, "checkpoint_at": at})
     return seq
+
+
+# Serving the tree: checkpoints with their co-signatures, and proofs from stored nodes.
+
+
+def latest_checkpoint(session: Session) -> AuditTreeCheckpoint | None:
+    return session.scalars(
+        select(AuditTreeCheckpoint).order_by(AuditTreeCheckpoint.size.desc()).limit(1)
+    ).first()
+
+
+def cosigned_note(session: Session, checkpoint: AuditTreeCheckpoint) -> str:
+    """The checkpoint's note with every witness's co-signature line appended."""
+    lines = session.scalars(
+        select(AuditCosignature.line)
+        .where(AuditCosignature.size == checkpoint.size)
+        .order_by(AuditCosignature.id)
+    ).all()
+    return checkpoint.note + "".join(lines)
+
+
+def tree_size(session: Session) -> int:
+    return session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
+
+
+def _nodes(conn: Connection, build):
+    """Run a proof builder over stored nodes, fetching all it reads in one indexed query."""
+    keys = tlog.needed_nodes(build)
+    found: dict[tuple[int, int], bytes] = {}
+    # One primary-key probe per node, OR-ed: both SQLite and PostgreSQL answer it from the index
+    # (a row-value IN list makes SQLite scan the table).
+    sql = _NODES_SQL.replace("%s", _placeholder(conn))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        for start in range(0, len(keys), 100):
+            chunk = keys[start : start + 100]
+            where = " OR ".join(["(level = %s AND idx = %s)"] * len(chunk))
+            cursor.execute(
+                sql + where.replace("%s", _placeholder(conn)), [v for key in chunk for v in key]
+            )
+            found.update({(lv, i): bytes(h) for lv, i, h in cursor.fetchall()})
+    finally:
+        cursor.close()
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise tlog.TlogError(f"the stored tree lacks node {missing[0]}")
+    return build(lambda level, index: found[(level, index)])
+
+
+_NODES_SQL = "SELECT level, idx, hash FROM audit_tree WHERE "
+
+
+def stored_root(conn: Connection, size: int) -> bytes:
+    return _nodes(conn, lambda get: tlog.root_at(size, get))
+
+
+def inclusion_proof(conn: Connection, seq: int, size: int) -> list[bytes]:
+    return _nodes(conn, lambda get: tlog.inclusion_proof(seq - 1, size, get))
+
+
+def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
+    return _nodes(conn, lambda get: tlog.consistency_proof(first, second, get))
 
 
 @dataclass
@@ -217,17 +362,32 @@ class VerifyResult:
 
 @dataclass
 class _Walk:
-    """What walking one seq range found: where it stopped, and the links at its two ends."""
+    """What walking one seq range found: where it stopped, the links at its two ends, and the
+    Merkle tree over its entries, relative to its first one: the frontier at each wanted size
+    and at its end (a range starts at a multiple of a power of two no smaller than its length,
+    so these join with the frontier before it without a carry)."""
 
     first_link: str | None = None
     last_hash: str | None = None
     next_seq: int = 0
     bad: int | None = None
     problem: str | None = None
+    frontiers: dict[int, list[bytes]] = field(default_factory=dict)
+    end_frontier: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WitnessTree:
+    """The tree a witness co-signed last, from its own state file (which the office cannot edit)."""
+
+    witness: str
+    size: int
+    root: bytes
 
 
 def _signed_checkpoints(conn: Connection, audit_key: SigningKey) -> dict[int, str] | VerifyResult:
-    """The checkpoints whose signatures hold, as {seq: head hash}; a VerifyResult if one fails."""
+    """The chain checkpoints of earlier versions whose signatures hold, as {seq: head hash};
+    a VerifyResult if one fails."""
     public = audit_key.public_pem
     checkpoints: dict[int, str] = {}
     for cp in conn.execute(select(AuditCheckpoint)).all():
@@ -243,6 +403,39 @@ def _signed_checkpoints(conn: Connection, audit_key: SigningKey) -> dict[int, st
     return checkpoints
 
 
+def _tree_checkpoints(conn: Connection, verifier: tlog.Verifier) -> dict[int, bytes] | VerifyResult:
+    """The signed tree checkpoints as {size: root}, each note's signature checked, and every
+    stored co-signature checked against its witness's registered key and that checkpoint."""
+    found: dict[int, bytes] = {}
+    bodies: dict[int, str] = {}
+    for size, root, note in conn.execute(
+        select(AuditTreeCheckpoint.size, AuditTreeCheckpoint.root, AuditTreeCheckpoint.note)
+    ):
+        try:
+            checkpoint, _ = tlog.open_checkpoint(note, verifier)
+        except tlog.TlogError as exc:
+            return VerifyResult(False, 0, size, f"checkpoint {size} does not verify: {exc}")
+        if checkpoint.size != size or checkpoint.root.hex() != root:
+            return VerifyResult(False, 0, size, f"checkpoint {size} differs from what was signed")
+        found[size], bodies[size] = checkpoint.root, checkpoint.body()
+    witnesses = {w.name: w.key for w in conn.execute(select(AuditWitness)).all()}
+    for row in conn.execute(select(AuditCosignature)).all():
+        if row.size not in bodies:
+            return VerifyResult(
+                False, 0, row.size, f"checkpoint {row.size}, co-signed by {row.witness}, is gone"
+            )
+        try:
+            sig = tlog.NoteSignature.parse_line(row.line)
+            tlog.verify_cosignature(
+                bodies[row.size], sig, tlog.Verifier.parse(witnesses.get(row.witness, ""))
+            )
+        except tlog.TlogError as exc:
+            return VerifyResult(
+                False, 0, row.size, f"{row.witness}'s co-signature of {row.size} fails: {exc}"
+            )
+    return found
+
+
 def _walk(
     cursor,
     placeholder: str,
@@ -250,19 +443,28 @@ def _walk(
     hi: int | None,
     prev: str | None,
     checkpoints: dict[int, str],
+    wanted: frozenset[int] = frozenset(),
     progress: Callable[[int], None] | None = None,
     batch: int = 20_000,
+    raw: bool = False,
 ) -> _Walk:
-    """Check entries lo..hi (to the end when hi is None): sequence, links, hashes, checkpoints.
+    """Check entries lo..hi (to the end when hi is None): sequence, links, hashes, checkpoints;
+    and build the Merkle tree over them, keeping its frontier at each of the ``wanted`` sizes.
 
     ``prev`` is the hash entry lo must link to; None takes entry lo's link as given and reports
-    it, so that separately walked ranges can be joined afterwards."""
+    it, so that separately walked ranges can be joined afterwards. ``raw``: the cursor returns
+    text columns as bytes (SQLite), hashed as they are stored with no decoding and re-encoding."""
     sql = VERIFY_SQL.replace("%s", placeholder)
     walk = _Walk(next_seq=lo)
     expected = lo
-    # The same text as entry_hash() builds, spelled for speed: this loop is the whole cost of
+    stack: list[bytes] = []
+    # The same text as entry_text() builds, spelled for speed: this loop is the whole cost of
     # verifying once the rows are fetched (seq is an int, every other hashed field text).
-    prefix, sep, sha256 = TAG + "\x00", "\x00", hashlib.sha256
+    prefix, sep, sha256, zero, one = TAG + "\x00", "\x00", hashlib.sha256, b"\x00", b"\x01"
+    if raw:
+        prefix, sep = prefix.encode(), b"\x00"
+        prev = prev.encode() if prev is not None else None
+        checkpoints = {k: v.encode() for k, v in checkpoints.items()}
     while hi is None or expected <= hi:
         limit = batch if hi is None else min(batch, hi - expected + 1)
         cursor.execute(sql, (expected, limit))
@@ -279,8 +481,12 @@ def _walk(
                 problem = "link to previous entry broken"
             if problem is None:
                 try:
-                    text = f"{prefix}{expected}{sep}{sep.join(row[1:12])}"
-                    digest = sha256(text.encode()).hexdigest()
+                    if raw:
+                        text = b"%b%d\x00%b" % (prefix, expected, sep.join(row[1:12]))
+                        digest = sha256(text).hexdigest().encode()
+                    else:
+                        text = f"{prefix}{expected}{sep}{sep.join(row[1:12])}".encode()
+                        digest = sha256(text).hexdigest()
                 except (TypeError, UnicodeEncodeError):
                     digest = None  # a NULL or undecodable field was never what was hashed
                 if digest != row[12]:
@@ -289,13 +495,48 @@ def _walk(
                     problem = "entry differs from checkpoint"
             if problem is not None:
                 walk.bad, walk.problem, walk.next_seq = expected, problem, expected
-                return walk
+                return _as_text(walk)
+            # The entry as the tree's leaf (index expected - 1), and the subtrees it completes.
+            carry = sha256(zero + text).digest()
+            bits = expected - lo
+            while bits & 1:
+                carry = sha256(one + stack.pop() + carry).digest()
+                bits >>= 1
+            stack.append(carry)
+            if expected in wanted:
+                walk.frontiers[expected] = list(stack)
             prev = digest
             expected += 1
         if progress:
             progress(expected - 1)
-    walk.last_hash, walk.next_seq = prev, expected
+    walk.last_hash, walk.next_seq, walk.end_frontier = prev, expected, stack
+    return _as_text(walk)
+
+
+def _as_text(walk: _Walk) -> _Walk:
+    """The links at a walk's ends as text, however its rows came (ranges are joined on them)."""
+    if isinstance(walk.first_link, bytes):
+        walk.first_link = walk.first_link.decode()
+    if isinstance(walk.last_hash, bytes):
+        walk.last_hash = walk.last_hash.decode()
     return walk
+
+
+@contextmanager
+def _cursor(conn: Connection):
+    """A driver cursor for the walk, and whether it returns text as bytes: on SQLite it does
+    (for the walk only; the connection's usual text handling is put back after)."""
+    dbapi = conn.connection.dbapi_connection
+    raw = conn.dialect.name == "sqlite"
+    if raw:
+        before, dbapi.text_factory = dbapi.text_factory, bytes
+    cursor = dbapi.cursor()
+    try:
+        yield cursor, raw
+    finally:
+        cursor.close()
+        if raw:
+            dbapi.text_factory = before
 
 
 def _placeholder(conn: Connection) -> str:
@@ -311,63 +552,171 @@ def _result(walk: _Walk, total: int) -> VerifyResult:
     return VerifyResult(True, count, None)
 
 
-def _head_and_checkpoints(conn: Connection, audit_key: SigningKey):
-    checkpoints = _signed_checkpoints(conn, audit_key)
+def _head_and_checkpoints(conn: Connection, keys: Keyring):
+    """(entries the trail must hold, chain checkpoints, tree checkpoints), or (None, failure)."""
+    checkpoints = _signed_checkpoints(conn, keys.audit_key)
     if isinstance(checkpoints, VerifyResult):
-        return None, checkpoints
+        return None, checkpoints, None
+    tree = _tree_checkpoints(conn, keys.checkpoint_key.verifier)
+    if isinstance(tree, VerifyResult):
+        return None, tree, None
     head = conn.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar() or 0
-    return max(head, max(checkpoints, default=0)), checkpoints
+    return max(head, max(checkpoints, default=0), max(tree, default=0)), checkpoints, tree
+
+
+def _join(before: list[tuple[int, bytes]], size: int, relative: list[bytes]):
+    """The frontier after a range's ``size`` entries, from the frontier before the range (as
+    (level, hash), largest first) and the range's own frontier: a binary counter's carries."""
+    out = list(before)
+    for level, node in zip(tlog.frontier_levels(size), relative, strict=True):
+        while out and out[-1][0] == level:
+            node = tlog.node_hash(out.pop()[1], node)
+            level += 1
+        out.append((level, node))
+    return out
+
+
+def _check_tree(
+    conn: Connection,
+    ranges: list[tuple[int, _Walk]],
+    tree: dict[int, bytes],
+    witness: WitnessTree | None,
+    result: VerifyResult,
+) -> VerifyResult:
+    """The entries' Merkle tree (as the walks built it) against every signed checkpoint, the
+    witness's last co-signed tree and the stored tree."""
+    count = result.entries
+    if witness is not None and witness.size > count:
+        return VerifyResult(
+            False,
+            count,
+            witness.size,
+            f"the tree of size {witness.size} that {witness.witness} co-signed is gone: "
+            f"the trail holds {count} entries",
+        )
+    roots: dict[int, bytes] = {0: tlog.EMPTY_ROOT}
+    before: list[tuple[int, bytes]] = []
+    for lo, walk in ranges:
+        for size, relative in walk.frontiers.items():
+            joined = _join(before, size - lo + 1, relative)
+            roots[size] = tlog.root_of_frontier([h for _, h in joined])
+        before = _join(before, walk.next_seq - lo, walk.end_frontier)
+    if witness is not None and roots.get(witness.size) != witness.root:
+        return VerifyResult(
+            False,
+            count,
+            witness.size,
+            f"the entries no longer match the tree of size {witness.size} that "
+            f"{witness.witness} co-signed",
+        )
+    for size in sorted(tree):
+        if roots.get(size) != tree[size]:
+            return VerifyResult(
+                False, count, size, f"the entries no longer match checkpoint {size}"
+            )
+    frontier = [h for _, h in before]
+    stored = conn.execute(select(AuditHead.frontier).where(AuditHead.id == 1)).scalar() or ""
+    try:
+        ok = parse_frontier(stored) == frontier and (
+            count == 0 or stored_root(conn, count) == tlog.root_of_frontier(frontier)
+        )
+    except (tlog.TlogError, ValueError):
+        ok = False
+    if not ok:
+        return VerifyResult(
+            False, count, count, "the stored Merkle tree does not match the entries"
+        )
+    return result
+
+
+def _wanted(tree: dict[int, bytes], witness: WitnessTree | None) -> frozenset[int]:
+    return frozenset(tree) | ({witness.size} if witness else set())
 
 
 def verify(
     conn: Connection,
-    audit_key: SigningKey,
+    keys: Keyring,
     progress: Callable[[int, int], None] | None = None,
+    witness: WitnessTree | None = None,
 ) -> VerifyResult:
-    """Walk the whole chain from seq 1, checking sequence, links, hashes and checkpoints."""
-    total, checkpoints = _head_and_checkpoints(conn, audit_key)
+    """Walk the whole chain from seq 1, checking sequence, links, hashes and checkpoints, and
+    rebuild the Merkle tree to check it against the signed checkpoints, the stored tree and (given
+    a witness's state) the tree that witness co-signed last."""
+    total, checkpoints, tree = _head_and_checkpoints(conn, keys)
     if total is None:
         return checkpoints
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         report = (lambda done: progress(done, total)) if progress else None
-        walk = _walk(cursor, _placeholder(conn), 1, None, GENESIS, checkpoints, report)
+        walk = _walk(
+            cursor,
+            _placeholder(conn),
+            1,
+            None,
+            GENESIS,
+            checkpoints,
+            _wanted(tree, witness),
+            report,
+        )
     finally:
         cursor.close()
-    return _result(walk, total)
+    return _finish(conn, walk, [(1, walk)], total, tree, witness)
 
 
-def _walk_range(url: str, lo: int, hi: int | None, checkpoints: dict[int, str]) -> _Walk:
+def _finish(conn, walk: _Walk, ranges, total: int, tree, witness) -> VerifyResult:
+    result = _result(walk, total)
+    if not result.ok:
+        return result
+    return _check_tree(conn, ranges, tree, witness, result)
+
+
+def _walk_range(
+    url: str, lo: int, hi: int | None, checkpoints: dict[int, str], wanted: frozenset[int]
+) -> _Walk:
     """One worker of :func:`verify_parallel`: its own connection, its own range."""
     engine = make_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()
-            return _walk(cursor, _placeholder(conn), lo, hi, None, checkpoints)
+        with engine.connect() as conn, _cursor(conn) as (cursor, raw):
+            return _walk(cursor, _placeholder(conn), lo, hi, None, checkpoints, wanted, raw=raw)
     finally:
         engine.dispose()
 
 
 def verify_parallel(
-    conn: Connection, url: str, audit_key: SigningKey, jobs: int, min_per_job: int = 10_000
+    conn: Connection,
+    url: str,
+    keys: Keyring,
+    jobs: int,
+    min_per_job: int = 10_000,
+    witness: WitnessTree | None = None,
 ) -> VerifyResult:
-    """:func:`verify` over ``jobs`` processes: each walks one seq range on its own connection
-    (each entry carries its predecessor's hash, so ranges check independently), then the ranges'
-    ends are joined. Finds the same first bad entry as the single walk."""
-    total, checkpoints = _head_and_checkpoints(conn, audit_key)
+    """:func:`verify` over up to ``jobs`` processes: each walks one seq range on its own
+    connection (each entry carries its predecessor's hash, so ranges check independently), then
+    the ranges' ends are joined. Ranges are a power of two long, so each one's tree is a complete
+    subtree of the whole. Finds the same first bad entry as the single walk."""
+    total, checkpoints, tree = _head_and_checkpoints(conn, keys)
     if total is None:
         return checkpoints
     last = max(total, conn.execute(select(func.max(AuditEntry.seq))).scalar() or 0)
     if jobs < 2 or last < jobs * min_per_job:
-        return verify(conn, audit_key)
-    step = -(-last // jobs)
-    bounds = [(1 + k * step, None if k == jobs - 1 else (k + 1) * step) for k in range(jobs)]
+        return verify(conn, keys, witness=witness)
+    step = 1 << (-(-last // jobs) - 1).bit_length()
+    count = -(-last // step)
+    bounds = [(1 + k * step, None if k == count - 1 else (k + 1) * step) for k in range(count)]
+    wanted = _wanted(tree, witness)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(count, mp_context=context) as pool:
         walks = list(
-            pool.map(_walk_range, [url] * jobs, *zip(*bounds, strict=True), [checkpoints] * jobs)
+            pool.map(
+                _walk_range,
+                [url] * count,
+                *zip(*bounds, strict=True),
+                [checkpoints] * count,
+                [wanted] * count,
+            )
         )
     prev = GENESIS
+    ranges = [(lo, w) for (lo, _), w in zip(bounds, walks, strict=True)]
     for k, ((lo, hi), walk) in enumerate(zip(bounds, walks, strict=True)):
         if walk.first_link is not None and walk.first_link != prev:
             return _result(
@@ -377,11 +726,11 @@ def verify_parallel(
             # This range ran out early: a gap if any later range holds entries, else the end.
             if any(w.first_link is not None or w.bad is not None for w in walks[k + 1 :]):
                 walk.bad, walk.problem = walk.next_seq, f"entry {walk.next_seq} is missing"
-            return _result(walk, total)
+            return _finish(conn, walk, ranges[: k + 1], total, tree, witness)
         if walk.bad is not None or hi is None:
-            return _result(walk, total)
+            return _finish(conn, walk, ranges[: k + 1], total, tree, witness)
         prev = walk.last_hash
-    return _result(walk, total)
+    return _finish(conn, walk, ranges, total, tree, witness)
 
 
 VERIFY_SQL = f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE seq >= %s ORDER BY seq LIMIT %s"  # noqa: S608

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -154,12 +155,22 @@ def audit():
     type=click.IntRange(1, 64),
     help="Processes that walk a large trail in parallel.",
 )
+@click.option(
+    "--witness-state",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A witness's own state file: also fail if the trail lost the tree it co-signed last.",
+)
 @db_option
-def audit_verify(jobs, database_url):
-    """Exit 0 if the trail is intact, else 1 and the first bad entry's sequence number."""
+def audit_verify(jobs, witness_state, database_url):
+    """Exit 0 if the trail is intact, else 1 and the first bad entry's sequence number (or the
+    size of the checkpoint or co-signed tree that no longer matches)."""
+    from govern.errors import GovernError
     from govern.runtime import unit_of_work
     from govern.services import trail
+    from govern.witness import State
 
+    witness = State.load(witness_state).tree() if witness_state else None
     runtime = _runtime(database_url)
     bar = None
 
@@ -171,28 +182,148 @@ def audit_verify(jobs, database_url):
         if bar is not None:
             bar.update(done - bar.pos)
 
-    with unit_of_work(runtime) as ctx:
-        result = trail.verify(ctx, progress, jobs)
+    result = None
+    try:
+        with unit_of_work(runtime) as ctx:
+            result = trail.verify(ctx, progress, jobs, witness)
+    except GovernError as exc:
+        # The verdict stands even when this run cannot be recorded (a damaged trail may refuse
+        # the append); an intact verdict that cannot be recorded is not intact.
+        if result is None:
+            raise
+        click.echo(f"warning: {exc}", err=True)
+        if result.ok:
+            result.ok, result.first_bad, result.problem = False, result.entries + 1, str(exc)
     if bar is not None:
         bar.render_finish()
     if result.ok:
-        click.echo(f"ok: {result.entries} entries intact")
+        extra = ""
+        if witness is not None:
+            extra = f", including the tree of size {witness.size} {witness.witness} co-signed"
+        click.echo(f"ok: {result.entries} entries intact{extra}")
         return
     click.echo(f"{result.first_bad}")
-    click.echo(f"broken at entry {result.first_bad}: {result.problem}", err=True)
+    click.echo(f"broken at {result.first_bad}: {result.problem}", err=True)
     sys.exit(1)
 
 
 @audit.command("checkpoint")
 @db_option
 def audit_checkpoint(database_url):
-    """Sign the trail's current head now."""
+    """Sign a checkpoint of the trail's current tree now."""
     from govern.runtime import unit_of_work
     from govern.services import trail
 
     with unit_of_work(_runtime(database_url)) as ctx:
         seq = trail.checkpoint(ctx)
     click.echo(f"checkpoint at entry {seq}" if seq else "the trail is empty")
+
+
+@audit.command("prove")
+@click.argument("seq", type=click.IntRange(1))
+@click.option("--size", type=click.IntRange(1), default=None, help="Tree size (a checkpoint's).")
+@db_option
+def audit_prove(seq, size, database_url):
+    """Print an inclusion proof for entry SEQ (JSON), for `govern audit check-proof`."""
+    import json
+
+    from govern.runtime import unit_of_work
+    from govern.services import trail
+
+    with unit_of_work(_runtime(database_url)) as ctx:
+        proof = trail.inclusion(ctx, seq, size)
+    click.echo(json.dumps(proof, indent=2, ensure_ascii=False))
+
+
+@audit.command("check-proof")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--keys",
+    "keys_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="The office's public keys: the JSON of GET /api/v1/keys.",
+)
+def audit_check_proof(file, keys_file):
+    """Check an inclusion proof offline, with no database: exit 0 when the entry is in the tree
+    the office's checkpoint key signed, else 1."""
+    import json
+
+    from govern.tlog import TlogError
+    from govern.witness import check_proof
+
+    try:
+        said = check_proof(json.load(file), json.load(keys_file)["keys"])
+    except (TlogError, ValueError, KeyError, TypeError) as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"valid: {said}")
+
+
+@audit.group("witness")
+def audit_witness():
+    """The outside witnesses whose co-signatures the office accepts."""
+
+
+@audit_witness.command("add")
+@click.argument("name")
+@click.argument("pubkey")
+@db_option
+def audit_witness_add(name, pubkey, database_url):
+    """Register witness NAME by the key `govern witness keygen` printed (audited)."""
+    from govern.errors import GovernError
+    from govern.runtime import unit_of_work
+    from govern.services import trail
+
+    try:
+        with unit_of_work(_runtime(database_url)) as ctx:
+            trail.add_witness(ctx, name, pubkey)
+    except GovernError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"witness {name} registered")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--url", help="The office's govern, e.g. https://govern.example.")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), help="State file.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def witness(click_ctx, url, state, key):
+    """One witness round (run it every few minutes from cron or a systemd timer): fetch the
+    office's newest checkpoint and a consistency proof from the last one co-signed, check both,
+    co-sign and post. Exit 0 when co-signed, 1 (and no co-signature) on an inconsistent history."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    if not (url and state and key):
+        raise click.UsageError("a round needs --url, --state and --key")
+    from govern.tlog import TlogError
+    from govern.witness import WitnessRefusal, run_round
+
+    try:
+        click.echo(run_round(url, state, key))
+    except WitnessRefusal as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    except (TlogError, OSError, ValueError, RuntimeError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@witness.command("keygen")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="The witness's name (default witness/<host name>).")
+def witness_keygen(file, name):
+    """Make a witness key in FILE; the last line printed is its public key, for the office's
+    `govern audit witness add NAME PUBKEY`."""
+    import socket
+
+    from govern.witness import keygen
+
+    verifier = keygen(file, name or f"witness/{socket.gethostname()}")
+    click.echo(f"witness key written to {file}")
+    click.echo(f"register it at the office: govern audit witness add {verifier.name} PUBKEY")
+    click.echo(str(verifier))
 
 
 @main.group()
@@ -265,7 +396,8 @@ def keys():
 @keys.command("rotate")
 @db_option
 def keys_rotate(database_url):
-    """Make a new seal key; old public keys stay published so old approvals still verify."""
+    """Make a new seal key (audited); old public keys stay published, with their retirement
+    time, so old approvals still verify and nothing sealed after retirement does."""
     from govern.actions import Action
     from govern.context import Target, require
     from govern.runtime import unit_of_work

@@ -233,7 +233,7 @@ class Ctx:
         audit.write_entries(
             self.db,
             denials.collapse(self.db, entries),
-            self.keys.audit_key,
+            self.keys.checkpoint_key,
             self.settings.checkpoint_every,
             self.settings.checkpoint_minutes,
         )

@@ -14,15 +14,20 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jose import jws
 from jose.exceptions import JOSEError
+
+from govern import tlog
 
 SEAL_ALGORITHM = "ES256"
 
@@ -73,12 +78,17 @@ class SigningKey:
     kid: str
     pem: bytes
     retired: bool = False
+    # When `govern keys rotate` retired it (ISO-8601 UTC); None while current.
+    retired_at: str | None = None
 
     def sign(self, payload: bytes | str) -> str:
         # python-jose base64-encodes the payload as bytes; a str (canonical_json) must be encoded.
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
-        return jws.sign(payload, self.pem, headers={"kid": self.kid}, algorithm=SEAL_ALGORITHM)
+        # The signing time (a NumericDate, to the microsecond) rides in the protected header, so
+        # that a retired key's later seals fail.
+        headers = {"kid": self.kid, "iat": round(time.time(), 6)}
+        return jws.sign(payload, self.pem, headers=headers, algorithm=SEAL_ALGORITHM)
 
     @property
     def public_jwk(self) -> dict:
@@ -92,6 +102,7 @@ class SigningKey:
             "kid": self.kid,
             "alg": SEAL_ALGORITHM,
             "use": "sig",
+            **({"retired_at": self.retired_at} if self.retired_at else {}),
         }
 
     @property
@@ -112,9 +123,63 @@ def verify_jws(token: str, jwks: list[dict]) -> bytes:
     if key is None:
         raise DecryptError(f"no key with kid {header.get('kid')!r}")
     try:
-        return jws.verify(token, key, algorithms=[SEAL_ALGORITHM])
+        payload = jws.verify(token, key, algorithms=[SEAL_ALGORITHM])
     except JOSEError as exc:
         raise DecryptError(f"signature does not verify: {exc}") from exc
+    if key.get("retired_at"):
+        # A retired key seals nothing more: a signature without its time, or made after the
+        # key's retirement, does not count (a leaked old key cannot seal new approvals).
+        iat = header.get("iat")
+        retired = datetime.fromisoformat(key["retired_at"].replace("Z", "+00:00")).timestamp()
+        if not isinstance(iat, int | float) or iat > retired:
+            raise DecryptError(f"signed after its key {key['kid']} was retired")
+    return payload
+
+
+@dataclass
+class CheckpointKey:
+    """The trail's checkpoint key (Ed25519), separate from the seal keys: it signs the tree's
+    checkpoints as signed notes. Its name is the log's origin, the first line of each checkpoint."""
+
+    name: str
+    key: Ed25519PrivateKey
+
+    @property
+    def verifier(self) -> tlog.Verifier:
+        return tlog.Verifier(self.name, tlog.ALG_ED25519, tlog.raw_public(self.key))
+
+    def sign(self, text: str) -> tlog.NoteSignature:
+        return tlog.sign_note(text, self.name, self.key)
+
+    @property
+    def public_jwk(self) -> dict:
+        verifier = self.verifier
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url(verifier.public),
+            "kid": "checkpoint-" + verifier.key_id.hex(),
+            "alg": "EdDSA",
+            "use": "sig",
+            # The signed-note key name (the log's origin) and verifier key: a witness or an
+            # arbitrator needs the name to find the office's signature line on a checkpoint.
+            "name": self.name,
+            "vkey": str(verifier),
+        }
+
+
+def verifier_from_jwks(jwks: list[dict]) -> tlog.Verifier:
+    """The checkpoint verifier key published among the office's JWKs."""
+    for jwk in jwks:
+        if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("name"):
+            try:
+                public = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+            except (ValueError, TypeError) as exc:
+                raise tlog.TlogError("the checkpoint key's x is not base64url") from exc
+            if len(public) != 32:
+                raise tlog.TlogError("the checkpoint key is not an Ed25519 public key")
+            return tlog.Verifier(jwk["name"], tlog.ALG_ED25519, public)
+    raise tlog.TlogError("the key set holds no checkpoint key (OKP, Ed25519)")
 
 
 @dataclass
@@ -128,6 +193,7 @@ class Keyring:
     api_token_secret: str
     token_key: SigningKey
     audit_key: SigningKey
+    checkpoint_key: CheckpointKey
     seal_keys: list[SigningKey] = field(default_factory=list)
     # What the seal folder looked like when seal_keys were loaded: (current kid, file names).
     _seal_seen: tuple = field(default=(), repr=False)
@@ -139,7 +205,7 @@ class Keyring:
 
     def jwks(self) -> list[dict]:
         self.refresh_seal_keys()
-        return [k.public_jwk for k in self.seal_keys]
+        return [k.public_jwk for k in self.seal_keys] + [self.checkpoint_key.public_jwk]
 
     def refresh_seal_keys(self) -> None:
         """Pick up a `govern keys rotate` made by another process: a running app seals with the
@@ -193,14 +259,34 @@ class Keyring:
         _write_secret(self.home / "keys" / "seal" / f"{new.kid}.pem", pem)
         return new
 
-    def make_current(self, new: SigningKey) -> None:
+    def make_current(self, new: SigningKey) -> SigningKey:
         """Seal with ``new`` from now on; the others are retired."""
         seal_dir = self.home / "keys" / "seal"
+        retired_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for key in self.seal_keys:
-            key.retired = True
+            if not key.retired:
+                (seal_dir / f"{key.kid}.retired").write_text(retired_at)
+                key.retired, key.retired_at = True, retired_at
         (seal_dir / "current").write_text(new.kid)
         self.seal_keys.append(new)
         return new
+
+
+CHECKPOINT_KEY = "checkpoint.key"
+
+
+def _new_checkpoint_key() -> str:
+    # The origin names this office's log; the random part keeps two instances' logs apart.
+    origin = f"govern.audit/{secrets.token_hex(8)}"
+    return tlog.private_key_text(origin, tlog.ALG_ED25519, Ed25519PrivateKey.generate())
+
+
+def _load_checkpoint_key(keys: Path) -> CheckpointKey:
+    if not (keys / CHECKPOINT_KEY).exists():
+        # An instance made before checkpoints were Ed25519 notes gets its key on first use.
+        _write_secret(keys / CHECKPOINT_KEY, _new_checkpoint_key().encode())
+    name, _alg, key = tlog.parse_private_key((keys / CHECKPOINT_KEY).read_text())
+    return CheckpointKey(name, key)
 
 
 def ensure_keys(home: Path) -> None:
@@ -218,6 +304,8 @@ def ensure_keys(home: Path) -> None:
     for name, make in simple.items():
         if not (keys / name).exists():
             _write_secret(keys / name, make())
+    if not (keys / CHECKPOINT_KEY).exists():
+        _write_secret(keys / CHECKPOINT_KEY, _new_checkpoint_key().encode())
     seal_dir = keys / "seal"
     if not (seal_dir / "current").exists():
         pem = _new_ec_pem()
@@ -230,7 +318,15 @@ def _load_seal_keys(seal_dir: Path) -> list[SigningKey]:
     current = (seal_dir / "current").read_text().strip()
     seal_keys = []
     for pem_path in sorted(seal_dir.glob("*.pem"), key=lambda p: p.stat().st_mtime_ns):
-        seal_keys.append(SigningKey(pem_path.stem, pem_path.read_bytes(), pem_path.stem != current))
+        retired = pem_path.with_suffix(".retired")
+        seal_keys.append(
+            SigningKey(
+                pem_path.stem,
+                pem_path.read_bytes(),
+                pem_path.stem != current,
+                retired.read_text().strip() if retired.exists() else None,
+            )
+        )
     seal_keys.sort(key=lambda k: not k.retired)
     return seal_keys
 
@@ -250,5 +346,6 @@ def load_keyring(home: Path) -> Keyring:
         api_token_secret=(keys / "api-token.key").read_text().strip(),
         token_key=SigningKey("token-" + _kid_of(token_pem)[5:], token_pem),
         audit_key=SigningKey("audit-" + _kid_of(audit_pem)[5:], audit_pem),
+        checkpoint_key=_load_checkpoint_key(keys),
         seal_keys=seal_keys,
     )

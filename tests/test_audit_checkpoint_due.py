@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from govern import audit, create_app
-from govern.models import AuditCheckpoint
+from govern.models import AuditTreeCheckpoint
 from tests.conftest import Api
 
 
@@ -20,15 +20,17 @@ def test_a_due_checkpoint_is_signed_and_the_request_goes_through(settings_overri
             api.agreement()
         runtime = app.extensions["govern"]
         with runtime.engine.connect() as conn:
-            assert conn.scalar(sa.select(sa.func.count()).select_from(AuditCheckpoint)) >= 2
-            assert audit.verify(conn, runtime.keys.audit_key).ok
+            assert conn.scalar(sa.select(sa.func.count()).select_from(AuditTreeCheckpoint)) >= 2
+            assert audit.verify(conn, runtime.keys).ok
     finally:
         app.extensions["govern"].engine.dispose()
 
 
 def _checkpoints(app) -> list[int]:
     with app.extensions["govern"].engine.connect() as conn:
-        return list(conn.scalars(sa.select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq)))
+        return list(
+            conn.scalars(sa.select(AuditTreeCheckpoint.size).order_by(AuditTreeCheckpoint.size))
+        )
 
 
 def _head(app) -> int:

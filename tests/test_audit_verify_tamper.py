@@ -23,7 +23,7 @@ def chain_db(tmp_path):
 
 def _verify(instance):
     with instance.engine.connect() as conn:
-        return audit.verify(conn, instance.runtime.keys.audit_key)
+        return audit.verify(conn, instance.runtime.keys)
 
 
 def _tamper(instance, sql):
@@ -50,3 +50,19 @@ def test_tampering_is_found_at_its_entry(chain_db, sql, bad, problem):
     _tamper(chain_db, sql)
     result = _verify(chain_db)
     assert not result.ok and result.first_bad == bad and problem in result.problem
+
+
+def test_the_parallel_walk_rebuilds_the_same_tree(chain_db):
+    """Ranges split at powers of two join into the one tree: every checkpoint (every 100 entries)
+    and a witness's tree at an odd size check out, wherever the ranges fall."""
+    with chain_db.engine.connect() as conn:
+        root = audit.stored_root(conn, 173)
+    keys, url = chain_db.runtime.keys, chain_db.url
+    good = audit.WitnessTree("w", 173, root)
+    bad = audit.WitnessTree("w", 173, bytes(32))
+    for jobs in (2, 3, 4, 5):
+        with chain_db.engine.connect() as conn:
+            result = audit.verify_parallel(conn, url, keys, jobs, min_per_job=1, witness=good)
+            assert result.ok and result.entries == 300, (jobs, result)
+            result = audit.verify_parallel(conn, url, keys, jobs, min_per_job=1, witness=bad)
+            assert not result.ok and result.first_bad == 173 and "size 173" in result.problem

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from bench import decision, http_load, search, verify
+from bench import decision, http_load, search, tree, verify
 from bench.__main__ import main
 
 PG_URL = os.environ.get("GOVERN_TEST_DATABASE_URL")
@@ -49,6 +49,22 @@ def test_search_figure(tmp_path):
     for backend in backends:
         assert fig.raw[backend]["searches"] == 6
         assert fig.raw[backend]["searches_with_results"] > 0
+
+
+def test_append_figure_appends_a_trail_that_verifies(tmp_path):
+    backends = ("sqlite", "postgresql") if PG_URL else ("sqlite",)
+    fig = tree.run_append(tmp_path, appends=10, rounds=2, backends=backends, pg_url=PG_URL)
+    for backend in backends:
+        # 20 warm-up and 2 x 10 measured appends of 2 entries each.
+        assert fig.raw[backend]["verified_entries"] == 80 and fig.raw[backend]["ratio"] > 0
+
+
+def test_proof_figure_checks_its_proofs(tmp_path):
+    backends = ("sqlite", "postgresql") if PG_URL else ("sqlite",)
+    fig = tree.run_proofs(tmp_path, entries=3000, samples=20, backends=backends, pg_url=PG_URL)
+    for backend in backends:
+        assert fig.raw[backend]["checked_against_signed_roots"] == 2
+        assert fig.raw[backend]["inclusion_p50_ms"] > 0
 
 
 def test_command_line_runs_one_figure(tmp_path, capsys):

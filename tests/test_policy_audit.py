@@ -31,6 +31,11 @@ EXPECTED_PUBLIC = {
     # The public check of a printed approval letter's seal (its QR code); never its content.
     "web.seal_check",
     "web.subcontractor_seal_check",
+    # The trail's Merkle tree for witnesses and anyone holding an entry: the newest signed
+    # checkpoint, consistency proofs, and co-signatures (accepted only from registered witnesses).
+    "api.audit_checkpoint",
+    "api.audit_consistency",
+    "api.audit_cosign",
     "static",
 }
 
@@ -296,7 +301,7 @@ def _raw(runtime, *statements):
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         else:
-            for table in ("audit_entries", "audit_checkpoints"):
+            for table in ("audit_entries", "audit_checkpoints", "audit_tree_checkpoints"):
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         for statement in statements:
@@ -356,7 +361,7 @@ def test_verify_finds_the_first_tampered_entry(office, runtime, statements, firs
 def _verify_parallel(runtime, jobs):
     with runtime.engine.connect() as conn:
         return audit.verify_parallel(
-            conn, runtime.settings.database_url, runtime.keys.audit_key, jobs, min_per_job=1
+            conn, runtime.settings.database_url, runtime.keys, jobs, min_per_job=1
         )
 
 
@@ -412,7 +417,8 @@ def test_checkpoints_are_made_every_n_entries(settings_overrides):
         api.get("/api/v1/agreements", "approver")
     with app.extensions["govern"].engine.connect() as conn:
         seqs = [
-            r[0] for r in conn.execute(sa.text("SELECT seq FROM audit_checkpoints ORDER BY seq"))
+            r[0]
+            for r in conn.execute(sa.text("SELECT size FROM audit_tree_checkpoints ORDER BY size"))
         ]
     assert len(seqs) >= 2 and all(b - a >= 1 for a, b in zip(seqs, seqs[1:], strict=False))
     app.extensions["govern"].engine.dispose()
@@ -421,7 +427,7 @@ def test_checkpoints_are_made_every_n_entries(settings_overrides):
 # Fail closed.
 
 
-def _break_appends(runtime):
+def _break_appends(runtime, table="audit_entries"):
     with runtime.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(
@@ -429,30 +435,32 @@ def _break_appends(runtime):
                 "BEGIN RAISE EXCEPTION 'disk full'; END; $$ LANGUAGE plpgsql"
             )
             conn.exec_driver_sql(
-                "CREATE TRIGGER govern_test_refuse BEFORE INSERT ON audit_entries "
+                f"CREATE TRIGGER govern_test_refuse BEFORE INSERT ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION govern_test_refuse()"
             )
         else:
             conn.exec_driver_sql(
-                "CREATE TRIGGER govern_test_refuse BEFORE INSERT ON audit_entries "
+                f"CREATE TRIGGER govern_test_refuse BEFORE INSERT ON {table} "
                 "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
             )
 
 
-def _mend_appends(runtime):
+def _mend_appends(runtime, table="audit_entries"):
     with runtime.engine.begin() as conn:
         conn.exec_driver_sql(
             "DROP TRIGGER IF EXISTS govern_test_refuse"
-            + (" ON audit_entries" if conn.dialect.name == "postgresql" else "")
+            + (f" ON {table}" if conn.dialect.name == "postgresql" else "")
         )
 
 
-def test_when_the_trail_cannot_be_written_nothing_happens(office, runtime):
+# The entries, or the Merkle tree's nodes written with them: either failing stops the action.
+@pytest.mark.parametrize("table", ["audit_entries", "audit_tree"])
+def test_when_the_trail_cannot_be_written_nothing_happens(office, runtime, table):
     agreement = office.agreement()
     item = office.item(agreement["id"], content=b"not for your eyes")
     office.login("approver")
     before = len(office.audit_entries())
-    _break_appends(runtime)
+    _break_appends(runtime, table)
     try:
         read = office.get(f"/api/v1/items/{item['id']}/content", "approver")
         assert read.status_code == 503 and b"not for your eyes" not in read.data
@@ -471,7 +479,7 @@ def test_when_the_trail_cannot_be_written_nothing_happens(office, runtime):
         )
         assert created.status_code == 503
     finally:
-        _mend_appends(runtime)
+        _mend_appends(runtime, table)
     assert len(office.get("/api/v1/agreements", "approver").get_json()["agreements"]) == 1
     assert len(office.audit_entries()) == before + 1  # only the listing just now
     assert _verify(office)["ok"] is True
@@ -524,6 +532,6 @@ def test_a_forged_checkpoint_is_found(office, runtime, settings_overrides, monke
     monkeypatch.setenv("GOVERN_HOME", str(settings_overrides["home"]))
     url = settings_overrides["database_url"]
     assert CliRunner().invoke(main, ["audit", "checkpoint", "--database-url", url]).exit_code == 0
-    _raw(runtime, "UPDATE audit_checkpoints SET head_hash = '" + "0" * 64 + "'")
+    _raw(runtime, "UPDATE audit_tree_checkpoints SET root = '" + "0" * 64 + "'")
     result = _verify(office)
     assert result["ok"] is False and "checkpoint" in result["problem"]

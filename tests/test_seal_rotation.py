@@ -29,6 +29,10 @@ def settings_overrides(own_home, database_url) -> dict:
     return {"home": own_home, "database_url": database_url, "testing": True, **FAST_ARGON}
 
 
+def _seal_keys(keys: dict) -> list[dict]:
+    return [k for k in keys["keys"] if k["kid"].startswith("seal-")]
+
+
 def test_old_approvals_verify_after_rotation_and_new_ones_use_the_new_key(
     office, own_home, monkeypatch, tmp_path, database_url
 ):
@@ -36,7 +40,7 @@ def test_old_approvals_verify_after_rotation_and_new_ones_use_the_new_key(
     item = office.item(agreement["id"])
     before = approved_request(office, agreement["id"], [item["id"]])
     old = office.get(f"/api/v1/disclosures/{before['id']}/approval", "lead").get_json()
-    assert len(office.client.get("/api/v1/keys").get_json()["keys"]) == 1
+    assert len(_seal_keys(office.client.get("/api/v1/keys").get_json())) == 1
 
     monkeypatch.setenv("GOVERN_HOME", str(own_home))
     rotated = CliRunner().invoke(main, ["keys", "rotate", "--database-url", database_url])
@@ -50,7 +54,7 @@ def test_old_approvals_verify_after_rotation_and_new_ones_use_the_new_key(
 
     # The running app publishes both keys at once and seals new approvals with the new one.
     keys = office.client.get("/api/v1/keys").get_json()
-    assert {k["kid"] for k in keys["keys"]} == {old["key_id"], new_kid}
+    assert {k["kid"] for k in _seal_keys(keys)} == {old["key_id"], new_kid}
     assert verify_jws(old["jws"], keys["keys"]).decode() == old["document"]
     after = approved_request(office, agreement["id"], [item["id"]])
     new = office.get(f"/api/v1/disclosures/{after['id']}/approval", "lead").get_json()
@@ -71,3 +75,25 @@ def test_old_approvals_verify_after_rotation_and_new_ones_use_the_new_key(
     path = tmp_path / f"approval-{old['request_id']}.json"
     result = CliRunner().invoke(main, ["approval", "verify", str(path), "--keys", str(keys_file)])
     assert result.exit_code == 1 and "no key" in result.output
+
+
+def test_a_retired_key_seals_nothing_more_and_rotation_is_audited(
+    office, own_home, monkeypatch, database_url
+):
+    from govern.crypto import DecryptError, SigningKey
+
+    monkeypatch.setenv("GOVERN_HOME", str(own_home))
+    old_kid = _seal_keys(office.client.get("/api/v1/keys").get_json())[0]["kid"]
+    rotated = CliRunner().invoke(main, ["keys", "rotate", "--database-url", database_url])
+    assert rotated.exit_code == 0, rotated.output
+    keys = office.client.get("/api/v1/keys").get_json()["keys"]
+    retired = next(k for k in keys if k["kid"] == old_kid)
+    current = next(k for k in keys if k["kid"] == rotated.output.strip())
+    assert retired["retired_at"].endswith("Z") and "retired_at" not in current
+    # Whoever still holds the retired key's file cannot seal with it any more.
+    pem = (own_home / "keys" / "seal" / f"{old_kid}.pem").read_bytes()
+    late = SigningKey(old_kid, pem).sign('{"approved":"late"}')
+    with pytest.raises(DecryptError, match="retired"):
+        verify_jws(late, keys)
+    entry = office.audit_entries(action="key:rotate")[0]
+    assert entry["actor"] == "system" and entry["details"]["retired"] == [old_kid]

@@ -11,6 +11,7 @@ from govern.actions import Action
 from govern.api import endpoint, query_int, query_text
 from govern.clock import OfficeClock
 from govern.errors import Invalid
+from govern.schema import Schema, Str
 from govern.services import trail
 
 QUERY = ("actor", "action", "decision", "since", "until")
@@ -98,3 +99,65 @@ def export_audit(ctx):
     response.headers["Content-Disposition"] = f"attachment; filename=govern-audit.{fmt}"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# The Merkle tree: public for witnesses and for anyone holding an entry; proofs for auditors.
+
+COSIGNATURE_IN = Schema(
+    "Cosignature",
+    checkpoint=Str(max_len=1000, multiline=True),
+    cosignature=Str(max_len=1000),
+)
+
+
+@endpoint(
+    "/audit/checkpoint",
+    summary="The newest signed checkpoint (C2SP signed note) with the witnesses' co-signatures",
+    tag="audit",
+    produces="text/plain",
+    public=True,
+)
+def audit_checkpoint(ctx):
+    note = trail.latest_checkpoint(ctx)
+    response = Response(note, mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@endpoint(
+    "/audit/proof/consistency",
+    summary="A consistency proof between two tree sizes (RFC 6962)",
+    tag="audit",
+    query=("from", "to"),
+    public=True,
+)
+def audit_consistency(ctx):
+    first = query_int("from", 0, 0, 999_999_999)
+    second = query_int("to", 0, 0, 999_999_999) if request.args.get("to") else None
+    return trail.consistency(ctx, first, second)
+
+
+@endpoint(
+    "/audit/entries/<int:seq>/proof",
+    summary="An inclusion proof for one entry, with the signed checkpoint it is proved against",
+    tag="audit",
+    query=("size",),
+    action=Action.AUDIT_SEARCH,
+)
+def audit_inclusion(ctx, seq):
+    size = query_int("size", 0, 1, 999_999_999) if request.args.get("size") else None
+    return trail.inclusion(ctx, seq, size)
+
+
+@endpoint(
+    "/audit/cosignatures",
+    "POST",
+    summary="A registered witness posts its co-signature (tlog-cosignature/v1) of a checkpoint",
+    tag="audit",
+    body=COSIGNATURE_IN,
+    public=True,
+    status=201,
+)
+def audit_cosign(ctx, body):
+    # Fields arrive stripped; a checkpoint body and a signature line each end in a newline.
+    return trail.add_cosignature(ctx, body["checkpoint"] + "\n", body["cosignature"] + "\n")

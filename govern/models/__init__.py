@@ -2,7 +2,15 @@
 
 from govern.models.accounts import LoginThrottle, User
 from govern.models.agreements import Agreement, Item
-from govern.models.audit import AuditCheckpoint, AuditEntry, AuditHead
+from govern.models.audit import (
+    AuditCheckpoint,
+    AuditCosignature,
+    AuditEntry,
+    AuditHead,
+    AuditTreeCheckpoint,
+    AuditTreeNode,
+    AuditWitness,
+)
 from govern.models.denials import DenialCounter
 from govern.models.disclosures import Disclosure, DisclosureEditor, DisclosureItem, Grant
 from govern.models.outbox import OutboxMessage
@@ -13,8 +21,12 @@ from govern.models.vendor import Nda, NeedToKnow, Subcontractor, SubcontractorSc
 __all__ = [
     "Agreement",
     "AuditCheckpoint",
+    "AuditCosignature",
     "AuditEntry",
     "AuditHead",
+    "AuditTreeCheckpoint",
+    "AuditTreeNode",
+    "AuditWitness",
     "Breach",
     "CasbinRule",
     "DenialCounter",

@@ -1,4 +1,5 @@
-"""The audit trail's tables: the hash-chained entries, the chain head, the signed checkpoints.
+"""The audit trail's tables: the hash-chained entries, the chain head, the Merkle tree over the
+entries, the signed checkpoints, the witnesses and their co-signatures.
 
 Every column an entry is hashed over is stored as text or an integer exactly as hashed, so that
 verifying needs no conversion and searching needs no decoding.
@@ -6,7 +7,17 @@ verifying needs no conversion and searching needs no decoding.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base, one_of
@@ -55,9 +66,14 @@ class AuditHead(Base):
     at: Mapped[str] = mapped_column(String(32), default="")
     checkpoint_seq: Mapped[int] = mapped_column(SEQ, default=0)
     checkpoint_at: Mapped[str] = mapped_column(String(32), default="")
+    # The Merkle tree's frontier at ``seq`` leaves: the hex hashes of its complete subtrees,
+    # largest first (one per bit set in seq), so an append hashes without reading the tree.
+    frontier: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class AuditCheckpoint(Base):
+    """The chain checkpoints of earlier versions (ES256 JWS): no longer written, still verified."""
+
     __tablename__ = "audit_checkpoints"
 
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=False)
@@ -66,3 +82,50 @@ class AuditCheckpoint(Base):
     kid: Mapped[str] = mapped_column(String(64))
     # A compact JWS (ES256) over {"seq","hash","at"}, made with the audit key in GOVERN_HOME.
     jws: Mapped[str] = mapped_column(Text)
+
+
+class AuditTreeNode(Base):
+    """Every complete subtree of the RFC 6962 tree over the entries: (level, index) covers leaves
+    [index * 2**level, (index + 1) * 2**level); level 0 holds the leaf hashes (entry seq - 1).
+    Appended with the entries, in their transaction; a proof reads O(log n) of them."""
+
+    __tablename__ = "audit_tree"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditTreeCheckpoint(Base):
+    """A signed checkpoint of the tree: the C2SP tlog-checkpoint note signed by the office."""
+
+    __tablename__ = "audit_tree_checkpoints"
+
+    size: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+
+
+class AuditWitness(Base):
+    """An outside witness the office registered, by its cosignature/v1 verifier key."""
+
+    __tablename__ = "audit_witnesses"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(400))
+    added_at: Mapped[str] = mapped_column(String(32))
+
+
+class AuditCosignature(Base):
+    """A witness's co-signature of one signed checkpoint, as its signature line."""
+
+    __tablename__ = "audit_cosignatures"
+    __table_args__ = (UniqueConstraint("witness", "size"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(SEQ)
+    witness: Mapped[str] = mapped_column(String(200))
+    line: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[str] = mapped_column(String(32))

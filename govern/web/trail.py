@@ -87,7 +87,7 @@ def trail_entry(ctx: Ctx, seq: int):
 def trail_verify(ctx: Ctx):
     # Posted (with its CSRF token) because it is an act the trail itself records.
     result = trail.verify(ctx)
-    return render_template("audit/verify.html", result=result)
+    return render_template("audit/verify.html", result=result, witnesses=trail.witnesses(ctx))
 
 
 @page("/audit/charts")
