@@ -97,7 +97,7 @@ def test_every_page_route_is_declared_with_page_and_anonymous_readers_go_to_sign
         path = re.sub(r"<[^>]+>", "1", rule.rule)
         response = client.get(path)
         assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
-    assert {"static", "web.login", "web.seal_check"} == PUBLIC_PAGES
+    assert {"static", "web.login", "web.seal_check", "web.set_password"} == PUBLIC_PAGES
 
 
 def test_templates_have_no_inline_script_or_style():
