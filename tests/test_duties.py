@@ -385,3 +385,17 @@ def test_the_security_admin_confirms_on_its_page(admins, app):
     zh = Reader(app, "zh-CN").login("sec2")
     assert "没有待确认的事项" in text(zh.get("/admin/confirmations"))
     assert Reader(app).login("sysadm").get("/admin/confirmations").status_code == 403
+
+
+def test_a_security_admin_refuses_a_reset_and_nothing_changes(admins, app):
+    reset = admins.post(f"/api/v1/users/{_user_id(admins, 'approver')}/reset", "sysadm").get_json()
+    link_id = admins.get("/api/v1/users/confirmations", "sec").get_json()["confirmations"][0]["id"]
+    assert admins.post(f"/api/v1/users/confirmations/{link_id}/refuse", "sysadm").status_code == 403
+    sec = Reader(app).login("sec")
+    refused = sec.submit(f"/admin/confirmations/{link_id}/refuse", form_on="/admin/confirmations")
+    assert refused.status_code == 302
+    assert admins.set_password(reset["set_password_url"]).status_code == 409
+    admins.login("approver")
+    assert admins.post(f"/api/v1/users/confirmations/{link_id}/confirm", "sec").status_code == 409
+    entry = admins.audit_entries(action="user:confirm", target="user:approver", decision="allow")
+    assert [(e["actor"], e["details"]["outcome"]) for e in entry] == [("sec", "refused")]

@@ -115,6 +115,17 @@ def confirm_link(ctx, link_id):
 
 
 @endpoint(
+    "/users/confirmations/<int:link_id>/refuse",
+    "POST",
+    summary="Refuse a new account or a reset (security_admin, not its maker); its link is spent",
+    tag="users",
+    action=Action.USER_CONFIRM,
+)
+def refuse_link(ctx, link_id):
+    return links.refuse(ctx, link_id)
+
+
+@endpoint(
     "/auth/set-password",
     "POST",
     summary="Choose a password with a one-time link's token",

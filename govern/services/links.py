@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from govern import duties, policy
 from govern.actions import ROLE_DUTY, Action, Duty
-from govern.context import Ctx, Target, require
+from govern.context import Ctx, Decision, Target, require
 from govern.db import utcnow
 from govern.errors import Conflict, NotFound
 from govern.models import PasswordLink, User
@@ -116,16 +116,14 @@ def _pending_json(ctx: Ctx, link: PasswordLink, user: User) -> dict:
     }
 
 
-def confirm(ctx: Ctx, link_id: int) -> dict:
-    """A security_admin confirms a new office or admin account, or its reset: the second person.
-
-    Neither the link's maker nor the account itself confirms it."""
+def _second_person(ctx: Ctx, link_id: int) -> tuple[PasswordLink, User, Decision]:
+    """The link awaiting confirmation, decided by a security_admin who is neither the link's
+    maker nor the account itself."""
     link = get_or_404(ctx.db, PasswordLink, link_id, "confirmation")
     user = ctx.db.get(User, link.user_id)
     target = Target("user", user.username)
     decision = require(ctx, Action.USER_CONFIRM, target)
-    me = duties.actor(ctx)
-    if me in (link.created_by, user.username):
+    if duties.actor(ctx) in (link.created_by, user.username):
         violation = duties.Violation(
             duties.NOT_ONESELF,
             f"separation of duties ({duties.NOT_ONESELF}): a second person confirms",
@@ -134,10 +132,29 @@ def confirm(ctx: Ctx, link_id: int) -> dict:
         duties.enforce(ctx, Action.USER_CONFIRM, target, violation, "id", link=link.id)
     if not awaiting(link):
         raise Conflict("this link awaits no confirmation", field="id")
+    return link, user, decision
+
+
+def confirm(ctx: Ctx, link_id: int) -> dict:
+    """A security_admin confirms a new office or admin account, or its reset: the second person."""
+    link, user, decision = _second_person(ctx, link_id)
     link.confirmed_by, link.confirmed_at = ctx.principal.name, utcnow()
     _take_effect(link, user)
-    decision.record(link=link.id, purpose=link.purpose, created_by=link.created_by)
+    decision.record(
+        link=link.id, purpose=link.purpose, created_by=link.created_by, outcome="confirmed"
+    )
     return {**_pending_json(ctx, link, user), "confirmed_by": link.confirmed_by}
+
+
+def refuse(ctx: Ctx, link_id: int) -> dict:
+    """A security_admin refuses it: the link is spent unused, and a refused reset changes
+    nothing (the account keeps its password)."""
+    link, user, decision = _second_person(ctx, link_id)
+    link.revoked_at = utcnow()
+    decision.record(
+        link=link.id, purpose=link.purpose, created_by=link.created_by, outcome="refused"
+    )
+    return {**_pending_json(ctx, link, user), "refused_by": ctx.principal.name}
 
 
 def _usable(ctx: Ctx, token: str) -> tuple[PasswordLink, User]:

@@ -99,6 +99,13 @@ def confirmation_confirm(ctx: Ctx, link_id: int):
     return redirect(url_for("web.confirmation_list"))
 
 
+@page("/admin/confirmations/<int:link_id>/refuse", methods=("POST",))
+def confirmation_refuse(ctx: Ctx, link_id: int):
+    done = links.refuse(ctx, link_id)
+    flash(_("Refused for %(name)s: the link can never be used.", name=done["username"]))
+    return redirect(url_for("web.confirmation_list"))
+
+
 @page("/admin/policies", methods=("GET", "POST"))
 def policy_list(ctx: Ctx):
     form = RuleForm()
