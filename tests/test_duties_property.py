@@ -3,7 +3,7 @@ on the real database, no account reads item content or the trail outside its dut
 roles of two duties, and no administrator acts on its own account.
 
 Each example starts from the starting rules and the usual cast; its steps are random policy edits,
-role assignments, account creations, resets, disables, re-enables and confirmations, some by the
+role assignments, account creations, resets, disables, re-enables, confirmations and refusals, some by the
 wrong administrator. The invariants are checked after every step against the live decision point.
 """
 
@@ -62,7 +62,7 @@ steps = st.one_of(
     st.tuples(st.just("remove"), st.integers(0, 200)),
     st.tuples(st.just("create"), st.sampled_from(NEWCOMERS), st.sampled_from(ACCOUNT_ROLES)),
     st.tuples(st.sampled_from(["reset", "disable", "enable"]), st.sampled_from(PEOPLE)),
-    st.tuples(st.just("confirm"), st.integers(0, 10)),
+    st.tuples(st.sampled_from(["confirm", "refuse"]), st.integers(0, 10)),
     # The wrong administrator tries the other's work.
     st.tuples(st.just("sysadm-policy"), st.sampled_from(ROLES), st.sampled_from(PAIRS)),
     st.tuples(st.just("sec-create"), st.sampled_from(NEWCOMERS), st.sampled_from(ACCOUNT_ROLES)),
@@ -112,13 +112,13 @@ def _run(api, step) -> tuple[str, object]:
     if kind in ("reset", "disable", "enable"):
         user_id = _user_id(api, step[1]) or 999_999
         return "sysadm", api.post(f"/api/v1/users/{user_id}/{kind}", "sysadm")
-    if kind == "confirm":
+    if kind in ("confirm", "refuse"):
         listing = api.get("/api/v1/users/confirmations", "sec")
         pending = listing.get_json().get("confirmations") if listing.status_code == 200 else None
         if not pending:
             return "sec", listing
         link = pending[step[1] % len(pending)]
-        return "sec", api.post(f"/api/v1/users/confirmations/{link['id']}/confirm", "sec")
+        return "sec", api.post(f"/api/v1/users/confirmations/{link['id']}/{kind}", "sec")
     _, role, (obj, act) = step
     body = {"ptype": "p", "values": [role, "*", obj, act]}
     return "sysadm", api.post("/api/v1/policies", "sysadm", json=body)
