@@ -106,6 +106,10 @@ class Instance:
             self._runtime = build_runtime(self.settings)
         return self._runtime
 
+    def today(self) -> date:
+        """The office's day, by the instance's own clock (never the host's calendar)."""
+        return self.runtime.clock.today()
+
     def env(self) -> dict:
         """The environment a server process needs to serve this instance."""
         return {**os.environ, "GOVERN_HOME": str(self.home), "GOVERN_DATABASE_URL": self.url}
@@ -122,7 +126,7 @@ class Instance:
                     title="bench",
                     owner="office",
                     vendor="vendor",
-                    signed_on=today() - timedelta(days=30),
+                    signed_on=self.today() - timedelta(days=30),
                     term_years=5,
                     contract_value=3985000,
                 )
@@ -302,7 +306,3 @@ def load_chain(instances: list[Instance], n: int, checkpoint_every: int = 0, **k
     for sink in sinks:
         sink.finish(checkpoint_every)
     say(f"{n:,} chained audit entries written in {time.perf_counter() - t0:.1f} s")
-
-
-def today() -> date:
-    return date.today()

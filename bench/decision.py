@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import casbin
 
-from bench.common import Figure, Instance, bulk_insert, median, say, today
+from bench.common import Figure, Instance, bulk_insert, median, say
 from govern.actions import Action
 from govern.context import Ctx, Principal, decide
 from govern.models import Agreement, Item, Nda, NeedToKnow, User
@@ -32,7 +32,7 @@ def seed(instance: Instance, n_items: int, n_grants: int) -> tuple[Principal, li
 
     Returns the measured staff member and the items it has need-to-know for."""
     staff_id, lead_id, agreement_id = instance.staff_and_agreement()
-    day = today()
+    day = instance.today()
     with instance.engine.begin() as conn:
         bulk_insert(
             conn,
@@ -119,7 +119,7 @@ def one_decision(instance: Instance, principal: Principal, item_id: int) -> tupl
             ctx,
             Action.ITEM_READ,
             items.target(item),
-            items.read_checks(ctx, item, agreement, today()),
+            items.read_checks(ctx, item, agreement, ctx.today()),
         )
         t2 = time.perf_counter()
         if not decision.allowed or len(ctx.pending) != 1:

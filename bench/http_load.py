@@ -30,7 +30,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import PASSWORD, Figure, Instance, median, percentile, say, today
+from bench.common import PASSWORD, Figure, Instance, median, percentile, say
 from govern.context import Principal
 from govern.models import AuditEntry, Nda, NeedToKnow
 from govern.runtime import unit_of_work
@@ -48,7 +48,7 @@ def free_port() -> int:
 def seed(instance: Instance, content: bytes) -> int:
     """A staff member with an NDA and need-to-know for one real, encrypted item. Returns its id."""
     staff_id, lead_id, agreement_id = instance.staff_and_agreement()
-    day = today()
+    day = instance.today()
     with unit_of_work(instance.runtime, Principal.system()) as ctx:
         item = items.create(
             ctx,

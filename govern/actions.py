@@ -15,11 +15,14 @@ class Action(StrEnum):
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
     AUTH_TOKEN = "auth:token"
+    # A bearer token presented to the API and refused (never the token: a short hash of it).
+    AUTH_BEARER = "auth:bearer"
     USER_CREATE = "user:create"
     USER_LIST = "user:list"
     USER_DISABLE = "user:disable"
     USER_ENABLE = "user:enable"
     USER_RESET = "user:reset"
+    USER_UNLOCK = "user:unlock"
     # A second person (security_admin) confirms a new office or admin account, or its reset.
     USER_CONFIRM = "user:confirm"
     # By the account's own holder: a one-time set-password link, or the current password.
@@ -77,6 +80,7 @@ class Action(StrEnum):
     BREACH_CREATE = "breach:create"
     BREACH_LIST = "breach:list"
     OUTBOX_LIST = "outbox:list"
+    OUTBOX_SEND = "outbox:send"
     # The trail itself.
     AUDIT_SEARCH = "audit:search"
     AUDIT_VERIFY = "audit:verify"
@@ -140,6 +144,8 @@ ACTION_DUTIES: MappingProxyType[Action, frozenset[Duty]] = MappingProxyType(
             Action.AUTH_LOGIN: (),
             Action.AUTH_LOGOUT: (),
             Action.AUTH_TOKEN: (),
+            # A refused bearer token is recorded, never decided by a rule.
+            Action.AUTH_BEARER: (),
             Action.AUTH_SET_PASSWORD: (),
             Action.AUTH_CHANGE_PASSWORD: (),
             Action.USER_CREATE: (_Y,),
@@ -148,6 +154,8 @@ ACTION_DUTIES: MappingProxyType[Action, frozenset[Duty]] = MappingProxyType(
             Action.USER_DISABLE: (_Y,),
             Action.USER_ENABLE: (_Y,),
             Action.USER_RESET: (_Y,),
+            # Ending a lockout after failed logins is a credentials matter.
+            Action.USER_UNLOCK: (_Y,),
             Action.USER_CONFIRM: (_S,),
             # The audit duty reads the rules it audits; only the security duty changes them.
             Action.POLICY_LIST: (_S, _A),
@@ -198,6 +206,8 @@ ACTION_DUTIES: MappingProxyType[Action, frozenset[Duty]] = MappingProxyType(
             Action.BREACH_CREATE: (_O,),
             Action.BREACH_LIST: (_V, _O, _A),
             Action.OUTBOX_LIST: (_V, _O, _A),
+            # Mailing the outbox is the local operator's (`govern outbox send`), under no rule.
+            Action.OUTBOX_SEND: (),
             Action.AUDIT_SEARCH: (_A,),
             Action.AUDIT_VERIFY: (_A,),
             Action.AUDIT_EXPORT: (_A,),

@@ -14,18 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from govern import audit
+from govern import audit, denials
 from govern.actions import Action
+from govern.clock import OfficeClock
 from govern.config import Settings
 from govern.crypto import Keyring
-from govern.errors import AuditUnavailable, Forbidden
+from govern.errors import AuditUnavailable, Conflict, Forbidden
 from govern.policy import GLOBAL, PolicyEngine
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker
     policy: PolicyEngine
+    # The office's calendar (settings.timezone): what day it is, where days begin and end.
+    clock: OfficeClock = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = OfficeClock(self.settings.timezone)
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,13 @@ class Ctx:
             self.policy_checked = True
         return self.runtime.policy
 
+    @property
+    def clock(self) -> OfficeClock:
+        return self.runtime.clock
+
     def today(self) -> date:
-        return datetime.now(ZoneInfo(self.settings.timezone)).date()
+        """The office's day now (the runtime's clock)."""
+        return self.runtime.clock.today()
 
     def roles(self, domain: str = GLOBAL) -> tuple[str, ...]:
         if self.principal.kind in ("anonymous", "system"):
@@ -132,9 +143,11 @@ class Ctx:
         decision: str = "allow",
         rule: str = "",
         keep: bool = False,
+        collapse: bool = True,
         **details,
     ) -> audit.PendingEntry:
-        """Queue an audit entry. ``keep`` entries survive a rolled-back unit of work."""
+        """Queue an audit entry. ``keep`` entries survive a rolled-back unit of work. An anonymous
+        caller's entries are counted when repeated (govern.denials) unless ``collapse`` is off."""
         domain = target.domain if isinstance(target, Target) else GLOBAL
         entry = audit.PendingEntry(
             actor=self.principal.name,
@@ -146,13 +159,32 @@ class Ctx:
             request_id=self.request_id,
             client=self.client,
             details=details,
+            collapsible=collapse and self.principal.kind == "anonymous",
         )
         (self.kept if keep else self.pending).append(entry)
         return entry
 
-    def commit(self) -> None:
-        """Write the queued trail and the change together, or neither (fail closed)."""
+    def flush(self) -> None:
+        """Send the change to the database now. A rule the database refuses (a duplicate that a
+        concurrent request slipped in between a check and this insert) is a conflict (409)."""
         try:
+            self.db.flush()
+        except IntegrityError as exc:
+            self.db.rollback()
+            raise _conflict(exc) from exc
+
+    def commit(self) -> None:
+        """Write the queued trail and the change together, or neither (fail closed).
+
+        The change is flushed first, so that the database refusing it is told apart from the
+        trail failing: the first is a conflict (409; the denials queued so far are still
+        written), the second leaves nothing done (503)."""
+        try:
+            try:
+                self.flush()
+            except Conflict:
+                self.fail()
+                raise
             self._write(self.kept + self.pending)
             self.db.commit()
         except SQLAlchemyError as exc:
@@ -179,7 +211,21 @@ class Ctx:
             log.error("could not record a denial in the audit trail: %s", exc.__class__.__name__)
 
     def _write(self, entries: list[audit.PendingEntry]) -> None:
-        audit.write_entries(self.db, entries, self.keys.audit_key, self.settings.checkpoint_every)
+        audit.write_entries(
+            self.db,
+            denials.collapse(self.db, entries),
+            self.keys.audit_key,
+            self.settings.checkpoint_every,
+            self.settings.checkpoint_minutes,
+        )
+
+
+def _conflict(exc: IntegrityError) -> Conflict:
+    """Name what collided: the constraint (PostgreSQL) or SQLite's own words for it."""
+    diag = getattr(exc.orig, "diag", None)
+    what = getattr(diag, "constraint_name", None) or str(exc.orig).splitlines()[0]
+    log.warning("the database refused a change: %s", what)
+    return Conflict(f"the change collides with another one ({what}); reload and try again")
 
 
 def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:

@@ -25,6 +25,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK that ``column`` holds one of ``values``. Models and migrations build
+    their CHECKs with it from the same tuples of allowed values, so both state the same rule."""
+    listed = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({listed})"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -51,6 +58,19 @@ def make_engine(url: str, **kwargs) -> Engine:
             kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
     return engine
+
+
+def upsert(session, table, values: dict, keys: list[str], changes: dict, returning=()):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE: one statement, so two callers inserting the same
+    key at once never collide (SQLite and PostgreSQL both speak it)."""
+    if session.connection().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values).on_conflict_do_update(index_elements=keys, set_=changes)
+    if returning:
+        stmt = stmt.returning(*returning)
+    return session.execute(stmt)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import casbin
@@ -111,6 +111,20 @@ def roles_in_table(session: Session, username: str) -> set[str]:
     )
 
 
+@dataclass
+class _Snapshot:
+    """One loaded version of the rules: the enforcer and the verdicts computed on it, together.
+
+    The engine swaps whole snapshots with one assignment, so a verdict computed on an old
+    enforcer can only ever land in the old snapshot's cache, never in the new one's.
+    """
+
+    version: int
+    enforcer: casbin.Enforcer | None
+    cache: dict[tuple, Verdict | bool] = field(default_factory=dict)
+    roles: dict[tuple, tuple[str, ...]] = field(default_factory=dict)
+
+
 class PolicyEngine:
     """One per process: a casbin enforcer over the database rules, reloaded when they change."""
 
@@ -121,17 +135,18 @@ class PolicyEngine:
         self._adapter = Adapter(engine, db_class=CasbinRule, create_table=False)
         self._model_path = str(model_path or POLICY_DIR / "model.conf")
         self._lock = threading.Lock()
-        self._enforcer: casbin.Enforcer | None = None
-        self._version = -1
-        self._cache: dict[tuple, Verdict] = {}
-        self._roles: dict[tuple, tuple[str, ...]] = {}
+        self._snapshot = _Snapshot(-1, None)
+
+    @property
+    def version(self) -> int:
+        return self._snapshot.version
 
     def refresh(self, session: Session) -> None:
         """Reload when the policy version in the database moved (one primary-key read)."""
         version = current_version(session)
-        if version != self._version:
+        if version != self._snapshot.version:
             with self._lock:
-                if version != self._version:
+                if version != self._snapshot.version:
                     # The adapter reads the rules on a connection of its own, which sees only
                     # committed rows: remember the committed version read before them, not the
                     # session's (which may be an uncommitted bump, e.g. a role just assigned in
@@ -139,53 +154,55 @@ class PolicyEngine:
                     with self._engine.connect() as conn:
                         committed = conn.scalar(_VERSION)
                     enforcer = casbin.Enforcer(self._model_path, self._adapter)
-                    self._enforcer = enforcer
-                    self._cache = {}
-                    self._roles = {}
-                    self._version = committed or 0
-                    log.info("policy loaded, version %s", self._version)
+                    self._snapshot = _Snapshot(committed or 0, enforcer)
+                    log.info("policy loaded, version %s", committed or 0)
+
+    @staticmethod
+    def _remember(store: dict, key: tuple, value) -> None:
+        if len(store) >= PolicyEngine.CACHE_LIMIT:
+            store.clear()
+        store[key] = value
 
     def check(self, subject: str, domain: str, kind: str, action: str) -> Verdict:
+        snap = self._snapshot  # one read: the verdict is computed and cached on the same rules
         key = (subject, domain, kind, action)
-        verdict = self._cache.get(key)
+        verdict = snap.cache.get(key)
         if verdict is None:
-            allowed, explain = self._enforcer.enforce_ex(subject, domain, kind, action)
+            allowed, explain = snap.enforcer.enforce_ex(subject, domain, kind, action)
             if allowed and explain:
                 verdict = Verdict(True, "p, " + ", ".join(explain), explain[0])
             else:
                 verdict = Verdict(False, "no matching policy rule", None)
-            if len(self._cache) >= self.CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = verdict
+            self._remember(snap.cache, key, verdict)
         return verdict
 
     def may_ever(self, subject: str, kind: str, action: str) -> bool:
         """Does any role the subject holds, in any domain, have a rule for this action?"""
+        snap = self._snapshot
         key = ("ever", subject, kind, action)
-        found = self._cache.get(key)
+        found = snap.cache.get(key)
         if found is None:
             if subject in TOKEN_ROLES:
                 pairs = [(subject, GLOBAL)]
             else:
                 pairs = [
-                    (g[1], g[2]) for g in self._enforcer.get_filtered_grouping_policy(0, subject)
+                    (g[1], g[2]) for g in snap.enforcer.get_filtered_grouping_policy(0, subject)
                 ]
-            found = any(self._enforcer.enforce(role, dom, kind, action) for role, dom in pairs)
-            self._cache[key] = found
+            found = any(snap.enforcer.enforce(role, dom, kind, action) for role, dom in pairs)
+            self._remember(snap.cache, key, found)
         return found
 
     def roles(self, subject: str, domain: str) -> tuple[str, ...]:
+        snap = self._snapshot
         key = (subject, domain)
-        found = self._roles.get(key)
+        found = snap.roles.get(key)
         if found is None:
             if subject in TOKEN_ROLES:
                 found = (subject,)
             else:
-                names = set(self._enforcer.get_roles_for_user_in_domain(subject, GLOBAL))
+                names = set(snap.enforcer.get_roles_for_user_in_domain(subject, GLOBAL))
                 if domain != GLOBAL:
-                    names |= set(self._enforcer.get_roles_for_user_in_domain(subject, domain))
+                    names |= set(snap.enforcer.get_roles_for_user_in_domain(subject, domain))
                 found = tuple(sorted(names))
-            if len(self._roles) >= self.CACHE_LIMIT:
-                self._roles.clear()
-            self._roles[key] = found
+            self._remember(snap.roles, key, found)
         return found

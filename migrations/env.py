@@ -39,10 +39,27 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a table to change it on SQLite (copy, drop, rename). With foreign
+        # keys on, dropping a table others refer to would fail or cascade; they are off while
+        # migrating (a pragma that only takes effect outside a transaction) and checked after.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True, render_item=render_item)  # fmt: skip
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if sqlite:
+            connection.rollback()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"foreign keys broken after migrating: {broken[:10]}")
 
 
 if context.is_offline_mode():

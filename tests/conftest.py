@@ -14,12 +14,14 @@ import os
 import shutil
 import uuid
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from govern import audit, create_app, migrate, policy
+from govern.clock import OfficeClock
 from govern.context import Principal
 from govern.crypto import ensure_keys
 from govern.db import Base, make_engine, normalize_url
@@ -113,6 +115,18 @@ def runtime(app):
 
 
 @pytest.fixture
+def clock(runtime) -> OfficeClock:
+    """The office's clock the app under test keeps: tests take their days from it, never from
+    the host's calendar (the office's day and the host's differ for eight hours a day)."""
+    return runtime.clock
+
+
+@pytest.fixture
+def today(clock) -> date:
+    return clock.today()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -170,6 +184,10 @@ class Api:
 
     def delete(self, path, as_=None, **kw):
         return self.call("DELETE", path, as_, **kw)
+
+    def day(self, offset: int = 0) -> str:
+        """The office's day ``offset`` days from today, by the app's own clock, as ISO text."""
+        return (self.runtime.clock.today() + timedelta(days=offset)).isoformat()
 
     # Small factories for domain objects, through the API like a user would.
     def agreement(self, as_="approver", **fields) -> dict:

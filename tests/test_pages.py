@@ -175,7 +175,12 @@ def test_registering_an_item_by_upload_encrypts_it_and_it_reads_back(office, app
     ][0]["id"]
     content = reader.get(f"/items/{item_id}/content")
     assert content.status_code == 200 and content.data == b"name,id\nwang,1\n"
-    assert content.headers["Content-Disposition"] == "attachment"
+    # A download named after the title (RFC 5987 for the Chinese, an ASCII stand-in beside it).
+    assert content.headers["Content-Disposition"] == (
+        f'attachment; filename="item-{item_id}.csv"; '
+        "filename*=UTF-8''%E6%88%B7%E7%B1%8D%E6%95%B0%E6%8D%AE.csv"
+    )
+    assert content.headers["Content-Security-Policy"].startswith("sandbox")
 
 
 def test_the_vendor_without_nda_gets_the_403_page_and_it_is_audited(office, app):
@@ -262,6 +267,7 @@ def test_system_admin_creates_disables_and_resets_with_links_shown_once(office, 
     assert clash.status_code == 409 and "is taken" in field_error(clash, "username")
     made = admin.submit("/admin/users", {"username": "zhao", "role": "vendor_staff"})
     assert made.status_code == 200 and 'id="awaiting"' not in text(made)
+    assert made.headers["Cache-Control"] == "no-store"
     link = _link_on(made)
     assert link.startswith("http://localhost/set-password/")
     page = text(admin.get("/admin/users"))
@@ -283,6 +289,8 @@ def test_system_admin_creates_disables_and_resets_with_links_shown_once(office, 
     users = office.get("/api/v1/users", "sysadm").get_json()["users"]
     zhao = next(u for u in users if u["username"] == "zhao")
     reset = admin.submit(f"/admin/users/{zhao['id']}/reset", form_on="/admin/users")
+    # A link is shown once: no cache may keep the page that shows it.
+    assert reset.headers["Cache-Control"] == "no-store"
     relink = _link_on(reset)
     assert relink != link and relink.rsplit("/", 1)[1] not in str(office.audit_entries())
     gone = Reader(app).submit("/login", {"username": "zhao", "password": "zhao's own password"})

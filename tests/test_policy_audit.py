@@ -300,8 +300,9 @@ def _raw(runtime, *statements):
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         else:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_entries_no_update")
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_entries_no_delete")
+            for table in ("audit_entries", "audit_checkpoints"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         for statement in statements:
             conn.exec_driver_sql(statement)
 
@@ -527,7 +528,6 @@ def test_a_forged_checkpoint_is_found(office, runtime, settings_overrides, monke
     monkeypatch.setenv("GOVERN_HOME", str(settings_overrides["home"]))
     url = settings_overrides["database_url"]
     assert CliRunner().invoke(main, ["audit", "checkpoint", "--database-url", url]).exit_code == 0
-    with runtime.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE audit_checkpoints SET head_hash = '" + "0" * 64 + "'")
+    _raw(runtime, "UPDATE audit_checkpoints SET head_hash = '" + "0" * 64 + "'")
     result = _verify(office)
     assert result["ok"] is False and "checkpoint" in result["problem"]

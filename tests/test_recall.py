@@ -24,7 +24,7 @@ def held(office):
     first = office.item(aid, content=b"records", title="records")
     second = office.item(aid, content=b"design", title="design")
     spare = office.item(aid, content=b"untouched", title="untouched")
-    today = office_today()
+    today = office_today(office)
     nda = {
         "username": "staff",
         "signed_on": (today - timedelta(days=10)).isoformat(),
@@ -215,7 +215,7 @@ def test_termination_ends_all_access_and_lists_what_must_come_back(office, runti
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["agreement"]["status"] == "terminated"
-    assert body["agreement"]["terminated_on"] == office_today().isoformat()
+    assert body["agreement"]["terminated_on"] == office_today(office).isoformat()
     manifest = {(m["item"], m["holder_kind"], m["holder"]) for m in body["return_manifest"]}
     party = f"grant:{grant['grant_id']}"
     sub = f"subcontractor:{held['subcontractor']}"
@@ -251,8 +251,8 @@ def test_termination_ends_all_access_and_lists_what_must_come_back(office, runti
             "purpose": "y",
             "form": "view",
             "item_ids": [spare["id"]],
-            "starts_on": office_today().isoformat(),
-            "ends_on": office_today().isoformat(),
+            "starts_on": office_today(office).isoformat(),
+            "ends_on": office_today(office).isoformat(),
         },
     )
     assert filed.status_code == 409 and "terminated" in filed.get_json()["error"]["message"]
@@ -282,7 +282,7 @@ def test_termination_ends_all_access_and_lists_what_must_come_back(office, runti
 
 def test_warnings_before_a_grant_a_window_or_the_term_ends(office, runtime):
     # An agreement whose five-year term ends in about ten days.
-    soon = office_today() + timedelta(days=10)
+    soon = office_today(office) + timedelta(days=10)
     signed = date(soon.year - 5, soon.month, min(soon.day, 28))
     agreement = office.agreement(signed_on=signed.isoformat())
     item = office.item(agreement["id"])
@@ -290,16 +290,16 @@ def test_warnings_before_a_grant_a_window_or_the_term_ends(office, runtime):
         office,
         agreement["id"],
         [item["id"]],
-        starts_on=office_today().isoformat(),
-        ends_on=(office_today() + timedelta(days=20)).isoformat(),
+        starts_on=office_today(office).isoformat(),
+        ends_on=(office_today(office) + timedelta(days=20)).isoformat(),
     )
     grant = issue_grant(office, approved["id"])
     far = approved_request(
         office,
         agreement["id"],
         [item["id"]],
-        starts_on=office_today().isoformat(),
-        ends_on=(office_today() + timedelta(days=90)).isoformat(),
+        starts_on=office_today(office).isoformat(),
+        ends_on=(office_today(office) + timedelta(days=90)).isoformat(),
     )
     with as_operator(runtime) as ctx:
         queued = warnings.disclosure_warnings(ctx, ctx.today())

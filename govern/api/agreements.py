@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import mimetypes
+import re
+import unicodedata
+from urllib.parse import quote
+
 from flask import Response
 
+from govern import http, shapes
 from govern.actions import Action
 from govern.api import endpoint
 from govern.schema import Base64, Bool, Date, Enum, Int, List, Money, Schema, Str
@@ -125,19 +131,49 @@ def list_items(ctx, agreement_id):
 
 @endpoint(
     "/items/<int:item_id>/content",
-    summary="An item's plaintext, when policy allows",
+    summary="An item's plaintext, when policy allows (as an attachment, never active content)",
     tag="items",
     produces="application/octet-stream",
     action=Action.ITEM_READ,
 )
 def item_content(ctx, item_id):
+    http.refuse_cross_site_read(ctx, item_id)
     item, content = items.read_content(ctx, item_id, ctx.today())
-    return content_response(content, item.media_type)
+    return content_response(item, content)
 
 
-def content_response(content: bytes, media_type: str, inline: bool = False) -> Response:
+# Served content is inert on govern's origin: a sandboxed, script-less document that may not be
+# framed, even if a browser were to render it despite the attachment.
+CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
+_EXTENSIONS = {shapes.JSON: ".json", shapes.CSV: ".csv", shapes.OPAQUE: ".bin"}
+_UNSAFE_IN_NAME = re.compile(r'[/\\"<>:|?*]+')
+
+
+def download_name(item, media_type: str) -> tuple[str, str]:
+    """(ASCII fallback, full UTF-8 name) for the item's title with its type's extension."""
+    base = shapes.base_type(media_type)
+    ext = _EXTENSIONS.get(base) or mimetypes.guess_extension(base) or ".bin"
+    # Control and format characters (a right-to-left override could disguise the extension)
+    # go, and so does anything a file system or the header's quoting would read as syntax.
+    visible = "".join(
+        c for c in unicodedata.normalize("NFC", item.title) if unicodedata.category(c)[0] != "C"
+    )
+    title = _UNSAFE_IN_NAME.sub("_", visible).strip(" .")[:100]
+    ascii_title = re.sub(r"[^A-Za-z0-9._-]+", "_", title).strip("._")
+    fallback = f"item-{item.id}-{ascii_title}" if ascii_title else f"item-{item.id}"
+    return fallback + ext, (title or f"item-{item.id}") + ext
+
+
+def content_response(item, content: bytes, media_type: str | None = None) -> Response:
+    """Item content for the API and the pages alike: always a download, never sniffed, never
+    cached, never run as a page of govern's origin (uploaded HTML, SVG or script stays inert)."""
+    media_type = media_type or item.media_type
     response = Response(content, mimetype=media_type)
+    fallback, name = download_name(item, media_type)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Disposition"] = "inline" if inline else "attachment"
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response

@@ -1,5 +1,5 @@
-"""Recall orders (clause 3.10), return confirmations, termination (clause 5.3) and
-declassification (clause 5.2)."""
+"""Recall orders (clause 3.10), return confirmations, termination (clause 5.3),
+declassification (clause 5.2) and destruction of items."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ DECLASSIFY_IN = Schema(
     status=Enum(choices=("declassified", "public")),
     reason=Str(max_len=2000),
 )
+
+DESTROY_IN = Schema("ItemDestroy", reason=Str(max_len=2000))
 
 
 @endpoint(
@@ -89,3 +91,16 @@ def terminate_agreement(ctx, agreement_id):
 )
 def declassify_item(ctx, data, item_id):
     return item_json(recalls.declassify(ctx, item_id, data["status"], data["reason"]))
+
+
+@endpoint(
+    "/items/<int:item_id>/destroy",
+    "POST",
+    summary="Destroy an item: its data key is erased (crypto-shredding) and all access over it "
+    "ends; its content can never be read again",
+    tag="items",
+    body=DESTROY_IN,
+    action=Action.ITEM_DESTROY,
+)
+def destroy_item(ctx, data, item_id):
+    return item_json(recalls.destroy(ctx, item_id, data["reason"]))

@@ -21,6 +21,4 @@ from govern.services import shared
 )
 def shared_item(ctx, item_id):
     item, content, hints = shared.read(ctx, item_id, http.bearer_token())
-    return content_response(
-        content, hints.get("media_type", item.media_type), hints.get("inline", False)
-    )
+    return content_response(item, content, hints.get("media_type"))

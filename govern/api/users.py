@@ -151,3 +151,15 @@ def change_password(ctx, data):
         ctx, data["username"], data["current_password"], data["new_password"]
     )
     return {"id": user.id, "username": user.username}
+
+
+@endpoint(
+    "/users/<int:user_id>/unlock",
+    "POST",
+    summary="End an account's lockout after failed logins",
+    tag="users",
+    action=Action.USER_UNLOCK,
+)
+def unlock_user(ctx, user_id):
+    user = users.unlock(ctx, user_id)
+    return {"id": user.id, "username": user.username, "locked_until": None}

@@ -5,14 +5,54 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from govern.db import Base, UTCDateTime, utcnow
+from govern.db import Base, UTCDateTime, one_of, utcnow
+
+# The values each column may hold, stated once: the services validate against them and the
+# database refuses anything else (CHECK constraints built from the same tuples).
+AGREEMENT_STATUSES = ("active", "terminated")
+CATEGORIES = (
+    "design",
+    "image",
+    "dev_tool",
+    "flowchart",
+    "engineering_drawing",
+    "program",
+    "data",
+    "patent",
+    "tender_document",
+    "credential",
+    "business_document",
+    "technical_document",
+    "designated",
+)
+ITEM_STATUSES = ("protected", "public", "declassified", "recalled", "returned", "destroyed")
+SENSITIVITIES = ("internal", "confidential", "secret")
 
 
 class Agreement(Base):
     __tablename__ = "agreements"
+    __table_args__ = (
+        CheckConstraint(one_of("status", AGREEMENT_STATUSES), name="status"),
+        CheckConstraint(
+            "status <> 'terminated' OR terminated_on IS NOT NULL", name="terminated_on"
+        ),
+        CheckConstraint("term_years >= 1", name="term_years"),
+        CheckConstraint("contract_value >= 0", name="contract_value"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -34,7 +74,13 @@ class Agreement(Base):
 
 class Item(Base):
     __tablename__ = "items"
-    __table_args__ = (Index("ix_items_agreement_status", "agreement_id", "status"),)
+    __table_args__ = (
+        Index("ix_items_agreement_status", "agreement_id", "status"),
+        CheckConstraint(one_of("category", CATEGORIES), name="category"),
+        CheckConstraint(one_of("sensitivity", SENSITIVITIES), name="sensitivity"),
+        CheckConstraint(one_of("status", ITEM_STATUSES), name="status"),
+        CheckConstraint("size >= 0", name="size"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))

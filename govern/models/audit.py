@@ -6,10 +6,12 @@ verifying needs no conversion and searching needs no decoding.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from govern.db import Base
+from govern.db import Base, one_of
+
+DECISIONS = ("allow", "deny")
 
 SEQ = BigInteger().with_variant(Integer, "sqlite")
 
@@ -21,6 +23,8 @@ class AuditEntry(Base):
         Index("ix_audit_entries_action_seq", "action", "seq"),
         Index("ix_audit_entries_decision_seq", "decision", "seq"),
         Index("ix_audit_entries_at", "at"),
+        Index("ix_audit_entries_target_seq", "target", "seq"),
+        CheckConstraint(one_of("decision", DECISIONS), name="decision"),
     )
 
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=False)
@@ -43,6 +47,7 @@ class AuditHead(Base):
     """The chain's head, one row. Locking it is what makes concurrent appends one gapless chain."""
 
     __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(SEQ, default=0)

@@ -4,15 +4,39 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from govern.db import Base, UTCDateTime, utcnow
+from govern.db import Base, UTCDateTime, one_of, utcnow
+
+FORMS = ("view", "copy", "transfer")
+DISCLOSURE_STATES = (
+    "draft",
+    "submitted",
+    "reviewed",
+    "approved",
+    "denied",
+    "withdrawn",
+    "expired",
+    "revoked",
+)
 
 
 class Disclosure(Base):
     __tablename__ = "disclosures"
-    __table_args__ = (Index("ix_disclosures_agreement_state", "agreement_id", "state"),)
+    __table_args__ = (
+        Index("ix_disclosures_agreement_state", "agreement_id", "state"),
+        CheckConstraint(one_of("form", FORMS), name="form"),
+        CheckConstraint(one_of("state", DISCLOSURE_STATES), name="state"),
+        CheckConstraint("starts_on <= ends_on", name="window"),
+        # clause 3.6: no approval without the owner's seal.
+        CheckConstraint(
+            "state <> 'approved' OR (approval_document IS NOT NULL AND approval_jws IS NOT NULL"
+            " AND approval_kid IS NOT NULL)",
+            name="approved_sealed",
+        ),
+        CheckConstraint("version >= 1", name="version"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))

@@ -6,14 +6,30 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from govern.db import Base, UTCDateTime, utcnow
+from govern.db import Base, UTCDateTime, one_of, utcnow
+
+RECALL_KINDS = ("recall", "termination")
+HOLDER_KINDS = ("staff", "subcontractor", "third_party")
+OUTCOMES = ("returned", "destroyed")
+RESPONSIBLE_KINDS = ("staff", "subcontractor")
 
 
 class Recall(Base):
     __tablename__ = "recalls"
+    __table_args__ = (CheckConstraint(one_of("kind", RECALL_KINDS), name="kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
@@ -29,7 +45,15 @@ class ReturnConfirmation(Base):
     """One item held by one holder, to be confirmed returned or destroyed by the vendor."""
 
     __tablename__ = "return_confirmations"
-    __table_args__ = (Index("ix_return_confirmations_recall_open", "recall_id", "confirmed_at"),)
+    __table_args__ = (
+        Index("ix_return_confirmations_recall_open", "recall_id", "confirmed_at"),
+        # One confirmation per recall, item and holder.
+        UniqueConstraint("recall_id", "item_id", "holder_kind", "holder"),
+        CheckConstraint(one_of("holder_kind", HOLDER_KINDS), name="holder_kind"),
+        CheckConstraint("outcome IS NULL OR " + one_of("outcome", OUTCOMES), name="outcome"),
+        # Confirmed means: when and how; open means neither.
+        CheckConstraint("(confirmed_at IS NULL) = (outcome IS NULL)", name="confirmed"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recall_id: Mapped[int] = mapped_column(ForeignKey("recalls.id"))
@@ -45,6 +69,10 @@ class ReturnConfirmation(Base):
 
 class Breach(Base):
     __tablename__ = "breaches"
+    __table_args__ = (
+        CheckConstraint(one_of("responsible_kind", RESPONSIBLE_KINDS), name="responsible_kind"),
+        CheckConstraint("liquidated_damages >= 0", name="liquidated_damages"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base, UTCDateTime, utcnow
@@ -13,10 +24,15 @@ from govern.db import Base, UTCDateTime, utcnow
 
 class Nda(Base):
     __tablename__ = "ndas"
-    __table_args__ = (Index("ix_ndas_user_agreement", "user_id", "agreement_id"),)
+    __table_args__ = (
+        Index("ix_ndas_user_agreement", "user_id", "agreement_id"),
+        CheckConstraint("signed_on <= expires_on", name="term"),
+        # An NDA is renewed once: the renewal is the one row pointing at it.
+        UniqueConstraint("renews_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     signed_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date] = mapped_column(Date)
@@ -32,10 +48,21 @@ class Nda(Base):
 
 class NeedToKnow(Base):
     __tablename__ = "need_to_know"
-    __table_args__ = (Index("ix_need_to_know_user_item", "user_id", "item_id"),)
+    __table_args__ = (
+        Index("ix_need_to_know_user_item", "user_id", "item_id"),
+        # One live need-to-know per person and item (clause 3.5); revoked ones stay as history.
+        Index(
+            "uq_need_to_know_live",
+            "user_id",
+            "item_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     reason: Mapped[str] = mapped_column(Text)
@@ -48,6 +75,11 @@ class NeedToKnow(Base):
 
 class Subcontractor(Base):
     __tablename__ = "subcontractors"
+    __table_args__ = (
+        CheckConstraint("dsa_signed_on <= dsa_expires_on", name="dsa_term"),
+        # clause 3.7: the minimisation record lives within its data-security agreement.
+        CheckConstraint("until <= dsa_expires_on", name="until"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
@@ -69,7 +101,8 @@ class SubcontractorScope(Base):
     """One item of a minimisation record, with the fields the subcontractor may receive."""
 
     __tablename__ = "subcontractor_scopes"
-    __table_args__ = (Index("ix_subcontractor_scopes_sub_item", "subcontractor_id", "item_id"),)
+    # One scope per subcontractor and item (its unique index also serves lookups by both).
+    __table_args__ = (UniqueConstraint("subcontractor_id", "item_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subcontractor_id: Mapped[int] = mapped_column(ForeignKey("subcontractors.id"))

@@ -13,10 +13,11 @@ from govern.actions import Action
 from govern.context import Ctx, Target, require
 from govern.errors import Invalid
 from govern.models import Agreement, AuditEntry, Breach, Subcontractor
+from govern.models import recalls as rules
 from govern.services import agreements, get_or_404, recalls
 from govern.services.ndas import vendor_user
 
-RESPONSIBLE_KINDS = ("staff", "subcontractor")
+RESPONSIBLE_KINDS = rules.RESPONSIBLE_KINDS
 
 
 def target(breach: Breach) -> Target:

@@ -25,10 +25,12 @@ from govern.crypto import SEAL_ALGORITHM, canonical_json
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, NotFound
 from govern.models import Agreement, AuditEntry, Disclosure, DisclosureItem, Item, User
+from govern.models import disclosures as rules
 from govern.services import agreements, get_or_404, outbox
 
-FORMS = ("view", "copy", "transfer")
-STATES = ("draft", "submitted", "reviewed", "approved", "denied", "withdrawn", "expired", "revoked")
+# The allowed values live with the model, which also makes the database refuse anything else.
+FORMS = rules.FORMS
+STATES = rules.DISCLOSURE_STATES
 UNDECIDED = ("submitted", "reviewed")
 # The states each move may start from; anything else is an illegal move (409).
 MOVES = {
@@ -304,12 +306,15 @@ def approve(ctx: Ctx, disclosure_id: int) -> Disclosure:
     # clause 3.6: only after the owner signs and seals its consent may the vendor disclose.
     d, decision = _begin_move(ctx, disclosure_id, Action.DISCLOSURE_APPROVE)
     d.decided_by, d.decided_at = ctx.principal.id, utcnow()
-    _save(ctx, d, Action.DISCLOSURE_APPROVE, decision, "approved")
+    # Sealed before the move lands, in the same write: the database refuses an approved request
+    # without its seal. Nothing is flushed while the document is read, so that the move's
+    # version check (in _save) still guards the whole change.
     seal = ctx.keys.seal_key
-    d.approval_document = canonical_json(approval_document(ctx, d))
+    with ctx.db.no_autoflush:
+        d.approval_document = canonical_json(approval_document(ctx, d))
     d.approval_jws = seal.sign(d.approval_document.encode("utf-8"))
     d.approval_kid = seal.kid
-    ctx.db.flush()
+    _save(ctx, d, Action.DISCLOSURE_APPROVE, decision, "approved")
     decision.record(key_id=seal.kid)
     _notify_filer(ctx, d, "approved and sealed")
     return d

@@ -8,8 +8,7 @@ takes effect on the very next read.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -30,8 +29,7 @@ def target(grant: Grant, d: Disclosure) -> Target:
 
 def window_end(ctx: Ctx, d: Disclosure) -> datetime:
     """The end of the window's last day in the office's time zone, as UTC."""
-    zone = ZoneInfo(ctx.settings.timezone)
-    return datetime.combine(d.ends_on + timedelta(days=1), time.min, zone).astimezone(UTC)
+    return ctx.clock.end_of_day(d.ends_on).astimezone(UTC)
 
 
 def issue(ctx: Ctx, disclosure_id: int) -> tuple[Grant, str]:
@@ -147,6 +145,11 @@ def _read_checks(ctx: Ctx, grant: Grant, d: Disclosure, item: Item | None) -> li
     today = ctx.today()
     listed = item is not None and ctx.db.get(DisclosureItem, (d.id, item.id)) is not None
 
+    def not_destroyed():
+        # Said first to whoever the item was granted to, since destroying it also revoked the
+        # grant: it is gone for good. Items outside the grant are never described.
+        return f"item {item.id} is destroyed" if listed and item.status == "destroyed" else None
+
     def grant_live():
         state = grant_state(grant)
         return None if state == "live" else f"grant {grant.id} is {state}"
@@ -170,6 +173,7 @@ def _read_checks(ctx: Ctx, grant: Grant, d: Disclosure, item: Item | None) -> li
         return None if item.wrapped_key is not None else f"item {item.id} is destroyed"
 
     return [
+        not_destroyed,
         grant_live,
         request_approved,
         inside_window,
@@ -186,11 +190,25 @@ def _grant_for(ctx: Ctx, item_id: int, token: str) -> Grant:
             ctx.keys, ctx.settings.issuer, token, tokens.GRANT_AUDIENCE
         )
     except Unauthenticated:
-        ctx.record(Action.SHARED_READ, f"item:{item_id}", "deny", "invalid grant token", keep=True)
+        ctx.record(
+            Action.SHARED_READ,
+            f"item:{item_id}",
+            "deny",
+            "invalid grant token",
+            keep=True,
+            token_sha256=tokens.fingerprint(token),
+        )
         raise
     grant = ctx.db.scalar(select(Grant).where(Grant.jti == claims.jti))
     if grant is None or claims.subject != f"grant:{grant.id}":
-        ctx.record(Action.SHARED_READ, f"item:{item_id}", "deny", "unknown grant", keep=True)
+        ctx.record(
+            Action.SHARED_READ,
+            f"item:{item_id}",
+            "deny",
+            "unknown grant",
+            keep=True,
+            token_sha256=tokens.fingerprint(token),
+        )
         raise Unauthenticated("the grant token is not known")
     return grant
 
@@ -212,5 +230,6 @@ def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
     except DecryptError as exc:
         raise Conflict(f"item {item.id} cannot be opened: {exc}") from exc
     decision.record(grant=grant.id, disclosure=d.id, form=d.form, sha256=item.sha256)
-    # A "view" disclosure is shown, not handed over: inline, never cached.
-    return item, content, {"inline": d.form == "view", "media_type": item.media_type}
+    # Whatever the form, the content is handed over as an attachment, never shown on govern's own
+    # origin, and never cached (see api/agreements.content_response).
+    return item, content, {"media_type": item.media_type}

@@ -7,32 +7,22 @@ from datetime import date
 
 from sqlalchemy import Date, bindparam, exists, or_, select
 
+from govern import shapes
 from govern.actions import Action
 from govern.context import Check, Ctx, Target, require
 from govern.crypto import DecryptError, sha256_hex
 from govern.db import utcnow
-from govern.errors import Conflict, TooLarge
+from govern.errors import Conflict, Invalid, TooLarge
 from govern.models import Agreement, Item, Nda, NeedToKnow
+from govern.models import agreements as rules
 from govern.policy import OFFICE_ROLES, VENDOR_ROLES
 from govern.services import agreements, get_or_404
+from govern.services.disclosures import refuse
 
-CATEGORIES = (
-    "design",
-    "image",
-    "dev_tool",
-    "flowchart",
-    "engineering_drawing",
-    "program",
-    "data",
-    "patent",
-    "tender_document",
-    "credential",
-    "business_document",
-    "technical_document",
-    "designated",
-)
-STATUSES = ("protected", "public", "declassified", "recalled", "returned", "destroyed")
-SENSITIVITIES = ("internal", "confidential", "secret")
+# The allowed values live with the model, which also makes the database refuse anything else.
+CATEGORIES = rules.CATEGORIES
+STATUSES = rules.ITEM_STATUSES
+SENSITIVITIES = rules.SENSITIVITIES
 
 
 def target(item: Item) -> Target:
@@ -54,15 +44,17 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> Item:
         raise TooLarge(
             f"content_b64: more than {ctx.settings.max_content_bytes} bytes", field="content_b64"
         )
+    fields = data.get("fields", [])
+    shape = checked_shape(content, data.get("media_type"), fields)
     # clause 1.1 (the bracket): what the project publishes is recorded as public, needing no request.
     item = Item(
         agreement_id=agreement.id,
         title=data["title"],
         category=data["category"],
-        fields=data.get("fields", []),
+        fields=fields,
         sensitivity=data.get("sensitivity", "confidential"),
         status="public" if data.get("public") else "protected",
-        media_type=data.get("media_type", "application/octet-stream"),
+        media_type=shape.media_type,
         size=len(content),
         sha256=sha256_hex(content),
     )
@@ -73,6 +65,26 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> Item:
     decision.entry.target = str(target(item))
     decision.record(category=item.category, sha256=item.sha256, size=item.size, status=item.status)
     return item
+
+
+def checked_shape(content: bytes, media_type: str | None, fields: list[str]) -> shapes.Shape:
+    """The content's shape, given or detected; 400 unless it has every declared field.
+
+    clause 3.7: a subcontractor receives only the fields of its record, cut out of the content;
+    a declared field the content does not have would be a promise minimisation cannot keep.
+    """
+    shape = shapes.shape_of(content, media_type, fields)
+    missing = shapes.missing_fields(shape, fields)
+    named = ", ".join(missing)
+    if missing and shape.names is None:
+        raise Invalid(
+            f"fields: the content is {shape.where}, so fields cannot be checked ({named}); "
+            "declare fields only for JSON records or CSV with a header",
+            field="fields",
+        )
+    if missing:
+        raise Invalid(f"fields: not among {shape.where}: {named}", field="fields")
+    return shape
 
 
 def list_for(ctx: Ctx, agreement_id: int) -> list[Item]:
@@ -149,26 +161,33 @@ def need_to_know_problem(db, user_id: int, item_id: int, today: date) -> str | N
     return f"no need-to-know for item {item_id}: it was revoked"
 
 
+def destroyed(item: Item) -> bool:
+    return item.status == "destroyed" or item.wrapped_key is None
+
+
 def read_checks(ctx: Ctx, item: Item, agreement: Agreement, today: date):
-    """The facts that must hold for the role whose rule allowed reading ``item``."""
+    """The facts that must hold for the role whose rule allowed reading ``item``.
+
+    A destroyed item is said to be gone before anything else; the office, which destroyed it,
+    hears it as a conflict (409, see :func:`read_content`), a vendor as a denial."""
 
     def exists_now() -> str | None:
-        return f"item {item.id} is destroyed" if item.wrapped_key is None else None
+        return f"item {item.id} is destroyed" if destroyed(item) else None
 
     def checks(role: str) -> list[Check]:
         if role in OFFICE_ROLES:
-            return [exists_now]
+            return []
         if role not in VENDOR_ROLES:
             return [lambda: f"role {role} never reads item content"]
         if item.status == "public":
             return [exists_now]
         uid = ctx.principal.id
         return [
+            exists_now,
             agreements.is_active(agreement),
             lambda: None if item.status == "protected" else f"item {item.id} is {item.status}",
             lambda: nda_problem(ctx.db, uid, agreement.id, today),
             lambda: need_to_know_problem(ctx.db, uid, item.id, today),
-            exists_now,
         ]
 
     return checks
@@ -180,12 +199,23 @@ def read_content(ctx: Ctx, item_id: int, today: date) -> tuple[Item, bytes]:
     decision = require(
         ctx, Action.ITEM_READ, target(item), read_checks(ctx, item, agreement, today)
     )
+    if destroyed(item):
+        why = f": {item.status_reason}" if item.status_reason else ""
+        raise refuse(ctx, Action.ITEM_READ, target(item), f"item {item.id} is destroyed{why}")
     try:
         content = ctx.keys.decrypt(item.nonce, item.ciphertext, item.wrapped_key, identity(item))
     except DecryptError as exc:
         raise Conflict(f"item {item.id} cannot be opened: {exc}") from exc
     decision.record(sha256=item.sha256, size=item.size)
     return item, content
+
+
+def shred(item: Item) -> None:
+    """Crypto-shredding: without its data key the content can never be opened again, wherever a
+    copy of the ciphertext survives (a backup); the ciphertext goes too."""
+    item.wrapped_key = None
+    item.nonce = None
+    item.ciphertext = None
 
 
 def set_status(item: Item, status: str, reason: str | None) -> None:

@@ -105,7 +105,7 @@ def _add_nda(ctx: Ctx, agreement: Agreement, user: User, data: dict, renews: Nda
         renews_id=renews.id if renews else None,
     )
     ctx.db.add(nda)
-    ctx.db.flush()
+    ctx.flush()  # a renewal racing another of the same NDA: 409
     _store_document(ctx, nda, data)
     return nda
 
@@ -209,7 +209,7 @@ def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKn
         for item in found
     ]
     ctx.db.add_all(grants)
-    ctx.db.flush()
+    ctx.flush()  # a grant racing the same one past the check above: 409
     decision.record(
         user=user.username,
         item_ids=[g.item_id for g in grants],

@@ -71,7 +71,7 @@ def add_rule(ctx: Ctx, ptype: str, values: list[str]) -> CasbinRule:
     rule = CasbinRule(ptype=ptype, **columns)
     ctx.db.add(rule)
     policy.bump_version(ctx.db)
-    ctx.db.flush()
+    ctx.flush()  # the same rule added by a concurrent request: 409
     decision.entry.target = f"policy:{rule.id}"
     decision.record(ptype=ptype, values=values)
     return rule

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from govern.actions import Action
 from govern.audit import iso
@@ -29,9 +29,10 @@ from govern.models import (
     SubcontractorScope,
     User,
 )
+from govern.models import recalls as rules
 from govern.services import agreements, disclosures, get_or_404, grants, items, outbox
 
-OUTCOMES = ("returned", "destroyed")
+OUTCOMES = rules.OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -285,9 +286,24 @@ def confirm(ctx: Ctx, confirmation_id: int, data: dict) -> ReturnConfirmation:
         raise disclosures.refuse(
             ctx, Action.RECALL_CONFIRM, tgt, f"confirmation {row.id} is already confirmed"
         )
-    row.outcome, row.note = data["outcome"], data.get("note")
-    row.confirmed_by, row.confirmed_at = ctx.principal.id, utcnow()
-    ctx.db.flush()
+    # Only an open confirmation is confirmed: of two racing confirmations one lands, the other
+    # finds it closed (the check above read it before the first one committed).
+    landed = ctx.db.execute(
+        update(ReturnConfirmation)
+        .where(ReturnConfirmation.id == row.id, ReturnConfirmation.confirmed_at.is_(None))
+        .values(
+            outcome=data["outcome"],
+            note=data.get("note"),
+            confirmed_by=ctx.principal.id,
+            confirmed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if landed.rowcount != 1:
+        raise disclosures.refuse(
+            ctx, Action.RECALL_CONFIRM, tgt, f"confirmation {row.id} was confirmed by someone else"
+        )
+    ctx.db.refresh(row)
     decision.record(
         confirmation=row.id, item_id=row.item_id, holder=row.holder, outcome=row.outcome
     )
@@ -361,4 +377,31 @@ def declassify(ctx: Ctx, item_id: int, status: str, reason: str) -> Item:
     items.set_status(item, status, reason)
     ctx.db.flush()
     decision.record(**{"from": previous, "to": status, "reason": reason})
+    return item
+
+
+def destroy(ctx: Ctx, item_id: int, reason: str) -> Item:
+    """The owner destroys its copy of an item for good: the data key is erased (crypto-shredding),
+    and every grant, need-to-know and subcontractor scope over it ends, as in a recall.
+
+    A destroyed item cannot be destroyed again, declassified or recalled: its status is final."""
+    item = get_or_404(ctx.db, Item, item_id, "item")
+    tgt = items.target(item)
+    decision = require(ctx, Action.ITEM_DESTROY, tgt)
+    if items.destroyed(item):
+        raise disclosures.refuse(ctx, Action.ITEM_DESTROY, tgt, f"item {item.id} is destroyed")
+    agreement = ctx.db.get(Agreement, item.agreement_id)
+    # Who held it is written down before access ends: the trail then says whose copies outlive
+    # the office's (a holder's own copy is theirs to return or destroy, clause 3.10).
+    held_by = [h.name for h in holders(ctx, item)]
+    ended = _end_access(
+        ctx, agreement, [item.id], f"item {item.id} destroyed: {reason}", Action.ITEM_DESTROY
+    )
+    previous = item.status
+    items.shred(item)
+    items.set_status(item, "destroyed", reason)
+    ctx.db.flush()
+    decision.record(
+        **{"from": previous, "to": "destroyed", "reason": reason}, holders=held_by, **ended
+    )
     return item

@@ -12,12 +12,11 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from sqlalchemy import select
 
-from govern import tokens
+from govern import shapes, tokens
 from govern.actions import Action
 from govern.context import Ctx, Principal, Target, require
 from govern.crypto import DecryptError, sha256_hex
@@ -26,9 +25,6 @@ from govern.errors import Conflict, Invalid, Unauthenticated
 from govern.models import Agreement, AuditEntry, Item, Subcontractor, SubcontractorScope
 from govern.services import agreements, get_or_404, items
 from govern.services.ndas import agreement_items
-
-JSON_TYPES = ("application/json",)
-CSV_TYPES = ("text/csv", "application/csv")
 
 
 def target(sub: Subcontractor) -> Target:
@@ -91,8 +87,7 @@ def _scopes(found: list[Item], fields: list[str]) -> list[tuple[Item, list[str]]
 
 def token_expiry(ctx: Ctx, until: date) -> datetime:
     """The end of the record's last day, on the office's calendar."""
-    zone = ZoneInfo(ctx.settings.timezone)
-    return datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
+    return ctx.clock.end_of_day(until)
 
 
 def _issue_token(ctx: Ctx, sub: Subcontractor) -> str:
@@ -209,6 +204,7 @@ def _claims(ctx: Ctx, item_id: int, token: str) -> tokens.Claims:
             "deny",
             "invalid or expired client token",
             keep=True,
+            token_sha256=tokens.fingerprint(token),
         )
         raise
 
@@ -218,6 +214,14 @@ def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
     claims = _claims(ctx, item_id, token)
     sub = ctx.db.get(Subcontractor, int(claims.subject)) if claims.subject.isdigit() else None
     if sub is None:
+        ctx.record(
+            Action.SHARED_READ,
+            Target("item", item_id),
+            "deny",
+            "client token names no subcontractor",
+            keep=True,
+            token_sha256=tokens.fingerprint(token),
+        )
         raise Unauthenticated("the client token names no subcontractor")
     ctx.principal = Principal("subcontractor", actor_name(sub.id), "subcontractor", sub.id)
     agreement = ctx.db.get(Agreement, sub.agreement_id)
@@ -235,6 +239,7 @@ def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
         Target("item", item_id, agreement.domain),
         [
             lambda: _token_problem(sub, claims),
+            lambda: _destroyed(item, scope),
             lambda: _record_problem(sub, today),
             agreements.is_active(agreement),
             lambda: _scope_problem(item, scope),
@@ -253,6 +258,14 @@ def _token_problem(sub: Subcontractor, claims: tokens.Claims) -> str | None:
         return f"subcontractor {sub.id} is revoked"
     if claims.jti != sub.token_jti:
         return "the client token was replaced by a newer one"
+    return None
+
+
+def _destroyed(item: Item | None, scope: SubcontractorScope | None) -> str | None:
+    # An item the record named and the office has since destroyed is said to be gone for good,
+    # rather than only that the scope ended; items outside the record are never described.
+    if item is not None and scope is not None and item.status == "destroyed":
+        return f"item {item.id} is destroyed"
     return None
 
 
@@ -294,56 +307,48 @@ def _minimise(ctx: Ctx, item: Item, fields: list[str], served: dict) -> str | No
         )
     except DecryptError:
         return f"item {item.id} cannot be opened"
-    media_type = item.media_type.split(";")[0].strip().lower()
     served["media_type"] = item.media_type
     if not fields:
         served.update(content=content, fields=[])
         return None
-    if media_type in JSON_TYPES or media_type.endswith("+json"):
+    if shapes.is_json(item.media_type):
         return _minimise_json(content, fields, served)
-    if media_type in CSV_TYPES:
+    if shapes.is_csv(item.media_type):
         return _minimise_csv(content, fields, served)
     return (
-        f"item {item.id} is {media_type}, which cannot be cut down to fields "
-        f"{fields}; the record names fields for it"
+        f"item {item.id} is {shapes.base_type(item.media_type)}, which cannot be cut down to "
+        f"fields {fields}; the record names fields for it"
     )
 
 
 def _minimise_json(content: bytes, fields: list[str], served: dict) -> str | None:
-    try:
-        records = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        records = None
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+    records = shapes.json_records(content)
+    if records is None:
         return "the item is not JSON records (a list of objects); only whole fields may be served"
     wanted = set(fields)
     cut = [{k: v for k, v in record.items() if k in wanted} for record in records]
     served.update(
         content=json.dumps(cut, ensure_ascii=False).encode("utf-8"),
         fields=sorted({k for record in cut for k in record}, key=fields.index),
-        media_type="application/json",
+        media_type=shapes.JSON,
     )
     return None
 
 
 def _minimise_csv(content: bytes, fields: list[str], served: dict) -> str | None:
-    try:
-        rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))
-    except (UnicodeDecodeError, csv.Error):
-        return "the item is not readable CSV; only whole columns may be served"
-    if not rows:
-        served.update(content=b"", fields=[])
-        return None
+    rows = shapes.csv_table(content)
+    if rows is None:
+        return "the item is not CSV with a header; only whole columns may be served"
     # The file's own column order is kept; only the record's columns survive.
     keep = [i for i, name in enumerate(rows[0]) if name in fields]
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     for row in rows:
-        writer.writerow([row[i] if i < len(row) else "" for i in keep])
+        writer.writerow([row[i] for i in keep])
     served.update(
         content=out.getvalue().encode("utf-8"),
         fields=[rows[0][i] for i in keep],
-        media_type="text/csv",
+        media_type=shapes.CSV,
     )
     return None
 

@@ -12,11 +12,13 @@ from govern import duties
 from govern.actions import Action
 from govern.context import Ctx, Decision, Target, require
 from govern.errors import Conflict
-from govern.models import CasbinRule, PasswordLink, User
+from govern.models import CasbinRule, LoginThrottle, PasswordLink, User
 from govern.services import accounts, get_or_404, links
 
 
-def user_json(user: User, roles: list[tuple[str, str]], state: str | None = None) -> dict:
+def user_json(
+    user: User, roles: list[tuple[str, str]], state: str | None = None, locked_until=None
+) -> dict:
     return {
         "id": user.id,
         "username": user.username,
@@ -25,7 +27,20 @@ def user_json(user: User, roles: list[tuple[str, str]], state: str | None = None
         # None once the holder has chosen its password.
         "pending": state,
         "roles": [{"role": r, "domain": d} for r, d in roles],
+        "locked_until": locked_until.isoformat(timespec="seconds") if locked_until else None,
     }
+
+
+def _lockouts(ctx: Ctx) -> dict[str, object]:
+    """Accounts locked out now by failed logins, and until when."""
+    limit = ctx.settings.login_max_failures_account
+    rows = ctx.db.scalars(
+        select(LoginThrottle).where(
+            LoginThrottle.key.startswith("account:"), LoginThrottle.failures >= limit
+        )
+    )
+    found = {row.key.split(":", 1)[1]: accounts.locked_until(ctx, row, limit) for row in rows}
+    return {name: until for name, until in found.items() if until is not None}
 
 
 def list_users(ctx: Ctx) -> list[dict]:
@@ -35,7 +50,11 @@ def list_users(ctx: Ctx) -> list[dict]:
         roles.setdefault(rule.v0, []).append((rule.v1, rule.v2))
     states = links.states(ctx)
     users = ctx.db.scalars(select(User).order_by(User.id))
-    return [user_json(u, roles.get(u.username, []), states.get(u.id)) for u in users]
+    locked = _lockouts(ctx)
+    return [
+        user_json(u, roles.get(u.username, []), states.get(u.id), locked.get(u.username))
+        for u in users
+    ]
 
 
 def link_json(user: User, token: str, link: PasswordLink, url: str) -> dict:
@@ -96,3 +115,10 @@ def reset_password(ctx: Ctx, user_id: int) -> tuple[User, str, PasswordLink]:
     token, link = links.issue(ctx, user, "reset")
     decision.record(link=link.id, awaiting_confirmation=links.awaiting(link))
     return user, token, link
+
+
+def unlock(ctx: Ctx, user_id: int) -> User:
+    """End an account's lockout after failed logins, before its window would (system_admin)."""
+    user, decision = _target_user(ctx, user_id, Action.USER_UNLOCK)
+    decision.record(was_locked=accounts.unlock(ctx, user))
+    return user

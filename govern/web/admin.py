@@ -17,7 +17,7 @@ from govern.api.policies import RULE_IN
 from govern.api.users import USER_IN, set_password_url
 from govern.context import Ctx
 from govern.services import links, policies, users
-from govern.web import page
+from govern.web import page, shown_once
 from govern.web.forms import Form, attempt, choices, submitted, validated
 from govern.web.i18n import label
 
@@ -56,7 +56,7 @@ class RuleForm(Form):
 
 def _link_page(user, token, link, purpose: str):
     shown = users.link_json(user, token, link, set_password_url(token))
-    return render_template("admin/link.html", link=shown, purpose=purpose)
+    return shown_once(render_template("admin/link.html", link=shown, purpose=purpose))
 
 
 @page("/admin/users", methods=("GET", "POST"))
@@ -104,6 +104,13 @@ def confirmation_refuse(ctx: Ctx, link_id: int):
     done = links.refuse(ctx, link_id)
     flash(_("Refused for %(name)s: the link can never be used.", name=done["username"]))
     return redirect(url_for("web.confirmation_list"))
+
+
+@page("/admin/users/<int:user_id>/unlock", methods=("POST",))
+def user_unlock(ctx: Ctx, user_id: int):
+    user = users.unlock(ctx, user_id)
+    flash(_("Account %(name)s may sign in again.", name=user.username))
+    return redirect(url_for("web.user_list"))
 
 
 @page("/admin/policies", methods=("GET", "POST"))

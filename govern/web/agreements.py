@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField
 
+from govern import http
 from govern.actions import Action
 from govern.api.agreements import AGREEMENT_IN, ITEM_IN, content_response
 from govern.context import Ctx
@@ -41,6 +42,9 @@ class AgreementForm(Form):
         }
 
 
+_BROWSER_NON_TYPES = ("", "application/octet-stream", "text/plain", "application/vnd.ms-excel")
+
+
 class ItemForm(Form):
     title = StringField(_l("Title"))
     category = SelectField(_l("Category (clause 1)"))
@@ -65,7 +69,11 @@ class ItemForm(Form):
         }
         if upload and upload.filename:
             data["content_b64"] = base64.b64encode(upload.read()).decode()
-            data["media_type"] = upload.mimetype or "application/octet-stream"
+            # The browser's type is a guess from the file's extension. A guess that says nothing
+            # (or calls a CSV file a spreadsheet) is left out, so that govern detects JSON
+            # records and CSV itself, as for an API caller who names no type.
+            if upload.mimetype not in _BROWSER_NON_TYPES:
+                data["media_type"] = upload.mimetype
         return data
 
 
@@ -127,5 +135,6 @@ def agreement_page(ctx: Ctx, agreement_id: int):
 @page("/items/<int:item_id>/content")
 def item_content(ctx: Ctx, item_id: int):
     # The same decision as GET /api/v1/items/{id}/content: NDA, need-to-know, status (clause 3.8).
+    http.refuse_cross_site_read(ctx, item_id)
     item, content = items.read_content(ctx, item_id, ctx.today())
-    return content_response(content, item.media_type)
+    return content_response(item, content)

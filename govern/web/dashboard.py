@@ -46,7 +46,7 @@ def vendor_lead(ctx: Ctx, listing: list[Agreement], clocks: dict) -> dict:
                         soon(
                             "grant",
                             f"{d.third_party} (#{d.id})",
-                            g.expires_at.date(),
+                            ctx.clock.last_day(g.expires_at),
                             a,
                             f"/requests/{d.id}",
                         )

@@ -1,5 +1,6 @@
 """Recall orders (clause 3.10), the vendor's return confirmations, termination with its return
-manifest (clause 5.3), and declassification (clause 5.2), on the API's own services."""
+manifest (clause 5.3), declassification (clause 5.2) and destruction of items, on the API's own
+services."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from govern.actions import Action
-from govern.api.recalls import CONFIRM_IN, DECLASSIFY_IN, RECALL_IN
+from govern.api.recalls import CONFIRM_IN, DECLASSIFY_IN, DESTROY_IN, RECALL_IN
 from govern.context import Ctx
 from govern.errors import Invalid
 from govern.services import agreements, recalls
@@ -119,3 +120,28 @@ def item_declassify(ctx: Ctx, agreement_id: int, item_id: int):
         item = recalls.declassify(ctx, item_id, data["status"], data["reason"])
         flash(_("Item %(title)s is now %(status)s.", title=item.title, status=label(item.status)))
     return redirect(url_for("web.agreement_page", agreement_id=agreement_id))
+
+
+class DestroyForm(Form):
+    reason = StringField(_l("Reason"))
+    understood = BooleanField(
+        _l(
+            "I understand: the content can never be read again, and every grant, need-to-know and subcontractor scope over it ends now."
+        )
+    )
+
+
+@page("/agreements/<int:agreement_id>/items/<int:item_id>/destroy", methods=("POST",))
+def item_destroy(ctx: Ctx, agreement_id: int, item_id: int):
+    form = DestroyForm()
+    back = redirect(url_for("web.agreement_page", agreement_id=agreement_id))
+    if not form.checked(ctx, Action.ITEM_DESTROY):
+        return back
+    if not form.understood.data:
+        # Destruction cannot be undone: the reader says so explicitly, with or without script.
+        flash(_("Nothing was done: tick the box to confirm the destruction."))
+        return back
+    reason = validated(DESTROY_IN, {"reason": form.reason.data})["reason"]
+    item = recalls.destroy(ctx, item_id, reason)
+    flash(_("Item %(title)s is destroyed: its content can never be read again.", title=item.title))
+    return back
