@@ -47,13 +47,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("password_links", schema=None) as batch_op:
         batch_op.create_index("ix_password_links_user_id", ["user_id"], unique=False)
-    rules = sa.table("casbin_rule", *(sa.column(c) for c in ("ptype", "v0", "v1", "v2", "v3")))
+    columns = ("ptype", "v0", "v1", "v2", "v3")
+    rules = sa.table("casbin_rule", *(sa.column(c) for c in columns))
     bind = op.get_bind()
-    if bind.execute(sa.select(sa.func.count()).select_from(rules)).scalar():
-        op.bulk_insert(
-            rules, [dict(zip(("ptype", "v0", "v1", "v2", "v3"), r, strict=True)) for r in NEW_RULES]
-        )
-        bind.execute(sa.text("UPDATE policy_state SET version = version + 1"))
+    if not bind.execute(sa.select(sa.func.count()).select_from(rules)).scalar():
+        return
+    # Each rule once: the table's unique index (0002) refuses a second copy of a line.
+    missing = [
+        dict(zip(columns, r, strict=True))
+        for r in NEW_RULES
+        if not bind.execute(
+            sa.select(sa.func.count())
+            .select_from(rules)
+            .where(*(rules.c[c] == v for c, v in zip(columns, r, strict=True)))
+        ).scalar()
+    ]
+    if missing:
+        op.bulk_insert(rules, missing)
+        bind.execute(sa.text("UPDATE policy_state SET version = version + 1 WHERE id = 1"))
 
 
 def downgrade() -> None:
