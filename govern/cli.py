@@ -135,6 +135,7 @@ def serve(host, port, workers, database_url):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", "govern.accesslog.RedactingLogger")
 
         def load(self):
             return create_app({"database_url": database_url} if database_url else None)

@@ -29,25 +29,13 @@ log = logging.getLogger(__name__)
 
 OFFICE_ROLES = frozenset({"office_handler", "office_approver"})
 VENDOR_ROLES = frozenset({"vendor_lead", "vendor_staff"})
-# 三员分立: no account holds two of these.
+# 三员分立: the three administrators' roles (each its own duty: govern.actions.ROLE_DUTY).
 ADMIN_TRIAD = frozenset({"system_admin", "security_admin", "auditor"})
 ACCOUNT_ROLES = OFFICE_ROLES | VENDOR_ROLES | ADMIN_TRIAD
 # Token holders are not accounts: their casbin subject is the role itself.
 TOKEN_ROLES = frozenset({"third_party", "subcontractor"})
 ROLES = ACCOUNT_ROLES | TOKEN_ROLES
 GLOBAL = "*"
-
-# Separation of duties that no policy edit may undo: admins never read items or decide requests.
-FORBIDDEN_FOR_ADMINS = frozenset(
-    {
-        ("item", "read"),
-        ("shared", "read"),
-        ("disclosure", "approve"),
-        ("disclosure", "review"),
-        ("disclosure", "deny"),
-        ("agreement", "terminate"),
-    }
-)
 
 
 @dataclass(frozen=True)

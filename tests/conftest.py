@@ -168,6 +168,11 @@ class Api:
         self.tokens[username] = response.get_json()["access_token"]
         return self.tokens[username]
 
+    def set_password(self, set_password_url: str, password: str = PASSWORD):
+        """The holder of a one-time link chooses its password, as the public page does."""
+        token = set_password_url.rsplit("/", 1)[1]
+        return self.post("/api/v1/auth/set-password", json={"token": token, "password": password})
+
     def headers(self, username: str | None) -> dict:
         if username is None:
             return {}

@@ -125,7 +125,7 @@ def test_cosignatures_only_from_registered_witnesses_over_office_checkpoints(
         main, ["audit", "witness", "add", name, pubkey, "--database-url", url]
     )
     assert added.exit_code == 0, added.output
-    assert office.audit_entries(action="audit:witness")[0]["details"]["witness"] == name
+    assert office.audit_entries(action="witness:add")[0]["details"]["witness"] == name
 
     other = Ed25519PrivateKey.generate()
     forged = tlog.cosign(body, name, other, int(time.time())).line()

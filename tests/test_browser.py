@@ -416,10 +416,10 @@ WALK = {
         "/agreements/{a}/breaches",
         "/agreements/{a}/recalls",
     ],
-    "staff": ["/", "/agreements/{a}"],
+    "staff": ["/", "/agreements/{a}", "/account/password"],
     "audit": ["/", "/audit", "/audit/{q}", "/audit/charts"],
     "sysadm": ["/admin/users"],
-    "sec": ["/admin/policies"],
+    "sec": ["/admin/policies", "/admin/confirmations"],
 }
 
 

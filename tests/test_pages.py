@@ -98,7 +98,13 @@ def test_every_page_route_is_declared_with_page_and_anonymous_readers_go_to_sign
         path = re.sub(r"<[^>]+>", "1", rule.rule)
         response = client.get(path)
         assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
-    assert {"static", "web.login", "web.seal_check", "web.subcontractor_seal_check"} == PUBLIC_PAGES
+    assert {
+        "static",
+        "web.login",
+        "web.seal_check",
+        "web.subcontractor_seal_check",
+        "web.set_password",
+    } == PUBLIC_PAGES
 
 
 def test_templates_have_no_inline_script_or_style():
@@ -255,40 +261,58 @@ def test_charts_count_decisions_per_day_and_denials_by_reason(office, app):
 # Administration.
 
 
-def test_system_admin_creates_disables_and_resets_shown_once(office, app):
+def _link_on(page) -> str:
+    found = re.search(r'value="([^"]+)" id="once"', text(page))
+    assert found, text(page)[:2000]
+    return found.group(1)
+
+
+def test_system_admin_creates_disables_and_resets_with_links_shown_once(office, app):
     office.user("sysadm", "system_admin")
     admin = Reader(app).login("sysadm")
-    refused = admin.submit(
-        "/admin/users", {"username": "zhao", "role": "auditor", "password": "short"}
-    )
-    assert refused.status_code == 400 and field_error(refused, "password")
-    clash = admin.submit(
-        "/admin/users", {"username": "audit", "role": "auditor", "password": "x" * 12}
-    )
+    clash = admin.submit("/admin/users", {"username": "audit", "role": "auditor"})
     assert clash.status_code == 409 and "is taken" in field_error(clash, "username")
-    orgless = admin.submit(
-        "/admin/users", {"username": "zhao", "role": "vendor_staff", "password": "y" * 12}
-    )
+    orgless = admin.submit("/admin/users", {"username": "zhao", "role": "vendor_staff"})
     assert orgless.status_code == 400 and "vendor organisation" in field_error(orgless, "org")
-    made = admin.submit(
-        "/admin/users",
-        {"username": "zhao", "role": "vendor_staff", "password": "y" * 12, "org": VENDOR},
+    made = admin.submit("/admin/users", {"username": "zhao", "role": "vendor_staff", "org": VENDOR})
+    assert made.status_code == 200 and 'id="awaiting"' not in text(made)
+    assert made.headers["Cache-Control"] == "no-store"
+    link = _link_on(made)
+    assert link.startswith("http://localhost/set-password/")
+    page = text(admin.get("/admin/users"))
+    assert re.search(r'id="user-zhao".*?awaiting password', page, re.S)
+    # The holder, not the administrator, chooses the password on the public page.
+    holder = Reader(app)
+    mismatch = holder.submit(
+        link,
+        {"password": "p" * 12, "again": "q" * 12},
+        form_on=link.replace("http://localhost", ""),
     )
-    assert made.status_code == 302
+    assert mismatch.status_code == 400 and "differ" in field_error(mismatch, "again")
+    chosen = holder.submit(
+        link, {"password": "zhao's own password", "again": "zhao's own password"}
+    )
+    assert chosen.status_code == 302
+    Reader(app).login("zhao", "zhao's own password")
+    assert holder.get(link).status_code == 409
     users = office.get("/api/v1/users", "sysadm").get_json()["users"]
     zhao = next(u for u in users if u["username"] == "zhao")
     reset = admin.submit(f"/admin/users/{zhao['id']}/reset", form_on="/admin/users")
+    # A link is shown once: no cache may keep the page that shows it.
     assert reset.headers["Cache-Control"] == "no-store"
-    password = re.search(
-        r'id="once" class="secret"[^>]*value="([^"]+)"|value="([^"]+)" id="once"', text(reset)
-    )
-    password = password.group(1) or password.group(2)
-    assert password not in str(office.audit_entries())
-    Reader(app).login("zhao", password)
+    relink = _link_on(reset)
+    assert relink != link and relink.rsplit("/", 1)[1] not in str(office.audit_entries())
+    gone = Reader(app).submit("/login", {"username": "zhao", "password": "zhao's own password"})
+    assert gone.status_code == 401
+    Reader(app).submit(relink, {"password": "another password", "again": "another password"})
+    Reader(app).login("zhao", "another password")
     disabled = admin.submit(f"/admin/users/{zhao['id']}/disable", form_on="/admin/users")
     assert disabled.status_code == 302
-    gone = Reader(app).submit("/login", {"username": "zhao", "password": password})
-    assert gone.status_code == 401
+    refused = Reader(app).submit("/login", {"username": "zhao", "password": "another password"})
+    assert refused.status_code == 401
+    enabled = admin.submit(f"/admin/users/{zhao['id']}/enable", form_on="/admin/users")
+    assert enabled.status_code == 302
+    Reader(app).login("zhao", "another password")
 
 
 def test_security_admin_adds_and_removes_rules_with_errors_at_the_field(office, app):
@@ -352,5 +376,5 @@ def test_a_new_account_needs_a_role_chosen(office, app):
     admin = Reader(app).login("sysadm")
     page = text(admin.get("/admin/users"))
     assert re.search(r"<option[^>]*value=\"\"[^>]*>choose a role</option>", page)
-    missing = admin.submit("/admin/users", {"username": "li", "role": "", "password": "z" * 12})
+    missing = admin.submit("/admin/users", {"username": "li", "role": ""})
     assert missing.status_code == 400 and "must be one of" in field_error(missing, "role")

@@ -28,6 +28,11 @@ EXPECTED_PUBLIC = {
     "api.openapi_document",
     "api.shared_item",
     "web.login",
+    # A holder choosing its password with a one-time link, or changing it with the current one:
+    # each proves who it is by what it holds, like signing in.
+    "api.set_password",
+    "web.set_password",
+    "api.change_password",
     # The public check of a printed approval letter's seal (its QR code); never its content.
     "web.seal_check",
     "web.subcontractor_seal_check",
@@ -102,13 +107,13 @@ def test_only_security_admin_edits_policy_and_every_change_is_audited(office):
     added = office.post(
         "/api/v1/policies",
         "sec",
-        json={"ptype": "p", "values": ["vendor_lead", "*", "agreement", "create"]},
+        json={"ptype": "p", "values": ["office_handler", "*", "agreement", "create"]},
     )
     assert added.status_code == 201
     assert (
         office.post(
             "/api/v1/agreements",
-            "lead",
+            "handler",
             json={
                 "title": "t",
                 "owner": "o",
@@ -122,7 +127,7 @@ def test_only_security_admin_edits_policy_and_every_change_is_audited(office):
     )
     removed = office.delete(f"/api/v1/policies/{added.get_json()['id']}", "sec")
     assert removed.status_code == 200
-    assert office.post("/api/v1/agreements", "lead", json={}).status_code == 403
+    assert office.post("/api/v1/agreements", "handler", json={}).status_code == 403
     changes = [
         e
         for e in office.audit_entries(actor="sec")
@@ -132,7 +137,7 @@ def test_only_security_admin_edits_policy_and_every_change_is_audited(office):
         ("policy:add", "allow"),
         ("policy:remove", "allow"),
     ]
-    assert changes[0]["details"]["values"] == ["vendor_lead", "*", "agreement", "create"]
+    assert changes[0]["details"]["values"] == ["office_handler", "*", "agreement", "create"]
 
 
 @pytest.mark.parametrize(
@@ -192,16 +197,16 @@ def test_a_policy_change_reaches_another_worker_on_its_next_decision(office, set
         "term_years": 5,
         "contract_value": 1,
     }
-    assert other.post("/api/v1/agreements", "lead", json=body).status_code == 403
+    assert other.post("/api/v1/agreements", "handler", json=body).status_code == 403
     added = office.post(
         "/api/v1/policies",
         "sec",
-        json={"ptype": "p", "values": ["vendor_lead", "*", "agreement", "create"]},
+        json={"ptype": "p", "values": ["office_handler", "*", "agreement", "create"]},
     )
     assert added.status_code == 201
-    assert other.post("/api/v1/agreements", "lead", json=body).status_code == 201
+    assert other.post("/api/v1/agreements", "handler", json=body).status_code == 201
     office.delete(f"/api/v1/policies/{added.get_json()['id']}", "sec")
-    assert other.post("/api/v1/agreements", "lead", json=body).status_code == 403
+    assert other.post("/api/v1/agreements", "handler", json=body).status_code == 403
     other_app.extensions["govern"].engine.dispose()
 
 

@@ -147,6 +147,14 @@ def valid_row(table: str, n: int) -> dict:
             "body": "b",
             "created_at": NOW,
         },
+        "password_links": {
+            "user_id": 1,
+            "token_sha256": f"{n:064d}",
+            "purpose": "create",
+            "created_by": "sysadm",
+            "created_at": NOW,
+            "needs_confirmation": False,
+        },
         "casbin_rule": {"ptype": "p", "v0": f"role{n}", "v1": "*", "v2": "item", "v3": "read"},
         "audit_entries": {
             "seq": 1000 + n,
@@ -261,6 +269,7 @@ BAD_ROWS = [
     ("ck_outbox_kind", "outbox", {"kind": "spam"}),
     ("ck_outbox_recipient", "outbox", {"recipient_role": None}),
     ("ck_casbin_rule_ptype", "casbin_rule", {"ptype": "x"}),
+    ("ck_password_links_purpose", "password_links", {"purpose": "login"}),
     ("ck_policy_state_one_row", "policy_state", {}),
     ("ck_audit_head_one_row", "audit_head", {}),
     ("ck_audit_entries_decision", "audit_entries", {"decision": "maybe"}),
@@ -305,6 +314,7 @@ DUPLICATES = [
     ("one copy of a policy rule", "casbin_rule", {"v0": "role2"}, {}),
     ("one copy, a missing value being ''", "casbin_rule", {"v0": "role2", "v4": ""}, {}),
     ("one account per username", "users", {"username": "u2"}, {}),
+    ("one link per token", "password_links", {"token_sha256": f"{2:064d}"}, {}),
 ]
 
 
@@ -478,6 +488,40 @@ def test_the_downgrade_returns_to_0001(at_0001):
         conn.exec_driver_sql("DELETE FROM audit_entries")  # 0001's own triggers are kept
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_checkpoints")  # 0002's are gone
+    engine.dispose()
+
+
+RULE_KEYS = ("ptype", "v0", "v1", "v2", "v3")
+LINK_RULES = [
+    ("p", "system_admin", "*", "user", "enable"),
+    ("p", "security_admin", "*", "user", "confirm"),
+]
+
+
+def _rule_count(conn, rule) -> int:
+    where = " AND ".join(f"{k} = :{k}" for k in RULE_KEYS)
+    query = sa.text(f"SELECT count(*) FROM casbin_rule WHERE {where}")  # noqa: S608
+    return conn.execute(query, dict(zip(RULE_KEYS, rule, strict=True))).scalar()
+
+
+def test_a_seeded_store_gains_the_link_rules_once_and_gives_them_back(at_0001):
+    """0006 adds the enable and confirm rules to a store seeded before it, never a second copy
+    of one already there (the rule table's unique index would stop the upgrade)."""
+    engine = make_engine(at_0001, poolclass=sa.pool.NullPool)
+    _fill_0001(engine)
+    migrate.upgrade(at_0001, "0003")
+    with engine.begin() as conn:
+        insert_as_stored(conn, "casbin_rule", dict(zip(RULE_KEYS, LINK_RULES[1], strict=True)))
+        version = conn.exec_driver_sql("SELECT version FROM policy_state").scalar()
+    migrate.upgrade(at_0001, "0006")
+    with engine.connect() as conn:
+        assert [_rule_count(conn, rule) for rule in LINK_RULES] == [1, 1]
+        # The running engines reload: the rules moved.
+        assert conn.exec_driver_sql("SELECT version FROM policy_state").scalar() == version + 1
+    migrate.downgrade(at_0001, "0003")
+    with engine.connect() as conn:
+        assert [_rule_count(conn, rule) for rule in LINK_RULES] == [0, 0]
+        assert not sa.inspect(conn).has_table("password_links")
     engine.dispose()
 
 

@@ -1,6 +1,6 @@
 """Typed ORM models, one module per domain. Importing this package registers every table."""
 
-from govern.models.accounts import LoginThrottle, User
+from govern.models.accounts import LoginThrottle, PasswordLink, User
 from govern.models.agreements import Agreement, Item
 from govern.models.audit import (
     AuditCheckpoint,
@@ -39,6 +39,7 @@ __all__ = [
     "Nda",
     "NeedToKnow",
     "OutboxMessage",
+    "PasswordLink",
     "PolicyState",
     "Recall",
     "ReturnConfirmation",

@@ -1,10 +1,10 @@
-"""Accounts and the failed-login throttle."""
+"""Accounts, their one-time set-password links, and the failed-login throttle."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base, UTCDateTime, utcnow
@@ -38,3 +38,31 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PasswordLink(Base):
+    """A one-time link with which an account's holder chooses its password: made by system_admin
+    for a new account or a reset, so that no administrator ever knows a password it could reuse.
+
+    Only the token's SHA-256 is kept. A link for an office or admin account is unusable until a
+    security_admin other than its maker confirms it (two people); it lasts 24 hours from the
+    moment it became usable, and is spent by its first use or by a newer link for the account.
+    """
+
+    __tablename__ = "password_links"
+    __table_args__ = (CheckConstraint("purpose IN ('create', 'reset')", name="purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None while it waits for a security_admin's confirmation.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    needs_confirmation: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Spent without use: a newer link for the same account replaced it.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

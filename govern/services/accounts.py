@@ -10,11 +10,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import case, delete, select
 
-from govern import policy, tokens
+from govern import duties, policy, tokens
 from govern.actions import Action
 from govern.context import Ctx, Principal, Target, require
 from govern.db import upsert, utcnow
-from govern.errors import Conflict, Invalid, TooManyFailedLogins, Unauthenticated
+from govern.errors import Conflict, Forbidden, Invalid, TooManyFailedLogins, Unauthenticated
 from govern.models import LoginThrottle, User
 
 
@@ -37,14 +37,8 @@ def principal_for(user: User) -> Principal:
     return Principal("user", user.username, user.username, user.id, user.org)
 
 
-def check_separation(roles_held: set[str], new_role: str) -> None:
-    """三员分立: refuse a second role among system_admin, security_admin and auditor."""
-    triad = (roles_held | {new_role}) & policy.ADMIN_TRIAD
-    if len(triad) > 1:
-        raise Conflict(
-            f"separation of duties: one account may not hold both {' and '.join(sorted(triad))}",
-            field="role",
-        )
+# An account whose holder has not chosen a password yet: no password verifies against this.
+NO_PASSWORD = "!"
 
 
 def check_org(role: str, org: str | None) -> str | None:
@@ -61,11 +55,15 @@ def create_user(
     ctx: Ctx,
     username: str,
     role: str,
-    password: str,
+    password: str | None,
     display_name: str = "",
     org: str | None = None,
 ) -> User:
-    require(ctx, Action.USER_CREATE, Target("user", username))
+    """An account with one role. Only the local operator (set-up, at the command line) gives it a
+    password; an administrator's account gets none, and its holder chooses one through a
+    one-time link (``services.links``)."""
+    target = Target("user", username)
+    decision = require(ctx, Action.USER_CREATE, target)
     username = username.strip().lower()
     if not USERNAME.fullmatch(username) or username in policy.ROLES:
         raise Invalid("username: 2-64 of a-z 0-9 _ . -, not a role name", field="username")
@@ -74,19 +72,19 @@ def create_user(
             f"role: must be one of {', '.join(sorted(policy.ACCOUNT_ROLES))}", field="role"
         )
     org = check_org(role, org)
-    if len(password) < MIN_PASSWORD:
+    if password is not None and ctx.principal.kind != "system":
+        raise Forbidden("only the local operator sets a password for someone else")
+    if password is not None and len(password) < MIN_PASSWORD:
         raise Invalid(f"password: needs at least {MIN_PASSWORD} characters", field="password")
     if ctx.db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"username: {username} is taken", field="username")
-    check_separation(policy.roles_in_table(ctx.db, username), role)
-    user = User(
-        username=username,
-        display_name=display_name,
-        password_hash=_hasher(ctx).hash(password),
-        org=org,
-    )
+    violation = duties.assignment_violation(ctx.db, duties.actor(ctx), username, role)
+    duties.enforce(ctx, Action.USER_CREATE, target, violation, "role", role=role)
+    hashed = _hasher(ctx).hash(password) if password is not None else NO_PASSWORD
+    user = User(username=username, display_name=display_name, password_hash=hashed, org=org)
     ctx.db.add(user)
     ctx.flush()  # the same username taken by a concurrent request: 409
+    decision.record(role=role)
     policy.assign_role(ctx.db, username, role)
     ctx.record(
         Action.ROLE_ASSIGN,
@@ -104,6 +102,16 @@ def set_password(ctx: Ctx, user: User, password: str) -> None:
     user.password_hash = _hasher(ctx).hash(password)
     # Every token and session carries the credential version; moving it ends them all.
     user.credential_version += 1
+
+
+def change_password(ctx: Ctx, username: str, current: str, new: str) -> User:
+    """The holder changes its own password, proving the current one; every other session and
+    token ends (the credential version moves)."""
+    user = authenticate(ctx, username, current)
+    ctx.principal = principal_for(user)
+    set_password(ctx, user, new)
+    ctx.record(Action.AUTH_CHANGE_PASSWORD, Target("user", user.username), rule="password verified")
+    return user
 
 
 def _throttle_keys(ctx: Ctx, username: str) -> list[tuple[str, int]]:
@@ -165,8 +173,10 @@ def authenticate(ctx: Ctx, username: str, password: str) -> User:
     user = ctx.db.scalar(select(User).where(User.username == username))
     try:
         hasher, dummy = _hashers(ctx.settings.argon2_time_cost, ctx.settings.argon2_memory_kib)
-        hasher.verify(user.password_hash if user else dummy, password or "")
-        good = user is not None and user.active
+        # An account with no password yet costs the same as an unknown one, and never passes.
+        usable = user is not None and user.password_hash != NO_PASSWORD
+        hasher.verify(user.password_hash if usable else dummy, password or "")
+        good = usable and user.active
     except (VerificationError, InvalidHashError):
         good = False
     if not good:

@@ -124,7 +124,7 @@ def inclusion(ctx: Ctx, seq: int, size: int | None) -> dict:
 
 def add_witness(ctx: Ctx, name: str, key: str) -> AuditWitness:
     """Register an outside witness by its cosignature/v1 verifier key (command line, audited)."""
-    decision = require(ctx, Action.AUDIT_WITNESS, Target("audit", "witnesses"))
+    decision = require(ctx, Action.WITNESS_ADD, Target("witness", "*"))
     try:
         verifier = tlog.Verifier.parse(key)
     except tlog.TlogError as exc:
@@ -143,7 +143,7 @@ def add_witness(ctx: Ctx, name: str, key: str) -> AuditWitness:
 
 def witnesses(ctx: Ctx) -> list[dict]:
     """Each registered witness and how far it has co-signed (the auditor's verify page)."""
-    require(ctx, Action.AUDIT_SEARCH, Target("audit", "witnesses"))
+    require(ctx, Action.AUDIT_SEARCH, Target("witness", "*"))
     rows = ctx.db.execute(
         select(AuditWitness.name, AuditWitness.added_at, func.max(AuditCosignature.size))
         .outerjoin(AuditCosignature, AuditCosignature.witness == AuditWitness.name)
@@ -190,7 +190,7 @@ def add_cosignature(ctx: Ctx, body: str, line: str) -> dict:
                 at=audit.iso(audit.now()),
             )
         )
-        ctx.record(Action.AUDIT_COSIGN, Target("checkpoint", checkpoint.size), witness=sig.name)
+        ctx.record(Action.WITNESS_COSIGN, Target("checkpoint", checkpoint.size), witness=sig.name)
     return {"witness": sig.name, "size": checkpoint.size, "signed_at": timestamp}
 
 

@@ -1,25 +1,32 @@
-"""Account administration by system_admin: list, create, disable, reset credentials."""
+"""Account administration by system_admin: list, create, disable, re-enable, reset credentials.
+
+A new account or a reset yields a one-time set-password link (``services.links``), never a
+password: no administrator can sign in as anyone else. No administrator acts on its own account.
+"""
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import select
 
+from govern import duties
 from govern.actions import Action
-from govern.context import Ctx, Target, require
-from govern.errors import Forbidden
-from govern.models import CasbinRule, LoginThrottle, User
-from govern.services import accounts, get_or_404
+from govern.context import Ctx, Decision, Target, require
+from govern.errors import Conflict
+from govern.models import CasbinRule, LoginThrottle, PasswordLink, User
+from govern.services import accounts, get_or_404, links
 
 
-def user_json(user: User, roles: list[tuple[str, str]], locked_until=None) -> dict:
+def user_json(
+    user: User, roles: list[tuple[str, str]], state: str | None = None, locked_until=None
+) -> dict:
     return {
         "id": user.id,
         "username": user.username,
         "display_name": user.display_name,
         "active": user.active,
         "org": user.org,
+        # None once the holder has chosen its password.
+        "pending": state,
         "roles": [{"role": r, "domain": d} for r, d in roles],
         "locked_until": locked_until.isoformat(timespec="seconds") if locked_until else None,
     }
@@ -42,48 +49,77 @@ def list_users(ctx: Ctx) -> list[dict]:
     roles: dict[str, list] = {}
     for rule in ctx.db.scalars(select(CasbinRule).where(CasbinRule.ptype == "g")):
         roles.setdefault(rule.v0, []).append((rule.v1, rule.v2))
+    states = links.states(ctx)
     users = ctx.db.scalars(select(User).order_by(User.id))
     locked = _lockouts(ctx)
-    return [user_json(u, roles.get(u.username, []), locked.get(u.username)) for u in users]
+    return [
+        user_json(u, roles.get(u.username, []), states.get(u.id), locked.get(u.username))
+        for u in users
+    ]
 
 
-def create(ctx: Ctx, data: dict) -> User:
-    return accounts.create_user(
-        ctx,
-        data["username"],
-        data["role"],
-        data["password"],
-        data.get("display_name", ""),
-        org=data.get("org"),
+def link_json(user: User, token: str, link: PasswordLink, url: str) -> dict:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "set_password_url": url,
+        "awaiting_confirmation": links.awaiting(link),
+        "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+    }
+
+
+def create(ctx: Ctx, data: dict) -> tuple[User, str, PasswordLink]:
+    """A new account with no password and its one-time link (the token, shown once)."""
+    user = accounts.create_user(
+        ctx, data["username"], data["role"], None, data.get("display_name", ""), org=data.get("org")
     )
+    token, link = links.issue(ctx, user, "create")
+    return user, token, link
 
 
-def _target_user(ctx: Ctx, user_id: int, action: Action) -> User:
+def _target_user(ctx: Ctx, user_id: int, action: Action) -> tuple[User, Decision]:
     user = get_or_404(ctx.db, User, user_id, "user")
-    require(ctx, action, Target("user", user.username))
-    if user.username == ctx.principal.name:
-        raise Forbidden("an administrator does not change their own account here")
-    return user
+    target = Target("user", user.username)
+    decision = require(ctx, action, target)
+    if user.username == duties.actor(ctx):
+        violation = duties.Violation(
+            duties.NOT_ONESELF, f"separation of duties ({duties.NOT_ONESELF}): that is you", 403
+        )
+        duties.enforce(ctx, action, target, violation, "user_id")
+    return user, decision
 
 
 def disable(ctx: Ctx, user_id: int) -> User:
-    user = _target_user(ctx, user_id, Action.USER_DISABLE)
+    user, _ = _target_user(ctx, user_id, Action.USER_DISABLE)
+    if not user.active:
+        raise Conflict(f"{user.username} is disabled already", field="user_id")
     user.active = False
     user.credential_version += 1
     return user
 
 
-def reset_password(ctx: Ctx, user_id: int) -> str:
-    """A new random password, shown once to the administrator; old tokens and sessions end."""
-    user = _target_user(ctx, user_id, Action.USER_RESET)
-    password = secrets.token_urlsafe(15)
-    accounts.set_password(ctx, user, password)
-    return password
+def enable(ctx: Ctx, user_id: int) -> User:
+    """Re-enable a disabled account. Its old sessions stay ended (disabling moved the credential
+    version); its password, or its pending link, is as it was."""
+    user, _ = _target_user(ctx, user_id, Action.USER_ENABLE)
+    if user.active:
+        raise Conflict(f"{user.username} is active already", field="user_id")
+    user.active = True
+    return user
+
+
+def reset_password(ctx: Ctx, user_id: int) -> tuple[User, str, PasswordLink]:
+    """A one-time link for the holder to choose a new password. For a vendor account the old
+    password and every session end now; for an office or admin account, once a security_admin
+    confirms the reset."""
+    user, decision = _target_user(ctx, user_id, Action.USER_RESET)
+    token, link = links.issue(ctx, user, "reset")
+    decision.record(link=link.id, awaiting_confirmation=links.awaiting(link))
+    return user, token, link
 
 
 def unlock(ctx: Ctx, user_id: int) -> User:
     """End an account's lockout after failed logins, before its window would (system_admin)."""
-    user = get_or_404(ctx.db, User, user_id, "user")
-    decision = require(ctx, Action.USER_UNLOCK, Target("user", user.username))
+    user, decision = _target_user(ctx, user_id, Action.USER_UNLOCK)
     decision.record(was_locked=accounts.unlock(ctx, user))
     return user

@@ -112,6 +112,7 @@ def _navigation():
 
 # Page modules register their routes on import.
 from govern.web import (  # noqa: E402, F401
+    account,
     admin,
     agreements,
     home,

@@ -1,19 +1,22 @@
-"""Administration: accounts (system_admin) and policy rules (security_admin), 三员分立 kept by
-the same services as /api/v1/users and /api/v1/policies."""
+"""Administration: accounts (system_admin), their confirmation by a second person and the policy
+rules (security_admin), 三员分立 kept by the same services as /api/v1/users and /api/v1/policies.
+
+A new account or a reset answers a one-time set-password link, shown in that one answer only:
+never flashed (the flash travels in the session cookie), never logged, never in the trail."""
 
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import SelectField, StringField
 
 from govern import policy
 from govern.actions import Action
 from govern.api.policies import RULE_IN
-from govern.api.users import USER_IN
+from govern.api.users import USER_IN, set_password_url
 from govern.context import Ctx
-from govern.services import policies, users
+from govern.services import links, policies, users
 from govern.web import page, shown_once
 from govern.web.forms import Form, attempt, choices, submitted, validated
 from govern.web.i18n import label
@@ -24,7 +27,6 @@ class UserForm(Form):
     display_name = StringField(_l("Display name"))
     role = SelectField(_l("Role"))
     org = StringField(_l("Vendor organisation (vendor accounts only)"))
-    password = PasswordField(_l("First password"), render_kw={"autocomplete": "new-password"})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,13 +55,17 @@ class RuleForm(Form):
         return {"ptype": self.ptype.data, "values": [(v or "").strip() for v in values]}
 
 
+def _link_page(user, token, link, purpose: str):
+    shown = users.link_json(user, token, link, set_password_url(token))
+    return shown_once(render_template("admin/link.html", link=shown, purpose=purpose))
+
+
 @page("/admin/users", methods=("GET", "POST"))
 def user_list(ctx: Ctx):
     form = UserForm()
     created = submitted(ctx, form, Action.USER_CREATE, USER_IN, users.create)
     if created is not None:
-        flash(_("Account %(name)s created.", name=created.username))
-        return redirect(url_for("web.user_list"))
+        return _link_page(*created, purpose="create")
     return render_template("admin/users.html", users=users.list_users(ctx), form=form), form.status
 
 
@@ -70,13 +76,35 @@ def user_disable(ctx: Ctx, user_id: int):
     return redirect(url_for("web.user_list"))
 
 
+@page("/admin/users/<int:user_id>/enable", methods=("POST",))
+def user_enable(ctx: Ctx, user_id: int):
+    user = users.enable(ctx, user_id)
+    flash(_("Account %(name)s enabled again.", name=user.username))
+    return redirect(url_for("web.user_list"))
+
+
 @page("/admin/users/<int:user_id>/reset", methods=("POST",))
 def user_reset(ctx: Ctx, user_id: int):
-    # The new password is shown in this one answer only: never flashed (the flash travels in
-    # the session cookie), never logged, never in the trail.
-    password = users.reset_password(ctx, user_id)
-    shown = next(u for u in users.list_users(ctx) if u["id"] == user_id)
-    return shown_once(render_template("admin/reset.html", user=shown, password=password))
+    return _link_page(*users.reset_password(ctx, user_id), purpose="reset")
+
+
+@page("/admin/confirmations")
+def confirmation_list(ctx: Ctx):
+    return render_template("admin/confirmations.html", pending=links.pending(ctx))
+
+
+@page("/admin/confirmations/<int:link_id>/confirm", methods=("POST",))
+def confirmation_confirm(ctx: Ctx, link_id: int):
+    done = links.confirm(ctx, link_id)
+    flash(_("Confirmed for %(name)s: the link can now be used.", name=done["username"]))
+    return redirect(url_for("web.confirmation_list"))
+
+
+@page("/admin/confirmations/<int:link_id>/refuse", methods=("POST",))
+def confirmation_refuse(ctx: Ctx, link_id: int):
+    done = links.refuse(ctx, link_id)
+    flash(_("Refused for %(name)s: the link can never be used.", name=done["username"]))
+    return redirect(url_for("web.confirmation_list"))
 
 
 @page("/admin/users/<int:user_id>/unlock", methods=("POST",))
