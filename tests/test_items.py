@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from govern.demo import CASES, CSV
+from govern.models import Item
 from tests.disclosure_flow import approved_request, file_request, issue_grant, request_body
 from tests.disclosure_flow import shared as granted_read
 from tests.pages import Reader, field_error, text
-from tests.test_vendor import nda, ntk, shared, sub_body, subcontractor
+from tests.test_vendor import change, nda, ntk, shared, sub_body, subcontractor
 
 RECORDS = json.dumps(CASES, ensure_ascii=False).encode()
 FIELDS = ["applicant", "id_number", "service", "status"]
@@ -170,12 +171,13 @@ def fetch(url: str, token: str):
         return response.headers, response.read()
 
 
-def test_uploaded_html_is_served_as_an_inert_download_to_every_reader(office, app, served):
+def test_uploaded_html_is_served_as_an_inert_download_to_every_reader(office, app, runtime, served):
     page = b"<html><body><script>fetch('/api/v1/audit')</script><svg onload=alert(1)>"
     agreement = office.agreement()
-    item = office.item(
-        agreement["id"], content=page, title="页面\u202egpj.html", media_type="text/html"
-    )
+    item = office.item(agreement["id"], content=page, title="页面gpj.html", media_type="text/html")
+    # Registration refuses a right-to-left override in a title (test_input_bounds.py); a row from
+    # before that check may still hold one, and the download's name must not carry it.
+    change(runtime, Item, item["id"], title="页面\u202egpj.html")
     approved = approved_request(office, agreement["id"], [item["id"]], form="view")
     grant = issue_grant(office, approved["id"])["token"]
     api_headers, body = fetch(

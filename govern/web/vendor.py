@@ -300,7 +300,7 @@ def subcontractor_token(ctx: Ctx, agreement_id: int, sub_id: int):
     if not Form().checked(ctx, Action.SUBCONTRACTOR_TOKEN):
         return redirect(url_for("web.subcontractor_page", agreement_id=agreement_id))
     sub, token, _expires = subcontractors.issue_token(ctx, sub_id)
-    return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="issued")
+    return shown_once(_tab(ctx, "token", agreement_id, sub=sub, token=token, what="issued"))
 
 
 @page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/rotate", methods=("POST",))
