@@ -1,14 +1,15 @@
 """The decision point's casbin half: role x domain x kind of object x action.
 
 The model and the starting rules live in ``policies/``; the live rules live in the database
-(``casbin_rule``, which govern writes itself and reads back with one plain query). Each process
-keeps one enforcer and a small decision cache, and rebuilds both when ``policy_state.version``
-moves, which every policy change bumps in its own transaction, so a change reaches every worker on
-its next decision.
+(``casbin_rule``, which govern writes itself and reads back without an adapter). Each process
+keeps one enforcer and a small decision cache, and moves both on when ``policy_state.version``
+moves, which every policy change bumps in its own transaction, so a change reaches every worker
+on its next decision.
 
 p rows stay few (roles x actions x kinds): per-object facts never become policy rows. g rows are
 one per account (and per agreement role), so a city's worth of accounts means tens of thousands:
-the role links are held by ``DomainRoles``, which builds them in time linear in the rows.
+``policy_store`` reads them once and afterwards only what changed, so the first request after a
+change costs about what any other does.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ from __future__ import annotations
 import csv
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import casbin
-from casbin.rbac import RoleManager
 from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from govern.config import POLICY_DIR
 from govern.models import CasbinRule, PolicyState
+from govern.policy_store import VERSION, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +92,8 @@ def bump_version(session: Session) -> None:
         )
 
 
-# Read on every request (see PolicyEngine.refresh): built once.
-_VERSION = select(PolicyState.version).where(PolicyState.id == 1)
-
-
 def current_version(session: Session) -> int:
-    return session.scalar(_VERSION) or 0
+    return session.scalar(VERSION) or 0
 
 
 def assign_role(session: Session, username: str, role: str, domain: str = GLOBAL) -> None:
@@ -126,118 +123,26 @@ def roles_in_table(session: Session, username: str) -> set[str]:
     )
 
 
-class DomainRoles(RoleManager):
-    """The g rows as plain indexes: for each domain, each user's roles and each role's users.
+@dataclass
+class _Snapshot:
+    """One version of the rules and the verdicts computed on it, together.
 
-    pycasbin's DomainManager builds, on the first decision in a domain, a RoleManager whose
-    default name-matching function (plain equality) makes every added link scan every role
-    already known: quadratic in the accounts (91 s at 10,000, past any worker timeout). govern
-    matches names and domains exactly, so a link is two set insertions and a rebuild is linear.
-    The answers are the DomainManager's: ``has_link`` follows links breadth first within one
-    domain, a name always has itself, and at most ``max_hierarchy_level`` levels are searched.
+    The engine swaps whole snapshots with one assignment, so a verdict computed on an old
+    enforcer can only ever land in the old snapshot's cache, never in the new one's.
     """
 
-    def __init__(self, max_hierarchy_level: int = 10):
-        self.max_hierarchy_level = max_hierarchy_level
-        self.clear()
+    version: int
+    rules: RuleSet | None
+    cache: dict[tuple, Verdict | bool] = field(default_factory=dict)
+    roles: dict[tuple, tuple[str, ...]] = field(default_factory=dict)
 
-    def clear(self) -> None:
-        self._roles: dict[str, dict[str, set[str]]] = {}  # domain -> user -> roles
-        self._users: dict[str, dict[str, set[str]]] = {}  # domain -> role -> users
-        self._domains: dict[str, set[tuple[str, str]]] = {}  # user -> {(role, domain)}
-
-    def add_link(self, name1: str, name2: str, *domain: str) -> None:
-        dom = _one_domain(domain)
-        self._roles.setdefault(dom, {}).setdefault(name1, set()).add(name2)
-        self._users.setdefault(dom, {}).setdefault(name2, set()).add(name1)
-        self._domains.setdefault(name1, set()).add((name2, dom))
-
-    def delete_link(self, name1: str, name2: str, *domain: str) -> None:
-        dom = _one_domain(domain)
-        self._roles.get(dom, {}).get(name1, set()).discard(name2)
-        self._users.get(dom, {}).get(name2, set()).discard(name1)
-        self._domains.get(name1, set()).discard((name2, dom))
-
-    def has_link(self, name1: str, name2: str, *domain: str) -> bool:
-        if name1 == name2:
-            return True
-        links = self._roles.get(_one_domain(domain))
-        if not links:
-            return False
-        seen, frontier = {name1}, {name1}
-        for _ in range(self.max_hierarchy_level - 1):
-            reached = set()
-            for name in frontier:
-                reached |= links.get(name, set())
-            if name2 in reached:
-                return True
-            frontier = reached - seen
-            if not frontier:
-                return False
-            seen |= frontier
-        return False
-
-    def get_roles(self, name: str, *domain: str) -> list[str]:
-        return sorted(self._roles.get(_one_domain(domain), {}).get(name, ()))
-
-    def get_users(self, name: str, *domain: str) -> list[str]:
-        return sorted(self._users.get(_one_domain(domain), {}).get(name, ()))
-
-    def roles_everywhere(self, name: str) -> set[tuple[str, str]]:
-        """Every (role, domain) the name is linked to directly, without a scan of all g rows."""
-        return set(self._domains.get(name, ()))
-
-    def add_matching_func(self, fn) -> None:
-        raise NotImplementedError("govern matches role names exactly")
-
-    def add_domain_matching_func(self, fn) -> None:
-        raise NotImplementedError("govern matches domains exactly")
-
-    def print_roles(self) -> None:
-        pass
-
-
-def _one_domain(domain: tuple[str, ...]) -> str:
-    if len(domain) > 1:
-        raise RuntimeError("error: domain should be 1 parameter")
-    return domain[0] if domain else ""
-
-
-# Every rule in insertion order: the first allowing p row is the rule an audit entry names.
-_RULES = select(
-    CasbinRule.ptype,
-    CasbinRule.v0,
-    CasbinRule.v1,
-    CasbinRule.v2,
-    CasbinRule.v3,
-    CasbinRule.v4,
-    CasbinRule.v5,
-).order_by(CasbinRule.id)
-
-
-def load_enforcer(conn: Connection, model_path: str) -> casbin.Enforcer:
-    """An enforcer over the rules ``conn`` sees, with ``DomainRoles`` holding the g rows.
-
-    No adapter: govern writes the rule table itself (services/policies.py), and reading plain
-    tuples is several times cheaper than the adapter's one ORM object and one text line per row.
-    The values are the ones the adapter produced (non-null columns, in order); none can contain
-    a comma or surrounding spaces, since every value is a role, a domain, an action word or a
-    username, each checked against a pattern before it is written.
-    """
-    enforcer = casbin.Enforcer(model_path)
-    roles = DomainRoles()
-    enforcer.set_role_manager(roles)
-    sections = enforcer.get_model().model
-    for ptype, *values in conn.execute(_RULES):
-        section = sections.get((ptype or " ")[0], {})
-        if ptype in section:
-            section[ptype].policy.append([v for v in values if v is not None])
-    enforcer.build_role_links()
-    return enforcer
+    @property
+    def enforcer(self) -> casbin.Enforcer:
+        return self.rules.enforcer
 
 
 class PolicyEngine:
-    """One per process: a casbin enforcer over the database rules, rebuilt when they change."""
+    """One per process: a casbin enforcer over the database rules, moved on when they change."""
 
     CACHE_LIMIT = 50_000
 
@@ -245,76 +150,81 @@ class PolicyEngine:
         self._engine = engine
         self._model_path = str(model_path or POLICY_DIR / "model.conf")
         self._lock = threading.Lock()
-        self._enforcer: casbin.Enforcer | None = None
-        self._links: DomainRoles | None = None
-        self._version = -1
-        self._cache: dict[tuple, Verdict] = {}
-        self._roles: dict[tuple, tuple[str, ...]] = {}
+        self._snapshot = _Snapshot(-1, None)
+
+    @property
+    def version(self) -> int:
+        return self._snapshot.version
 
     def refresh(self, session: Session) -> None:
-        """Rebuild when the policy version in the database moved (one primary-key read)."""
+        """Catch up when the policy version in the database moved (one primary-key read)."""
         version = current_version(session)
-        if version != self._version:
+        if version != self._snapshot.version:
             with self._lock:
-                if version != self._version:
-                    self._reload()
+                if version != self._snapshot.version:
+                    self._snapshot = self._catch_up(self._snapshot.rules)
 
-    def _reload(self) -> None:
+    def _catch_up(self, held: RuleSet | None) -> _Snapshot:
         # The rules are read on a connection of their own, which sees only committed rows:
         # remember the committed version read before them, not the session's (which may be an
         # uncommitted bump, e.g. a role just assigned in this very transaction; caching that
         # would keep the old rules for good). A change committed between the two reads only
-        # makes the next request rebuild once more.
+        # makes the next request catch up once more. The first load reads the whole table; after
+        # that only what changed is read and applied to a copy (policy_store.RuleSet.advance).
         with self._engine.connect() as conn:
-            committed = conn.scalar(_VERSION)
-            enforcer = load_enforcer(conn, self._model_path)
-        # The new enforcer is complete before it is published: a decision running meanwhile in
-        # another thread sees the old rules or the new ones, never half of either.
-        self._enforcer, self._links = enforcer, enforcer.get_role_manager()
-        self._cache = {}
-        self._roles = {}
-        self._version = committed or 0
-        log.info("policy loaded, version %s", self._version)
+            rules = (
+                held.advance(conn, self._model_path)
+                if held
+                else RuleSet.load(conn, self._model_path)
+            )
+        log.info("policy loaded, version %s", rules.version)
+        return _Snapshot(rules.version, rules)
+
+    @staticmethod
+    def _remember(store: dict, key: tuple, value) -> None:
+        if len(store) >= PolicyEngine.CACHE_LIMIT:
+            store.clear()
+        store[key] = value
 
     def check(self, subject: str, domain: str, kind: str, action: str) -> Verdict:
+        snap = self._snapshot  # one read: the verdict is computed and cached on the same rules
         key = (subject, domain, kind, action)
-        verdict = self._cache.get(key)
+        verdict = snap.cache.get(key)
         if verdict is None:
-            allowed, explain = self._enforcer.enforce_ex(subject, domain, kind, action)
+            allowed, explain = snap.enforcer.enforce_ex(subject, domain, kind, action)
             if allowed and explain:
                 verdict = Verdict(True, "p, " + ", ".join(explain), explain[0])
             else:
                 verdict = Verdict(False, "no matching policy rule", None)
-            if len(self._cache) >= self.CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = verdict
+            self._remember(snap.cache, key, verdict)
         return verdict
 
     def may_ever(self, subject: str, kind: str, action: str) -> bool:
         """Does any role the subject holds, in any domain, have a rule for this action?"""
+        snap = self._snapshot
         key = ("ever", subject, kind, action)
-        found = self._cache.get(key)
+        found = snap.cache.get(key)
         if found is None:
             if subject in TOKEN_ROLES:
-                pairs = [(subject, GLOBAL)]
+                pairs = {(subject, GLOBAL)}
             else:
-                pairs = self._links.roles_everywhere(subject)
-            found = any(self._enforcer.enforce(role, dom, kind, action) for role, dom in pairs)
-            self._cache[key] = found
+                pairs = snap.rules.links.held_by(subject)
+            found = any(snap.enforcer.enforce(role, dom, kind, action) for role, dom in pairs)
+            self._remember(snap.cache, key, found)
         return found
 
     def roles(self, subject: str, domain: str) -> tuple[str, ...]:
+        snap = self._snapshot
         key = (subject, domain)
-        found = self._roles.get(key)
+        found = snap.roles.get(key)
         if found is None:
             if subject in TOKEN_ROLES:
                 found = (subject,)
             else:
-                names = set(self._enforcer.get_roles_for_user_in_domain(subject, GLOBAL))
+                links = snap.rules.links
+                names = set(links.get_roles(subject, GLOBAL))
                 if domain != GLOBAL:
-                    names |= set(self._enforcer.get_roles_for_user_in_domain(subject, domain))
+                    names |= set(links.get_roles(subject, domain))
                 found = tuple(sorted(names))
-            if len(self._roles) >= self.CACHE_LIMIT:
-                self._roles.clear()
-            self._roles[key] = found
+            self._remember(snap.roles, key, found)
         return found
