@@ -40,7 +40,11 @@ ROLES = ("vendor_staff", "vendor_lead", "office_handler", "office_approver")
 def seed(instance: Instance, accounts: int, agreements: int) -> int:
     """The crowd (accounts and agreements, bulk-written) and the measured cast. Returns the id of
     the agreement the measured staff member reads."""
-    for name, role in (("staff", "vendor_staff"), ("sys", "system_admin"), ("sec", "security_admin")):
+    for name, role in (
+        ("staff", "vendor_staff"),
+        ("sys", "system_admin"),
+        ("sec", "security_admin"),
+    ):
         instance.create_user(name, role)
     with instance.engine.begin() as conn:
         bulk_insert(
@@ -202,7 +206,9 @@ def run(
         contrast * 1000, 1
     )
     raw["accounts"], raw["agreements"] = accounts, agreements
-    firsts = [v[k] for v in raw.values() if isinstance(v, dict) for k in v if k.endswith("first_ms")]
+    firsts = [
+        v[k] for v in raw.values() if isinstance(v, dict) for k in v if k.endswith("first_ms")
+    ]
     ratios = [v[k] for v in raw.values() if isinstance(v, dict) for k in v if k.endswith("ratio")]
     worst = max(firsts)
     return Figure(
