@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -31,6 +32,15 @@ SECURITY_HEADERS = {
 }
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` whenever the page was served over HTTPS: directly, or
+    behind a trusted proxy that says so (X-Forwarded-Proto, believed only with proxy_hops > 0,
+    through ProxyFix), as well as when the settings say the site is HTTPS."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
 def create_app(config: dict | Settings | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else load_settings(config)
     runtime = build_runtime(settings)
@@ -47,6 +57,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         TESTING=settings.testing,
     )
     app.extensions["govern"] = runtime
+    app.session_interface = _SessionInterface()
     app.json.ensure_ascii = False  # 常州市… stays readable in JSON
     if settings.proxy_hops:
         # Only then is X-Forwarded-For the client address the trail records.

@@ -14,10 +14,13 @@ class Action(StrEnum):
     AUTH_LOGIN = "auth:login"
     AUTH_LOGOUT = "auth:logout"
     AUTH_TOKEN = "auth:token"
+    # A bearer token presented to the API and refused (never the token: a short hash of it).
+    AUTH_BEARER = "auth:bearer"
     USER_CREATE = "user:create"
     USER_LIST = "user:list"
     USER_DISABLE = "user:disable"
     USER_RESET = "user:reset"
+    USER_UNLOCK = "user:unlock"
     # Policy (security_admin).
     POLICY_LIST = "policy:list"
     POLICY_ADD = "policy:add"
@@ -70,6 +73,7 @@ class Action(StrEnum):
     BREACH_CREATE = "breach:create"
     BREACH_LIST = "breach:list"
     OUTBOX_LIST = "outbox:list"
+    OUTBOX_SEND = "outbox:send"
     # The trail itself.
     AUDIT_SEARCH = "audit:search"
     AUDIT_VERIFY = "audit:verify"

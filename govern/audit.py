@@ -80,6 +80,9 @@ class PendingEntry:
     request_id: str
     client: str
     details: dict = field(default_factory=dict)
+    # An anonymous caller's entry: identical ones from one address within a minute are counted
+    # rather than written one by one (govern.denials), so nobody can grow the trail without bound.
+    collapsible: bool = False
 
     def row(self) -> dict:
         safe = {k: ("[redacted]" if k in SECRET_KEYS else v) for k, v in self.details.items()}
@@ -157,12 +160,18 @@ def write_entries(
     values = {"seq": seq, "hash": prev, "at": at}
     first = rows[0]["seq"]
     due_by_count = (first - 1) // checkpoint_every != seq // checkpoint_every
-    due_by_time = checkpoint_at and _minutes_between(checkpoint_at, at) >= checkpoint_minutes
+    # A trail that has never been checkpointed counts its minutes from its first entry.
+    since = checkpoint_at or (_first_entry_at(session) if seq > len(rows) else at)
+    due_by_time = _minutes_between(since, at) >= checkpoint_minutes
     if due_by_count or due_by_time:
         _add_checkpoint(session, seq, prev, at, audit_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
     session.connection().execute(_MOVE_HEAD, values)
     return [r["seq"] for r in rows]
+
+
+def _first_entry_at(session: Session) -> str:
+    return session.connection().scalar(select(AuditEntry.at).where(AuditEntry.seq == 1))
 
 
 def _minutes_between(a: str, b: str) -> float:

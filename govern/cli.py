@@ -214,16 +214,67 @@ def warnings_sweep(today, database_url):
 
 
 @main.group()
+def outbox():
+    """The outbox: notifications and warnings the pages show, mailed where SMTP is configured."""
+
+
+@outbox.command("send")
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    metavar="ROLE=ADDRESS",
+    help="Mail a role's messages to ADDRESS (repeatable; adds to mail_to in govern.toml).",
+)
+@db_option
+def outbox_send(recipients, database_url):
+    """Mail the messages not sent yet (smtp_host, smtp_port, smtp_from in govern.toml or
+    GOVERN_SMTP_*); a message the server refuses stays pending for the next run."""
+    from govern.errors import GovernError
+    from govern.runtime import unit_of_work
+    from govern.services import outbox as outbox_service
+
+    runtime = _runtime(database_url)
+    addresses = {role: list(boxes) for role, boxes in runtime.settings.mail_to.items()}
+    for given in recipients:
+        role, sep, address = given.partition("=")
+        if not sep or not role or "@" not in address:
+            raise click.BadParameter(f"{given!r}: write ROLE=ADDRESS", param_hint="--to")
+        addresses.setdefault(role.strip(), []).append(address.strip())
+    try:
+        with unit_of_work(runtime) as ctx:
+            result = outbox_service.send_pending(ctx, addresses)
+    except GovernError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"sent {result['sent']}, refused {result['refused']}, still pending {result['pending']}"
+    )
+
+
+@main.group()
 def keys():
     """Manage the office's seal keys."""
 
 
 @keys.command("rotate")
-def keys_rotate():
+@db_option
+def keys_rotate(database_url):
     """Make a new seal key; old public keys stay published so old approvals still verify."""
-    from govern.crypto import load_keyring
+    from govern.actions import Action
+    from govern.context import Target, require
+    from govern.runtime import unit_of_work
 
-    new = load_keyring(_settings(None).home).rotate_seal_key()
+    runtime = _runtime(database_url)
+    keyring = runtime.keys
+    retired = [k.kid for k in keyring.seal_keys if not k.retired]
+    # The new key is written first but sealed with only once the rotation is in the trail: if
+    # the entry cannot be written, nothing changes (the unused key file is harmless).
+    new = keyring.new_seal_key()
+    with unit_of_work(runtime) as ctx:
+        decision = require(ctx, Action.KEY_ROTATE, Target("key", new.kid))
+        decision.record(retired=retired)
+    keyring.make_current(new)
     click.echo(new.kid)
 
 

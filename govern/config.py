@@ -48,6 +48,8 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "govern@localhost"
+    # Who receives the outbox by mail: a role -> its mailboxes (a [mail_to] table in govern.toml).
+    mail_to: dict = field(default_factory=dict)
     https: bool = False
     testing: bool = False
     extra: dict = field(default_factory=dict)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from govern import audit
+from govern import audit, denials
 from govern.actions import Action
 from govern.config import Settings
 from govern.crypto import Keyring
@@ -132,9 +132,11 @@ class Ctx:
         decision: str = "allow",
         rule: str = "",
         keep: bool = False,
+        collapse: bool = True,
         **details,
     ) -> audit.PendingEntry:
-        """Queue an audit entry. ``keep`` entries survive a rolled-back unit of work."""
+        """Queue an audit entry. ``keep`` entries survive a rolled-back unit of work. An anonymous
+        caller's entries are counted when repeated (govern.denials) unless ``collapse`` is off."""
         domain = target.domain if isinstance(target, Target) else GLOBAL
         entry = audit.PendingEntry(
             actor=self.principal.name,
@@ -146,6 +148,7 @@ class Ctx:
             request_id=self.request_id,
             client=self.client,
             details=details,
+            collapsible=collapse and self.principal.kind == "anonymous",
         )
         (self.kept if keep else self.pending).append(entry)
         return entry
@@ -197,7 +200,13 @@ class Ctx:
             log.error("could not record a denial in the audit trail: %s", exc.__class__.__name__)
 
     def _write(self, entries: list[audit.PendingEntry]) -> None:
-        audit.write_entries(self.db, entries, self.keys.audit_key, self.settings.checkpoint_every)
+        audit.write_entries(
+            self.db,
+            denials.collapse(self.db, entries),
+            self.keys.audit_key,
+            self.settings.checkpoint_every,
+            self.settings.checkpoint_minutes,
+        )
 
 
 def _conflict(exc: IntegrityError) -> Conflict:

@@ -182,10 +182,20 @@ class Keyring:
     # Seal keys.
     def rotate_seal_key(self) -> SigningKey:
         """Make a new current seal key; the old ones stay published so old seals still verify."""
+        new = self.new_seal_key()
+        self.make_current(new)
+        return new
+
+    def new_seal_key(self) -> SigningKey:
+        """A new seal key on disk, not yet used for anything (see :meth:`make_current`)."""
         pem = _new_ec_pem()
         new = SigningKey(_kid_of(pem), pem)
+        _write_secret(self.home / "keys" / "seal" / f"{new.kid}.pem", pem)
+        return new
+
+    def make_current(self, new: SigningKey) -> None:
+        """Seal with ``new`` from now on; the others are retired."""
         seal_dir = self.home / "keys" / "seal"
-        _write_secret(seal_dir / f"{new.kid}.pem", pem)
         for key in self.seal_keys:
             key.retired = True
         (seal_dir / "current").write_text(new.kid)

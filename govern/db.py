@@ -60,6 +60,19 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
+def upsert(session, table, values: dict, keys: list[str], changes: dict, returning=()):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE: one statement, so two callers inserting the same
+    key at once never collide (SQLite and PostgreSQL both speak it)."""
+    if session.connection().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values).on_conflict_do_update(index_elements=keys, set_=changes)
+    if returning:
+        stmt = stmt.returning(*returning)
+    return session.execute(stmt)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

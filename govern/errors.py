@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class GovernError(Exception):
     status = 400
@@ -55,9 +57,15 @@ class TooManyFailedLogins(GovernError):
     status = 429
     code = "too_many_failed_logins"
 
-    def __init__(self, resets_in: int):
-        super().__init__(f"too many failed logins; try again in {resets_in} s", resets_in=resets_in)
+    def __init__(self, resets_in: int, until: datetime):
+        # ``until`` is when the lockout ends (UTC); pages show it in the office's time.
+        super().__init__(
+            f"too many failed logins; try again after {until.isoformat(timespec='seconds')}",
+            resets_in=resets_in,
+            until=until.isoformat(timespec="seconds"),
+        )
         self.resets_in = resets_in
+        self.until = until
 
 
 class AuditUnavailable(GovernError):
@@ -65,3 +73,10 @@ class AuditUnavailable(GovernError):
 
     status = 503
     code = "audit_unavailable"
+
+
+class MailUnavailable(GovernError):
+    """The mail server could not be reached; nothing was marked sent."""
+
+    status = 503
+    code = "mail_unavailable"

@@ -9,8 +9,9 @@ import uuid
 from flask import current_app, g, request
 from flask_login import LoginManager, UserMixin, current_user
 
-from govern.context import Ctx, Principal, Runtime
-from govern.errors import Unauthenticated
+from govern.actions import Action
+from govern.context import Ctx, Principal, Runtime, Target
+from govern.errors import Forbidden, Unauthenticated
 from govern.models import User
 
 login_manager = LoginManager()
@@ -35,14 +36,16 @@ def close_db(_exc=None) -> None:
 
 
 class SessionUser(UserMixin):
-    """A signed-in account in the cookie session. Its id carries the credential version, so a
-    password change or a disable ends every session at once (no non-revocable remember-me)."""
+    """A signed-in account in the cookie session. Its id carries the credential version and the
+    session epoch, so a password change, a disable or a sign-out ends the account's cookie
+    sessions at once, on the server: a copied cookie is worth nothing afterwards (and there is no
+    non-revocable remember-me)."""
 
     def __init__(self, user: User):
         self.user = user
 
     def get_id(self) -> str:
-        return f"{self.user.id}:{self.user.credential_version}"
+        return f"{self.user.id}:{self.user.credential_version}:{self.user.session_epoch}"
 
     @property
     def is_active(self) -> bool:
@@ -52,11 +55,13 @@ class SessionUser(UserMixin):
 @login_manager.user_loader
 def _load_user(ident: str):
     try:
-        uid, version = (int(x) for x in ident.split(":", 1))
+        uid, version, epoch = (int(x) for x in ident.split(":", 2))
     except ValueError:
         return None
     user = db().get(User, uid)
     if user is None or not user.active or user.credential_version != version:
+        return None
+    if user.session_epoch != epoch:
         return None
     return SessionUser(user)
 
@@ -88,6 +93,30 @@ def bearer_token() -> str | None:
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return None
+
+
+# Fetch metadata a browser sends: "none" is the reader's own navigation (typed, bookmarked).
+SAME_SITE_FETCHES = ("same-origin", "none")
+
+
+def refuse_cross_site_read(ctx: Ctx, item_id: int) -> None:
+    """Item content over a cookie session goes only to requests from govern's own pages.
+
+    A SameSite=Lax cookie still rides along on a top-level GET from another site, so a link
+    elsewhere could make a "read" in the reader's name; browsers say where a request comes from
+    in ``Sec-Fetch-Site``, and anything but same-origin or the reader's own navigation is refused
+    (and audited). A request without the header is served: every current browser sends it, and
+    what omits it (an old browser, a script holding the cookie) could as well forge it. Bearer
+    tokens are not ambient, so they are not asked.
+    """
+    if bearer_token() is not None:
+        return
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is None or site in SAME_SITE_FETCHES:
+        return
+    rule = f"cross-site request over a cookie session (Sec-Fetch-Site: {site[:16]})"
+    ctx.record(Action.ITEM_READ, Target("item", item_id), "deny", rule, keep=True)
+    raise Forbidden(f"denied: {rule}", rule=rule)
 
 
 def require_principal(ctx: Ctx) -> None:

@@ -7,6 +7,7 @@ checked against live state (user active and credential version, grant or scope n
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,6 +101,12 @@ def check_party_token(keys: Keyring, issuer: str, token: str, audience: str) -> 
     except JOSEError as exc:
         raise Unauthenticated("the token is invalid or expired") from exc
     return _claims(claims)
+
+
+def fingerprint(token: str) -> str:
+    """What the trail keeps of a refused token: a short prefix of its SHA-256, enough to tell
+    repeats of one token apart from many, never enough to use or rebuild it."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:12]
 
 
 def token_audience(token: str) -> str | None:

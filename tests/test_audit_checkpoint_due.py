@@ -24,3 +24,40 @@ def test_a_due_checkpoint_is_signed_and_the_request_goes_through(settings_overri
             assert audit.verify(conn, runtime.keys.audit_key).ok
     finally:
         app.extensions["govern"].engine.dispose()
+
+
+def _checkpoints(app) -> list[int]:
+    with app.extensions["govern"].engine.connect() as conn:
+        return list(conn.scalars(sa.select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq)))
+
+
+def _head(app) -> int:
+    with app.extensions["govern"].engine.connect() as conn:
+        return conn.scalar(sa.text("SELECT seq FROM audit_head WHERE id = 1"))
+
+
+def test_a_checkpoint_follows_the_configured_minutes(settings_overrides):
+    # The time rule is the office's setting, not a constant: with checkpoint_minutes = 0 every
+    # append is past the deadline, so each request leaves the trail signed up to its last entry.
+    app = create_app({**settings_overrides, "checkpoint_every": 10_000, "checkpoint_minutes": 0})
+    try:
+        api = Api(app.test_client(), app.extensions["govern"])
+        api.user("approver", "office_approver")
+        api.agreement()
+        assert _checkpoints(app)[-1] == _head(app)
+        api.agreement()
+        assert _checkpoints(app)[-1] == _head(app)
+    finally:
+        app.extensions["govern"].engine.dispose()
+
+
+def test_no_checkpoint_before_the_configured_minutes(settings_overrides):
+    app = create_app({**settings_overrides, "checkpoint_every": 10_000, "checkpoint_minutes": 60})
+    try:
+        api = Api(app.test_client(), app.extensions["govern"])
+        api.user("approver", "office_approver")
+        api.agreement()
+        api.agreement()
+        assert _checkpoints(app) == []
+    finally:
+        app.extensions["govern"].engine.dispose()

@@ -272,6 +272,7 @@ def test_system_admin_creates_disables_and_resets_shown_once(office, app):
     users = office.get("/api/v1/users", "sysadm").get_json()["users"]
     zhao = next(u for u in users if u["username"] == "zhao")
     reset = admin.submit(f"/admin/users/{zhao['id']}/reset", form_on="/admin/users")
+    assert reset.headers["Cache-Control"] == "no-store"
     password = re.search(
         r'id="once" class="secret"[^>]*value="([^"]+)"|value="([^"]+)" id="once"', text(reset)
     )

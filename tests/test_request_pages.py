@@ -123,6 +123,8 @@ def test_grant_token_is_shown_once_and_works(office, app):
     page = f"/requests/{rid}"
     issued = lead.submit(f"{page}/grants", form_on=page)
     assert issued.status_code == 200
+    # Shown once: no cache (browser, proxy, back button) may keep the page with the token.
+    assert issued.headers["Cache-Control"] == "no-store"
     token = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(issued)).group(1)
     assert token not in str(office.audit_entries())
     assert token not in text(lead.get(page))
@@ -172,6 +174,13 @@ def test_the_letter_page_pdf_and_the_public_seal_check(office, app, client):
     altered = {**approval, "document": approval["document"].replace("测评中心", "别的公司")}
     bad = client.post(path, data={"csrf_token": token, "approval": json.dumps(altered)})
     assert "Not valid" in text(bad)
+    # Both pasted checks are in the trail: which request, whether it held (never the text).
+    checks = office.audit_entries(action="seal:check")
+    (held,) = [e for e in checks if e["rule"] == "pasted approval verified"]
+    assert held["target"] == f"disclosure:{rid}" and held["decision"] == "allow"
+    (failed,) = [e for e in checks if e["rule"] == "pasted approval does not verify"]
+    assert failed["decision"] == "deny" and "differs" in failed["details"]["problem"]
+    assert approval["jws"] not in str(office.audit_entries())
 
 
 def test_the_letter_is_not_for_everyone(office, app):

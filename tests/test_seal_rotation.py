@@ -30,7 +30,7 @@ def settings_overrides(own_home, database_url) -> dict:
 
 
 def test_old_approvals_verify_after_rotation_and_new_ones_use_the_new_key(
-    office, own_home, monkeypatch, tmp_path
+    office, own_home, monkeypatch, tmp_path, database_url
 ):
     agreement = office.agreement()
     item = office.item(agreement["id"])
@@ -39,10 +39,14 @@ def test_old_approvals_verify_after_rotation_and_new_ones_use_the_new_key(
     assert len(office.client.get("/api/v1/keys").get_json()["keys"]) == 1
 
     monkeypatch.setenv("GOVERN_HOME", str(own_home))
-    rotated = CliRunner().invoke(main, ["keys", "rotate"])
+    rotated = CliRunner().invoke(main, ["keys", "rotate", "--database-url", database_url])
     assert rotated.exit_code == 0, rotated.output
     new_kid = rotated.output.strip()
     assert new_kid != old["key_id"]
+    # The rotation is in the trail, naming the new key and the one it retired.
+    (entry,) = office.audit_entries(action="key:rotate")
+    assert entry["target"] == f"key:{new_kid}" and entry["decision"] == "allow"
+    assert entry["details"]["retired"] == [old["key_id"]]
 
     # The running app publishes both keys at once and seals new approvals with the new one.
     keys = office.client.get("/api/v1/keys").get_json()

@@ -142,6 +142,7 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     assert made.status_code == 200, re.findall(r"class=\"error[^>]*>([^<]*)", text(made))
     token = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(made)).group(1)
     assert token not in str(office.audit_entries())
+    assert made.headers["Cache-Control"] == "no-store"
     shared = office.get(
         f"/api/v1/shared/items/{item_id}", headers={"Authorization": f"Bearer {token}"}
     )
@@ -151,6 +152,7 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     ][0]["id"]
     rotated = lead.submit(f"{path}/{sub_id}/rotate", form_on=path)
     new = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(rotated)).group(1)
+    assert rotated.headers["Cache-Control"] == "no-store"
     assert new != token
     old = office.get(
         f"/api/v1/shared/items/{item_id}", headers={"Authorization": f"Bearer {token}"}

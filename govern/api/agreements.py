@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from flask import Response
 
-from govern import shapes
+from govern import http, shapes
 from govern.actions import Action
 from govern.api import endpoint
 from govern.schema import Base64, Bool, Date, Enum, Int, List, Money, Schema, Str
@@ -137,6 +137,7 @@ def list_items(ctx, agreement_id):
     action=Action.ITEM_READ,
 )
 def item_content(ctx, item_id):
+    http.refuse_cross_site_read(ctx, item_id)
     item, content = items.read_content(ctx, item_id, ctx.today())
     return content_response(item, content)
 

@@ -57,3 +57,15 @@ def disable_user(ctx, user_id):
 )
 def reset_user(ctx, user_id):
     return {"id": user_id, "password": users.reset_password(ctx, user_id)}
+
+
+@endpoint(
+    "/users/<int:user_id>/unlock",
+    "POST",
+    summary="End an account's lockout after failed logins",
+    tag="users",
+    action=Action.USER_UNLOCK,
+)
+def unlock_user(ctx, user_id):
+    user = users.unlock(ctx, user_id)
+    return {"id": user.id, "username": user.username, "locked_until": None}

@@ -3,6 +3,7 @@
 from govern.models.accounts import LoginThrottle, User
 from govern.models.agreements import Agreement, Item
 from govern.models.audit import AuditCheckpoint, AuditEntry, AuditHead
+from govern.models.denials import DenialCounter
 from govern.models.disclosures import Disclosure, DisclosureItem, Grant
 from govern.models.outbox import OutboxMessage
 from govern.models.policy import CasbinRule, PolicyState
@@ -16,6 +17,7 @@ __all__ = [
     "AuditHead",
     "Breach",
     "CasbinRule",
+    "DenialCounter",
     "Disclosure",
     "DisclosureItem",
     "Grant",

@@ -21,6 +21,9 @@ class User(Base):
     # Bumped on every password change or disable: tokens and sessions carry it and stop
     # working as soon as it moves.
     credential_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Bumped when the account signs out of the pages: every cookie session carries it, so a copy
+    # of a cookie stops working once its owner signs out (on any browser: one sign-out ends all).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import case, delete, select
 
 from govern import policy, tokens
 from govern.actions import Action
 from govern.context import Ctx, Principal, Target, require
-from govern.db import utcnow
+from govern.db import upsert, utcnow
 from govern.errors import Conflict, Invalid, TooManyFailedLogins, Unauthenticated
 from govern.models import LoginThrottle, User
 
@@ -89,13 +89,20 @@ def _throttle_keys(ctx: Ctx, username: str) -> list[tuple[str, int]]:
     ]
 
 
+def locked_until(ctx: Ctx, row: LoginThrottle | None, limit: int) -> datetime | None:
+    """When a throttle row's lockout ends, or None when it does not lock anyone out now."""
+    if row is None or row.failures < limit:
+        return None
+    until = row.window_start + timedelta(seconds=ctx.settings.login_window_seconds)
+    return until if until > utcnow() else None
+
+
 def _check_throttle(ctx: Ctx, username: str) -> None:
-    window = timedelta(seconds=ctx.settings.login_window_seconds)
     now = utcnow()
     for key, limit in _throttle_keys(ctx, username):
-        row = ctx.db.get(LoginThrottle, key)
-        if row and row.failures >= limit and now - row.window_start < window:
-            resets_in = int((row.window_start + window - now).total_seconds()) + 1
+        until = locked_until(ctx, ctx.db.get(LoginThrottle, key), limit)
+        if until is not None:
+            resets_in = int((until - now).total_seconds()) + 1
             ctx.record(
                 Action.AUTH_LOGIN,
                 Target("user", username),
@@ -103,21 +110,27 @@ def _check_throttle(ctx: Ctx, username: str) -> None:
                 "too many failed logins",
                 keep=True,
                 throttled=key.split(":")[0],
+                until=until.isoformat(timespec="seconds"),
             )
-            raise TooManyFailedLogins(resets_in)
+            raise TooManyFailedLogins(resets_in, until)
+
+
+_THROTTLE = LoginThrottle.__table__
 
 
 def _count_failure(ctx: Ctx, username: str) -> None:
-    window = timedelta(seconds=ctx.settings.login_window_seconds)
+    """One more failure per key, as one upsert each: parallel first failures on a key never
+    collide on its insert (which used to end in a 500 and an unaudited attempt)."""
     now = utcnow()
-    for key, _limit in _throttle_keys(ctx, username):
-        row = ctx.db.get(LoginThrottle, key, with_for_update=True)
-        if row is None:
-            ctx.db.add(LoginThrottle(key=key, failures=1, window_start=now))
-        elif now - row.window_start >= window:
-            row.failures, row.window_start = 1, now
-        else:
-            row.failures += 1
+    fresh = _THROTTLE.c.window_start > now - timedelta(seconds=ctx.settings.login_window_seconds)
+    # Keys in a fixed order, so two failures never wait on each other's rows.
+    for key, _limit in sorted(_throttle_keys(ctx, username)):
+        changes = {
+            "failures": case((fresh, _THROTTLE.c.failures + 1), else_=1),
+            "window_start": case((fresh, _THROTTLE.c.window_start), else_=now),
+        }
+        values = {"key": key, "failures": 1, "window_start": now}
+        upsert(ctx.db, _THROTTLE, values, ["key"], changes)
 
 
 def authenticate(ctx: Ctx, username: str, password: str) -> User:
@@ -133,7 +146,14 @@ def authenticate(ctx: Ctx, username: str, password: str) -> User:
         good = False
     if not good:
         _count_failure(ctx, username)
-        ctx.record(Action.AUTH_LOGIN, Target("user", username), "deny", "bad username or password")
+        # Each guess is written (not counted): the throttle already bounds them per address.
+        ctx.record(
+            Action.AUTH_LOGIN,
+            Target("user", username),
+            "deny",
+            "bad username or password",
+            collapse=False,
+        )
         ctx.commit()
         raise Unauthenticated("bad username or password")
     ctx.db.query(LoginThrottle).filter(LoginThrottle.key == f"account:{username}").delete()
@@ -147,6 +167,23 @@ def login(ctx: Ctx, username: str, password: str, how: str) -> User:
     ctx.principal = principal_for(user)
     ctx.record(Action.AUTH_LOGIN, Target("user", user.username), rule="password verified", via=how)
     return user
+
+
+def logout(ctx: Ctx) -> None:
+    """Sign out of the pages: the account's session epoch moves, so every cookie session it had
+    (the one in this browser and any copy of it) stops working on the server."""
+    user = ctx.db.get(User, ctx.principal.id)
+    user.session_epoch += 1
+    ctx.record(Action.AUTH_LOGOUT, Target("user", user.username), rule="signed out")
+
+
+def unlock(ctx: Ctx, user: User) -> bool:
+    """End an account's lockout after failed logins (system_admin). Returns whether it was on."""
+    key = f"account:{user.username}"
+    row = ctx.db.get(LoginThrottle, key)
+    was_locked = locked_until(ctx, row, ctx.settings.login_max_failures_account) is not None
+    ctx.db.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+    return was_locked
 
 
 def issue_token(ctx: Ctx, username: str, password: str) -> dict:
@@ -169,9 +206,21 @@ def issue_token(ctx: Ctx, username: str, password: str) -> dict:
 
 
 def user_for_token(ctx: Ctx, token: str) -> User:
-    """The live account behind an API token: still active, same credentials as when issued."""
-    claims = tokens.check_api_token(ctx.keys, ctx.settings.issuer, token)
+    """The live account behind an API token: still active, same credentials as when issued.
+    A refusal is audited (with the token's fingerprint, never the token)."""
+    try:
+        claims = tokens.check_api_token(ctx.keys, ctx.settings.issuer, token)
+    except Unauthenticated:
+        _refuse_bearer(ctx, token, "invalid or expired bearer token")
+        raise
     user = ctx.db.get(User, int(claims.subject)) if claims.subject.isdigit() else None
     if user is None or not user.active or user.credential_version != claims.credential_version:
+        _refuse_bearer(ctx, token, "bearer token no longer valid (account or credentials changed)")
         raise Unauthenticated("the bearer token is no longer valid")
     return user
+
+
+def _refuse_bearer(ctx: Ctx, token: str, rule: str) -> None:
+    ctx.record(
+        Action.AUTH_BEARER, "api", "deny", rule, keep=True, token_sha256=tokens.fingerprint(token)
+    )

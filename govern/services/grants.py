@@ -192,11 +192,25 @@ def _grant_for(ctx: Ctx, item_id: int, token: str) -> Grant:
             ctx.keys, ctx.settings.issuer, token, tokens.GRANT_AUDIENCE
         )
     except Unauthenticated:
-        ctx.record(Action.SHARED_READ, f"item:{item_id}", "deny", "invalid grant token", keep=True)
+        ctx.record(
+            Action.SHARED_READ,
+            f"item:{item_id}",
+            "deny",
+            "invalid grant token",
+            keep=True,
+            token_sha256=tokens.fingerprint(token),
+        )
         raise
     grant = ctx.db.scalar(select(Grant).where(Grant.jti == claims.jti))
     if grant is None or claims.subject != f"grant:{grant.id}":
-        ctx.record(Action.SHARED_READ, f"item:{item_id}", "deny", "unknown grant", keep=True)
+        ctx.record(
+            Action.SHARED_READ,
+            f"item:{item_id}",
+            "deny",
+            "unknown grant",
+            keep=True,
+            token_sha256=tokens.fingerprint(token),
+        )
         raise Unauthenticated("the grant token is not known")
     return grant
 

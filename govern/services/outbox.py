@@ -12,6 +12,7 @@ from sqlalchemy import select
 from govern.actions import Action
 from govern.context import Ctx, Target, require
 from govern.db import utcnow
+from govern.errors import Invalid, MailUnavailable
 from govern.models import OutboxMessage
 from govern.models.outbox import OUTBOX_KINDS
 
@@ -77,26 +78,49 @@ def message_json(m: OutboxMessage) -> dict:
     }
 
 
-def send_pending(ctx: Ctx, addresses: dict[str, list[str]]) -> int:
-    """Mail unsent messages where SMTP is configured; ``addresses`` maps a role to recipients."""
+def send_pending(ctx: Ctx, addresses: dict[str, list[str]]) -> dict:
+    """Mail the unsent messages addressed to a role (``addresses`` maps a role to its mailboxes,
+    from ``mail_to`` in govern.toml or ``govern outbox send --to``) and mark them sent.
+
+    A message the server refuses stays pending for the next run; a server that cannot be
+    reached sends nothing and changes nothing. Delivery is at least once: a message mailed in a
+    run whose unit of work then fails is mailed again next time, never lost.
+    """
+    decision = require(ctx, Action.OUTBOX_SEND, Target("outbox", "*"))
     settings = ctx.settings
     if not settings.smtp_host:
-        return 0
-    sent = 0
-    pending = ctx.db.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
-        for message in pending:
-            to = addresses.get(message.recipient_role or "", [])
-            if not to:
-                continue
-            mail = EmailMessage()
-            mail["From"], mail["To"], mail["Subject"] = (
-                settings.smtp_from,
-                ", ".join(to),
-                message.subject,
-            )
-            mail.set_content(message.body)
-            smtp.send_message(mail)
-            message.sent_at = utcnow()
-            sent += 1
-    return sent
+        raise Invalid("smtp_host: no mail server is configured", field="smtp_host")
+    pending = ctx.db.scalars(
+        select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id)
+    ).all()
+    sent, refused = [], []
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+            for message in pending:
+                to = addresses.get(message.recipient_role or "", [])
+                if not to:
+                    continue
+                if _send(smtp, settings.smtp_from, to, message):
+                    message.sent_at = utcnow()
+                    sent.append(message.id)
+                else:
+                    refused.append(message.id)
+    except (OSError, smtplib.SMTPException) as exc:
+        if not sent:
+            raise MailUnavailable(f"the mail server cannot be reached: {exc}") from exc
+        # Lost the server midway: keep what went out, the rest stays pending.
+        log.warning("mail server lost after %d messages: %s", len(sent), exc.__class__.__name__)
+    decision.record(sent=sent, refused=refused)
+    return {"sent": len(sent), "refused": len(refused), "pending": len(pending) - len(sent)}
+
+
+def _send(smtp: smtplib.SMTP, sender: str, to: list[str], message: OutboxMessage) -> bool:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, ", ".join(to), message.subject
+    mail.set_content(message.body)
+    try:
+        smtp.send_message(mail)
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused):
+        log.warning("mail server refused outbox message %s", message.id)
+        return False
+    return True

@@ -57,10 +57,32 @@ def check(ctx: Ctx, disclosure_id: int, digest: str) -> dict:
 
 
 def check_pasted(ctx: Ctx, text: str) -> dict:
-    """Verify an approval pasted whole (the JSON the API and the pages export)."""
+    """Verify an approval pasted whole (the JSON the API and the pages export). Audited like
+    the check by digest: which request it named, whether it held, a fingerprint of the text."""
+    pasted = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
     try:
         approval = json.loads(text)
         document = verify_approval(approval, ctx.keys.jwks())
     except (ValueError, AttributeError, InvalidApproval) as exc:
-        return {"valid": False, "problem": str(exc) or "not an approval"}
+        problem = str(exc) or "not an approval"
+        ctx.record(
+            Action.SEAL_CHECK,
+            "approval:pasted",
+            "deny",
+            "pasted approval does not verify",
+            keep=True,
+            pasted_sha256=pasted,
+            problem=problem[:200],
+        )
+        return {"valid": False, "problem": problem}
+    ident = document.get("request_id", document.get("id")) if isinstance(document, dict) else None
+    target = f"disclosure:{ident}" if isinstance(ident, int) else "approval:pasted"
+    ctx.record(
+        Action.SEAL_CHECK,
+        target,
+        "allow",
+        "pasted approval verified",
+        pasted_sha256=pasted,
+        key_id=str(approval.get("key_id"))[:64],
+    )
     return {"valid": True, "document": document, "key_id": approval.get("key_id")}

@@ -206,6 +206,7 @@ def _claims(ctx: Ctx, item_id: int, token: str) -> tokens.Claims:
             "deny",
             "invalid or expired client token",
             keep=True,
+            token_sha256=tokens.fingerprint(token),
         )
         raise
 
@@ -215,6 +216,14 @@ def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
     claims = _claims(ctx, item_id, token)
     sub = ctx.db.get(Subcontractor, int(claims.subject)) if claims.subject.isdigit() else None
     if sub is None:
+        ctx.record(
+            Action.SHARED_READ,
+            Target("item", item_id),
+            "deny",
+            "client token names no subcontractor",
+            keep=True,
+            token_sha256=tokens.fingerprint(token),
+        )
         raise Unauthenticated("the client token names no subcontractor")
     ctx.principal = Principal("subcontractor", actor_name(sub.id), "subcontractor", sub.id)
     agreement = ctx.db.get(Agreement, sub.agreement_id)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from govern import audit
+from govern import audit, denials
 from govern.actions import Action
 from govern.context import Ctx, Target, require
 from govern.errors import NotFound
@@ -41,6 +41,8 @@ def export(ctx: Ctx, query: audit.Query, fmt: str):
 
 def checkpoint(ctx: Ctx) -> int | None:
     decision = require(ctx, Action.AUDIT_CHECKPOINT, Target("audit", "trail"))
+    # Counts of repeated anonymous entries whose minute has passed join the trail now too.
+    ctx.pending.extend(denials.flush_stale(ctx.db))
     # Sign the head as it stands before this entry joins it; the next checkpoint covers it.
     seq = audit.checkpoint_now(ctx.db, ctx.keys.audit_key)
     decision.record(checkpoint_seq=seq)

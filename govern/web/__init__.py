@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -68,6 +68,15 @@ def page(rule: str, methods=("GET",), public: bool = False):
         return view
 
     return deco
+
+
+def shown_once(html: str) -> Response:
+    """A page that shows a token, a link or a password once: no cache (browser, proxy or back
+    button) may keep a copy of it."""
+    response = make_response(html)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
 
 
 def my_roles() -> set[str]:

@@ -14,7 +14,7 @@ from govern.api.policies import RULE_IN
 from govern.api.users import USER_IN
 from govern.context import Ctx
 from govern.services import policies, users
-from govern.web import page
+from govern.web import page, shown_once
 from govern.web.forms import Form, attempt, choices, submitted, validated
 from govern.web.i18n import label
 
@@ -75,7 +75,14 @@ def user_reset(ctx: Ctx, user_id: int):
     # the session cookie), never logged, never in the trail.
     password = users.reset_password(ctx, user_id)
     shown = next(u for u in users.list_users(ctx) if u["id"] == user_id)
-    return render_template("admin/reset.html", user=shown, password=password)
+    return shown_once(render_template("admin/reset.html", user=shown, password=password))
+
+
+@page("/admin/users/<int:user_id>/unlock", methods=("POST",))
+def user_unlock(ctx: Ctx, user_id: int):
+    user = users.unlock(ctx, user_id)
+    flash(_("Account %(name)s may sign in again.", name=user.username))
+    return redirect(url_for("web.user_list"))
 
 
 @page("/admin/policies", methods=("GET", "POST"))

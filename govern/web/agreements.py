@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField
 
+from govern import http
 from govern.actions import Action
 from govern.api.agreements import AGREEMENT_IN, ITEM_IN, content_response
 from govern.context import Ctx
@@ -134,5 +135,6 @@ def agreement_page(ctx: Ctx, agreement_id: int):
 @page("/items/<int:item_id>/content")
 def item_content(ctx: Ctx, item_id: int):
     # The same decision as GET /api/v1/items/{id}/content: NDA, need-to-know, status (clause 3.8).
+    http.refuse_cross_site_read(ctx, item_id)
     item, content = items.read_content(ctx, item_id, ctx.today())
     return content_response(item, content)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from urllib.parse import unquote, urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
@@ -12,9 +15,8 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from govern import http
-from govern.actions import Action
 from govern.context import Ctx
-from govern.errors import GovernError
+from govern.errors import GovernError, TooManyFailedLogins
 from govern.services import accounts, agreements
 from govern.web import dashboard, page
 from govern.web.forms import Form
@@ -26,9 +28,45 @@ class LoginForm(Form):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web.index")
+    """Where to go after signing in: a path on this site, else the dashboard.
+
+    Judged as a browser would read it: browsers drop tabs and newlines from a URL and take a
+    backslash for a slash, so ``/\t/evil.example`` and ``/\\evil.example`` both mean
+    ``//evil.example``, another site. Anything with a scheme or a host is refused too.
+    """
+    if not target or len(target) > 2000:
+        return url_for("web.index")
+    seen = _as_browsers_read(target)
+    # A value that still decodes to something else is judged in every form it decodes to.
+    if not all(_is_local(form) for form in (seen, _as_browsers_read(unquote(unquote(seen))))):
+        return url_for("web.index")
+    return seen
+
+
+def _as_browsers_read(target: str) -> str:
+    return re.sub(r"[\x00-\x20\x7f]", "", target).replace("\\", "/")
+
+
+def _is_local(path: str) -> bool:
+    try:
+        parts = urlsplit(path)
+    except ValueError:
+        return False
+    return not (parts.scheme or parts.netloc) and path.startswith("/") and not path.startswith("//")
+
+
+def _refusal(exc: GovernError) -> str:
+    """Why a sign-in was refused, in the reader's language. A lockout names its end in the
+    office's time (the pages' time zone, named with it)."""
+    if exc.status == 401:
+        return _("Bad username or password.")
+    if isinstance(exc, TooManyFailedLogins):
+        return _(
+            "Too many failed sign-ins. Try again after %(time)s (%(zone)s time).",
+            time=format_datetime(exc.until, "yyyy-MM-dd HH:mm:ss"),
+            zone=http.runtime().settings.timezone,
+        )
+    return exc.message
 
 
 @page("/login", methods=("GET", "POST"), public=True)
@@ -38,10 +76,11 @@ def login(ctx: Ctx):
         try:
             user = accounts.login(ctx, form.username.data, form.password.data, "form")
         except GovernError as exc:
-            form.password.errors.append(
-                _("Bad username or password.") if exc.status == 401 else exc.message
-            )
+            form.password.errors.append(_refusal(exc))
             return render_template("login.html", form=form), exc.status
+        # The login is in the trail before anyone is signed in: if its entry cannot be written,
+        # this raises, no session cookie is issued and nobody is logged in (fail closed).
+        ctx.commit()
         # Clear anything from before the login (session fixation), then start a fresh session.
         session.clear()
         login_user(http.SessionUser(user), remember=False)
@@ -51,7 +90,10 @@ def login(ctx: Ctx):
 
 @page("/logout", methods=("POST",))
 def logout(ctx: Ctx):
-    ctx.record(Action.AUTH_LOGOUT, f"user:{ctx.principal.name}", rule="signed out")
+    # Ends the session on the server too (a copy of the cookie stops working), not only here;
+    # and only once that is in the trail (else the error page says so and nothing changed).
+    accounts.logout(ctx)
+    ctx.commit()
     logout_user()
     session.clear()
     flash(_("Signed out."))

@@ -37,7 +37,14 @@ def remember_choice(response):
     """A switch (``?lang=``) on any page is remembered for the next pages, for a year."""
     asked = request.args.get(COOKIE)
     if asked in LOCALES and request.cookies.get(COOKIE) != asked:
-        response.set_cookie(COOKIE, asked, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        response.set_cookie(
+            COOKIE,
+            asked,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=request.is_secure,
+        )
     return response
 
 

@@ -22,7 +22,7 @@ from govern.actions import Action
 from govern.api.disclosures import DENY_IN, DISCLOSURE_EDIT, DISCLOSURE_IN
 from govern.context import Ctx
 from govern.services import agreements, disclosures, grants, items, seals
-from govern.web import letter, page
+from govern.web import letter, page, shown_once
 from govern.web.forms import Form, choices, submitted, validated
 from govern.web.i18n import LETTER_LOCALE, label
 from govern.web.vendor import ItemChoice, item_choices
@@ -155,14 +155,18 @@ def grant_issue(ctx: Ctx, disclosure_id: int):
         return redirect(url_for("web.request_page", disclosure_id=disclosure_id))
     grant, token = grants.issue(ctx, disclosure_id)
     d = disclosures.get(ctx, disclosure_id)
-    return render_template(
-        "requests/grant.html",
-        agreement=agreements.get(ctx, d.agreement_id),
-        tab="requests",
-        d=disclosures.as_json(ctx, d),
-        grant=grants.as_json(ctx, grant),
-        token=token,
-        example=url_for("api.shared_item", item_id=disclosures.item_ids(ctx, d)[0], _external=True),
+    return shown_once(
+        render_template(
+            "requests/grant.html",
+            agreement=agreements.get(ctx, d.agreement_id),
+            tab="requests",
+            d=disclosures.as_json(ctx, d),
+            grant=grants.as_json(ctx, grant),
+            token=token,
+            example=url_for(
+                "api.shared_item", item_id=disclosures.item_ids(ctx, d)[0], _external=True
+            ),
+        )
     )
 
 

@@ -26,7 +26,7 @@ from govern.api.vendor import (
 from govern.context import Ctx
 from govern.errors import NotFound
 from govern.services import agreements, breaches, items, ndas, subcontractors
-from govern.web import page
+from govern.web import page, shown_once
 from govern.web.forms import Form, choices, submitted, validated
 from govern.web.i18n import label
 
@@ -239,7 +239,7 @@ def subcontractor_page(ctx: Ctx, agreement_id: int):
     )
     if done is not None:
         sub, token = done
-        return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="created")
+        return shown_once(_tab(ctx, "token", agreement_id, sub=sub, token=token, what="created"))
     rows = subcontractors.list_for(ctx, agreement_id)
     return _tab(
         ctx,
@@ -256,7 +256,7 @@ def subcontractor_page(ctx: Ctx, agreement_id: int):
 def subcontractor_rotate(ctx: Ctx, agreement_id: int, sub_id: int):
     # The new token is in this answer only (never flashed into the cookie, never logged).
     sub, token = subcontractors.rotate(ctx, sub_id)
-    return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="rotated")
+    return shown_once(_tab(ctx, "token", agreement_id, sub=sub, token=token, what="rotated"))
 
 
 @page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/revoke", methods=("POST",))

@@ -1,0 +1,123 @@
+"""`govern outbox send` against a real SMTP server started by the test (aiosmtpd)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from govern.cli import main
+from govern.models import OutboxMessage
+from tests.conftest import as_operator
+
+
+class Mailbox:
+    """An SMTP server's handler that keeps what it is given, or refuses every recipient."""
+
+    def __init__(self, refuse: bool = False):
+        self.refuse = refuse
+        self.received: list[tuple[list[str], str]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((list(envelope.rcpt_tos), envelope.content.decode("utf-8")))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    started = []
+
+    def start(refuse: bool = False):
+        mailbox = Mailbox(refuse)
+        controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+        controller.start()
+        started.append(controller)
+        return mailbox, controller.port
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def _queue(runtime, count: int = 2) -> None:
+    from govern.services import outbox
+
+    with as_operator(runtime) as ctx:
+        for n in range(count):
+            outbox.notify(
+                ctx,
+                f"test-{n}",
+                "warning",
+                f"NDA {n} ends in 30 days",
+                "Renew it or access ends (clause 3.8).",
+                recipient_role="office_approver",
+            )
+
+
+def _sent(runtime) -> list:
+    with runtime.sessions() as db:
+        return list(db.scalars(sa.select(OutboxMessage.sent_at).order_by(OutboxMessage.id)))
+
+
+def _send(monkeypatch, settings_overrides, port: int, *extra: str):
+    monkeypatch.setenv("GOVERN_HOME", str(settings_overrides["home"]))
+    monkeypatch.setenv("GOVERN_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("GOVERN_SMTP_PORT", str(port))
+    args = ["outbox", "send", "--database-url", settings_overrides["database_url"], *extra]
+    return CliRunner().invoke(main, args)
+
+
+def test_messages_arrive_and_are_marked_sent(
+    api, runtime, settings_overrides, smtp_server, monkeypatch
+):
+    _queue(runtime)
+    mailbox, port = smtp_server()
+    result = _send(
+        monkeypatch, settings_overrides, port, "--to", "office_approver=boss@gov.example"
+    )
+    assert result.exit_code == 0, result.output
+    assert "sent 2" in result.output
+    assert [to for to, _ in mailbox.received] == [["boss@gov.example"]] * 2
+    assert "NDA 0 ends in 30 days" in mailbox.received[0][1]
+    assert all(at is not None for at in _sent(runtime))
+    (entry,) = api.audit_entries(action="outbox:send")
+    assert entry["details"]["sent"] == [1, 2]
+    # A second run finds nothing left to send.
+    again = _send(monkeypatch, settings_overrides, port, "--to", "office_approver=boss@gov.example")
+    assert "sent 0" in again.output and len(mailbox.received) == 2
+
+
+def test_a_refusing_server_leaves_them_pending(
+    runtime, settings_overrides, smtp_server, monkeypatch
+):
+    _queue(runtime)
+    _mailbox, port = smtp_server(refuse=True)
+    result = _send(
+        monkeypatch, settings_overrides, port, "--to", "office_approver=boss@gov.example"
+    )
+    assert result.exit_code == 0 and "refused 2" in result.output, result.output
+    assert _sent(runtime) == [None, None]
+
+
+def test_an_unreachable_server_changes_nothing(runtime, settings_overrides, monkeypatch):
+    _queue(runtime)
+    result = _send(
+        monkeypatch, settings_overrides, _free_port(), "--to", "office_approver=boss@gov.example"
+    )
+    assert result.exit_code == 1 and "cannot be reached" in result.output
+    assert _sent(runtime) == [None, None]
