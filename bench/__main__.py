@@ -16,14 +16,20 @@ from pathlib import Path
 from bench.common import DEFAULT_PG_URL, Figure, say
 
 FULL = {
-    1: {"small_items": 100, "big_items": 100_000, "big_grants": 10_000, "reps": 2000},
+    1: {
+        "small_items": 100,
+        "big_items": 100_000,
+        "big_grants": 10_000,
+        "big_vendors": 100,
+        "reps": 2000,
+    },
     2: {"duration": 5, "rounds": 3},
     3: {"entries": 200_000},
     4: {"entries": 1_000_000, "searches": 50},
     7: {"accounts": 10_000, "agreements": 1000, "rounds": 5, "steady": 200},
 }
 QUICK = {
-    1: {"small_items": 100, "big_items": 5000, "big_grants": 500, "reps": 400},
+    1: {"small_items": 100, "big_items": 5000, "big_grants": 500, "big_vendors": 20, "reps": 400},
     2: {"duration": 1, "rounds": 1},
     3: {"entries": 20_000},
     4: {"entries": 50_000, "searches": 30},

@@ -32,6 +32,8 @@ PASSWORD = "bench horse battery staple"
 # Accounts made for the benchmarks use a cheap argon2 cost: logging in is not what is measured.
 FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# The vendor organisation of the benchmarks' agreement and its staff.
+VENDOR = "vendor"
 
 
 def say(message: str) -> None:
@@ -106,6 +108,10 @@ class Instance:
             self._runtime = build_runtime(self.settings)
         return self._runtime
 
+    def today(self) -> date:
+        """The office's day, by the instance's own clock (never the host's calendar)."""
+        return self.runtime.clock.today()
+
     def env(self) -> dict:
         """The environment a server process needs to serve this instance."""
         return {**os.environ, "GOVERN_HOME": str(self.home), "GOVERN_DATABASE_URL": self.url}
@@ -114,24 +120,24 @@ class Instance:
         """A vendor staff member, a vendor lead and an agreement signed 30 days ago: the ids."""
         from govern.models import Agreement
 
-        staff_id = self.create_user("staff", "vendor_staff")
-        lead_id = self.create_user("lead", "vendor_lead")
+        staff_id = self.create_user("staff", "vendor_staff", org=VENDOR)
+        lead_id = self.create_user("lead", "vendor_lead", org=VENDOR)
         with self.engine.begin() as conn:
             agreement_id = conn.execute(
                 Agreement.__table__.insert().values(
                     title="bench",
                     owner="office",
-                    vendor="vendor",
-                    signed_on=today() - timedelta(days=30),
+                    vendor=VENDOR,
+                    signed_on=self.today() - timedelta(days=30),
                     term_years=5,
                     contract_value=3985000,
                 )
             ).inserted_primary_key[0]
         return staff_id, lead_id, agreement_id
 
-    def create_user(self, username: str, role: str) -> int:
+    def create_user(self, username: str, role: str, org: str | None = None) -> int:
         with unit_of_work(self.runtime, Principal.system()) as ctx:
-            return accounts.create_user(ctx, username, role, PASSWORD).id
+            return accounts.create_user(ctx, username, role, PASSWORD, org=org).id
 
     def close(self) -> None:
         if self._runtime is not None:
@@ -302,7 +308,3 @@ def load_chain(instances: list[Instance], n: int, checkpoint_every: int = 0, **k
     for sink in sinks:
         sink.finish(checkpoint_every)
     say(f"{n:,} chained audit entries written in {time.perf_counter() - t0:.1f} s")
-
-
-def today() -> date:
-    return date.today()

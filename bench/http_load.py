@@ -43,7 +43,6 @@ from bench.common import (
     median,
     postgres_available,
     say,
-    today,
 )
 from govern.context import Principal
 from govern.models import AuditEntry, Nda, NeedToKnow
@@ -92,7 +91,7 @@ def find_wrk() -> tuple[str | None, str]:
 def seed(instance: Instance, content: bytes) -> int:
     """A staff member with an NDA and need-to-know for one real, encrypted item. Returns its id."""
     staff_id, lead_id, agreement_id = instance.staff_and_agreement()
-    day = today()
+    day = instance.today()
     with unit_of_work(instance.runtime, Principal.system()) as ctx:
         item = items.create(
             ctx,

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from bench.common import (
     PASSWORD,
+    VENDOR,
     Figure,
     Instance,
     bulk_insert,
@@ -42,17 +43,21 @@ SIGNED_ON = date(2025, 1, 1)
 def seed(instance: Instance, accounts: int, agreements: int) -> int:
     """The crowd (accounts and agreements, bulk-written) and the measured cast. Returns the id of
     the agreement the measured staff member reads."""
-    for name, role in (
-        ("staff", "vendor_staff"),
-        ("sys", "system_admin"),
-        ("sec", "security_admin"),
-    ):
-        instance.create_user(name, role)
+    instance.create_user("staff", "vendor_staff", org=VENDOR)
+    instance.create_user("sys", "system_admin")
+    instance.create_user("sec", "security_admin")
     with instance.engine.begin() as conn:
         bulk_insert(
             conn,
             User.__table__,
-            [{"username": f"citizen{i:05d}", "password_hash": "-"} for i in range(accounts)],
+            [
+                {
+                    "username": f"citizen{i:05d}",
+                    "password_hash": "-",
+                    "org": VENDOR if ROLES[i % len(ROLES)].startswith("vendor") else None,
+                }
+                for i in range(accounts)
+            ],
         )
         rows = [
             {"ptype": "g", "v0": f"citizen{i:05d}", "v1": ROLES[i % len(ROLES)], "v2": "*"}
@@ -65,7 +70,7 @@ def seed(instance: Instance, accounts: int, agreements: int) -> int:
                 {
                     "title": f"agreement {i}",
                     "owner": "office",
-                    "vendor": "vendor",
+                    "vendor": VENDOR,
                     "signed_on": SIGNED_ON,
                     "term_years": 5,
                     "contract_value": 1000,
@@ -137,7 +142,12 @@ def measure(backend: str, workdir, pg_url, accounts, agreements, rounds, steady)
                 "POST",
                 "/api/v1/users",
                 "sys",
-                {"username": f"newcomer{n}", "role": "vendor_staff", "password": PASSWORD},
+                {
+                    "username": f"newcomer{n}",
+                    "role": "vendor_staff",
+                    "password": PASSWORD,
+                    "org": VENDOR,
+                },
             )
             if status != 201:
                 raise RuntimeError(f"creating an account failed: {status} {body}")

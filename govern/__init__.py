@@ -71,7 +71,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     http.login_manager.init_app(app)
     http.login_manager.login_view = "web.login"
     csrf.init_app(app)
-    i18n.init_app(app, settings.timezone)
+    i18n.init_app(app, runtime.clock.name)  # pages show times on the office clock
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     app.register_blueprint(web.bp)

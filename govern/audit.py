@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from govern.clock import OfficeClock
 from govern.crypto import SEAL_ALGORITHM, SigningKey, canonical_json
 from govern.db import make_engine
 from govern.models import AuditCheckpoint, AuditEntry, AuditHead
@@ -175,8 +176,8 @@ def _first_entry_at(session: Session) -> str:
 
 
 def _minutes_between(a: str, b: str) -> float:
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    return (datetime.strptime(b, fmt) - datetime.strptime(a, fmt)).total_seconds() / 60
+    # The trail's times end in Z: fromisoformat reads them as aware UTC instants.
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds() / 60
 
 
 def _add_checkpoint(session: Session, seq: int, head_hash: str, at: str, key: SigningKey) -> None:
@@ -456,12 +457,19 @@ def as_json(entry: AuditEntry) -> dict:
     return data
 
 
-def export(session_factory, query: Query, fmt: str, batch: int = 2000) -> Iterator[str]:
+# Export adds, beside the UTC ``at`` that the hashes cover, the same instant on the office's
+# clock with its offset (2026-11-25T04:30:00.123456+08:00) and the zone's name.
+EXPORTED = COLUMNS + ("office_at", "office_zone")
+
+
+def export(
+    session_factory, query: Query, fmt: str, clock: OfficeClock, batch: int = 2000
+) -> Iterator[str]:
     """Stream the whole selection, oldest first, in batches, on its own session."""
     with session_factory() as session:
         base = _selection(session, query)
         if fmt == "csv":
-            yield _csv_line(COLUMNS)
+            yield _csv_line(EXPORTED)
         if base is None:
             return
         after = 0
@@ -474,12 +482,18 @@ def export(session_factory, query: Query, fmt: str, batch: int = 2000) -> Iterat
             if not rows:
                 return
             for entry in rows:
+                office = {"office_at": office_time(entry.at, clock), "office_zone": clock.name}
                 if fmt == "csv":
-                    yield _csv_line([getattr(entry, c) for c in COLUMNS])
+                    yield _csv_line([getattr(entry, c) for c in COLUMNS] + list(office.values()))
                 else:
-                    yield json.dumps(as_json(entry), ensure_ascii=False) + "\n"
+                    yield json.dumps({**as_json(entry), **office}, ensure_ascii=False) + "\n"
             after = rows[-1].seq
             session.expunge_all()
+
+
+def office_time(at: str, clock: OfficeClock) -> str:
+    """The trail's UTC time as the office's clock reads it, with its offset."""
+    return clock.local(datetime.fromisoformat(at)).isoformat()
 
 
 def _csv_line(values) -> str:

@@ -70,8 +70,13 @@ def user():
 @click.option("--role", required=True, help="One of the roles in SPEC (e.g. office_approver).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--display-name", default="", help="A human name to show on pages.")
+@click.option(
+    "--org",
+    default=None,
+    help="The vendor organisation (required for vendor roles, e.g. a vendor).",
+)
 @db_option
-def user_create(username, role, password_stdin, display_name, database_url):
+def user_create(username, role, password_stdin, display_name, org, database_url):
     """Create an account with one role and print its id."""
     from govern.errors import GovernError
     from govern.runtime import unit_of_work
@@ -82,7 +87,7 @@ def user_create(username, role, password_stdin, display_name, database_url):
     password = sys.stdin.readline().rstrip("\r\n")
     try:
         with unit_of_work(_runtime(database_url)) as ctx:
-            created = accounts.create_user(ctx, username, role, password, display_name)
+            created = accounts.create_user(ctx, username, role, password, display_name, org=org)
     except GovernError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(created.id)

@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -23,10 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from govern import audit, denials
 from govern.actions import Action
+from govern.clock import OfficeClock
 from govern.config import Settings
 from govern.crypto import Keyring
-from govern.errors import AuditUnavailable, Conflict, Forbidden
-from govern.policy import GLOBAL, PolicyEngine
+from govern.errors import AuditUnavailable, Conflict, Forbidden, NotFound
+from govern.models import Agreement
+from govern.policy import GLOBAL, VENDOR_ROLES, PolicyEngine
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,12 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker
     policy: PolicyEngine
+    # The office's calendar (settings.timezone): what day it is, where days begin and end.
+    clock: OfficeClock = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = OfficeClock(self.settings.timezone)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class Principal:
     name: str  # username, grant:<id>, subcontractor:<id>, anonymous
     subject: str
     id: int | None = None
+    # The vendor organisation of a vendor account (None for the office and token holders).
+    org: str | None = None
 
     @classmethod
     def anonymous(cls) -> Principal:
@@ -65,6 +74,8 @@ class Target:
     kind: str
     id: int | str
     domain: str = GLOBAL
+    # How a 404 names it when the caller reached it by another object's address.
+    shown: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.id}"
@@ -82,6 +93,8 @@ class Decision:
     rule: str
     role: str | None
     entry: audit.PendingEntry
+    # Denied because the object belongs to another vendor: answered as if it did not exist.
+    hidden: bool = False
 
     def record(self, **details) -> Decision:
         """Add details (e.g. from/to state) to this decision's audit entry."""
@@ -100,6 +113,8 @@ class Ctx:
     # Entries that must reach the trail even when the unit of work fails (denials, bad logins).
     kept: list[audit.PendingEntry] = field(default_factory=list)
     policy_checked: bool = field(default=False, repr=False)
+    # Each agreement's vendor, read once per unit of work (by primary key) for the decisions.
+    vendors: dict[int, str | None] = field(default_factory=dict, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -117,8 +132,23 @@ class Ctx:
             self.policy_checked = True
         return self.runtime.policy
 
+    @property
+    def clock(self) -> OfficeClock:
+        return self.runtime.clock
+
+    def vendor_of(self, domain: str) -> str | None:
+        """The vendor organisation of the agreement a domain names (None for the global one)."""
+        if not domain.startswith("agreement:"):
+            return None
+        ident = int(domain.split(":", 1)[1])
+        if ident not in self.vendors:
+            agreement = self.db.get(Agreement, ident)
+            self.vendors[ident] = agreement.vendor if agreement else None
+        return self.vendors[ident]
+
     def today(self) -> date:
-        return datetime.now(ZoneInfo(self.settings.timezone)).date()
+        """The office's day now (the runtime's clock)."""
+        return self.runtime.clock.today()
 
     def roles(self, domain: str = GLOBAL) -> tuple[str, ...]:
         if self.principal.kind in ("anonymous", "system"):
@@ -218,13 +248,18 @@ def _conflict(exc: IntegrityError) -> Conflict:
 
 
 def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:
-    """May the caller do ``action`` on ``target``? Casbin first, then the object's facts.
+    """May the caller do ``action`` on ``target``? Organisation, casbin, then the object's facts.
 
+    A vendor account is first held to its own organisation's agreements: anything of another
+    vendor's agreement is denied whatever the action, and answered as if it did not exist.
     Authorization comes before state: a role that may never do the action is denied whatever
     state the object is in. Every decision is queued for the trail with its rule or reason.
     """
     principal = ctx.principal
-    if principal.kind == "system":
+    hidden = other_vendor(ctx, target)
+    if hidden:
+        verdict_rule, role, allowed = hidden, None, False
+    elif principal.kind == "system":
         # The command line is run by the host's operator, who already holds every key.
         verdict_rule, role, allowed = "local operator (command line)", "system", True
     elif principal.kind == "anonymous":
@@ -237,11 +272,62 @@ def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Dec
         for check in checks(role) if callable(checks) else checks:
             reason = check()
             if reason:
-                allowed = False
                 break
+        reason = reason or _side_problem(principal, role)
+    allowed = allowed and reason is None
     rule = verdict_rule if reason is None else f"{reason} ({verdict_rule})"
     entry = ctx.record(action, target, "allow" if allowed else "deny", rule, keep=not allowed)
-    return Decision(allowed, rule, role, entry)
+    return Decision(allowed, rule, role, entry, hidden=bool(hidden))
+
+
+def _side_problem(principal: Principal, role: str | None) -> str | None:
+    """An account acts only under the roles of its side: a vendor account (one with an
+    organisation) only as vendor, an office account never as vendor. A role assigned across the
+    line (stacked roles) gives nothing (fail closed)."""
+    if principal.kind != "user":
+        return None
+    if role in VENDOR_ROLES and principal.org is None:
+        return "a vendor role acts only for an account of a vendor organisation"
+    if role not in VENDOR_ROLES and principal.org is not None:
+        return f"an account of vendor organisation {principal.org} never acts as {role}"
+    return None
+
+
+def other_vendor(ctx: Ctx, target: Target) -> str | None:
+    """Why a vendor account may not even learn that ``target`` exists, or None.
+
+    One fact beside casbin's rows (not a rule per agreement): the account's organisation against
+    the vendor of the agreement the target lives in, read by primary key and kept per request."""
+    org = ctx.principal.org
+    if org is None or ctx.principal.kind != "user":
+        return None
+    vendor = ctx.vendor_of(target.domain)
+    if target.domain == GLOBAL or vendor == org:
+        return None
+    return f"{target.domain} is not an agreement of vendor organisation {org}"
+
+
+def not_found(target: Target) -> NotFound:
+    """The answer for an object of another vendor: the same as for one that does not exist."""
+    if target.shown:
+        return NotFound(f"{target.shown} does not exist")
+    if isinstance(target.id, int):
+        what = {"ntk": "need-to-know"}.get(target.kind, target.kind)
+        return NotFound(f"{what} {target.id} does not exist")
+    return NotFound(f"agreement {target.domain.split(':', 1)[-1]} does not exist")
+
+
+def overrule(ctx: Ctx, decision: Decision, reason: str, error: type = Forbidden) -> Exception:
+    """Turn an allowed decision into a denial for a fact only known after it (e.g. whom the body
+    names): still one trail entry, kept even though the unit of work fails, with the reason and
+    the rule. Returns the exception to raise (403 by default, 409 for a state that is wrong)."""
+    entry = decision.entry
+    entry.decision, entry.rule = "deny", f"{reason} ({decision.rule})"
+    decision.allowed, decision.rule = False, entry.rule
+    if entry in ctx.pending:
+        ctx.pending.remove(entry)
+        ctx.kept.append(entry)
+    return error(f"denied: {reason}", rule=entry.rule)
 
 
 def require_role_for(ctx: Ctx, action: Action) -> None:
@@ -256,6 +342,8 @@ def require_role_for(ctx: Ctx, action: Action) -> None:
 def require(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:
     """:func:`decide`, raising Forbidden (with the reason) on a denial."""
     decision = decide(ctx, action, target, checks)
+    if decision.hidden:
+        raise not_found(target)
     if not decision.allowed:
         raise Forbidden(f"denied: {decision.rule}", rule=decision.rule)
     return decision

@@ -18,14 +18,19 @@ from govern.services import accounts, agreements, items, ndas, subcontractors
 OWNER = "常州市政务服务管理办公室"
 VENDOR = "上海今点软件有限公司"
 TITLE = "常州市一体化政务服务平台软件运维项目 保密协议"
+# A second vendor with an agreement of its own: its accounts see nothing of the first (isolation).
+OTHER_VENDOR = "江苏云岫数据科技有限公司"
+OTHER_TITLE = "常州市政务数据共享交换平台运维项目 保密协议"
 ROLES = [
-    ("handler", "office_handler", "经办人 (handler)"),
-    ("approver", "office_approver", "分管负责人 (leader in charge)"),
-    ("lead", "vendor_lead", "项目经理 (vendor project lead)"),
-    ("staff", "vendor_staff", "运维工程师 (vendor engineer)"),
-    ("audit", "auditor", "审计员 (auditor)"),
-    ("secadmin", "security_admin", "安全管理员 (security administrator)"),
-    ("sysadmin", "system_admin", "系统管理员 (system administrator)"),
+    ("handler", "office_handler", "经办人 (handler)", None),
+    ("approver", "office_approver", "分管负责人 (leader in charge)", None),
+    ("lead", "vendor_lead", "项目经理 (vendor project lead)", VENDOR),
+    ("staff", "vendor_staff", "运维工程师 (vendor engineer)", VENDOR),
+    ("lead-b", "vendor_lead", "项目经理 (second vendor's lead)", OTHER_VENDOR),
+    ("staff-b", "vendor_staff", "运维工程师 (second vendor's engineer)", OTHER_VENDOR),
+    ("audit", "auditor", "审计员 (auditor)", None),
+    ("secadmin", "security_admin", "安全管理员 (security administrator)", None),
+    ("sysadmin", "system_admin", "系统管理员 (system administrator)", None),
 ]
 
 CASES = [
@@ -100,10 +105,38 @@ def load(ctx: Ctx) -> list[tuple[str, str, str]] | None:
     if ctx.db.scalar(select(Agreement.id).where(Agreement.title == TITLE)) is not None:
         return None
     created = []
-    for username, role, display in ROLES:
+    for username, role, display, org in ROLES:
         password = secrets.token_urlsafe(12)
-        accounts.create_user(ctx, username, role, password, display)
+        accounts.create_user(ctx, username, role, password, display, org=org)
         created.append((username, role, password))
+    _load_agreement(ctx)
+    other = agreements.create(
+        ctx,
+        {
+            "title": OTHER_TITLE,
+            "owner": OWNER,
+            "vendor": OTHER_VENDOR,
+            "signed_on": date(2023, 3, 1),
+            "term_years": 5,
+            "contract_value": Decimal("1260000.00"),
+            "currency": "CNY",
+        },
+    )
+    items.create(
+        ctx,
+        other.id,
+        {
+            "title": "交换平台接口说明 (exchange interface design)",
+            "category": "technical_document",
+            "fields": [],
+            "content_b64": b"<interface design of the exchange platform>",
+            "media_type": "text/plain",
+        },
+    )
+    return created
+
+
+def _load_agreement(ctx: Ctx) -> None:
     agreement = agreements.create(
         ctx,
         {
@@ -129,36 +162,45 @@ def load(ctx: Ctx) -> list[tuple[str, str, str]] | None:
                 "public": public,
             },
         )
-    return created
 
 
 def load_vendor_side(runtime) -> str:
-    """The vendor lead's part of the demo, through the same services as the API: NDAs for the
-    lead and the engineer (clause 3.8), the engineer's need-to-know for the design (clause 3.5),
-    and a subcontractor receiving two fields of the case records (clause 3.7).
+    """The vendor's part of the demo, each step by whoever takes it, through the same services as
+    the API: the office registers the lead's NDA, the lead its engineer's (clause 3.8) and the
+    engineer's need-to-know for the design (clause 3.5); the lead files a subcontractor receiving
+    two fields of the case records, the handler reviews it, the approver seals it (clause 3.5 +
+    3.7), and the lead takes its client token.
 
     Returns the subcontractor's client token (shown once)."""
     from govern.runtime import unit_of_work
 
     with runtime.sessions() as db:
-        lead = db.scalar(select(User).where(User.username == "lead"))
+        people = {u.username: u for u in db.scalars(select(User))}
         agreement_id = db.scalar(select(Agreement.id).where(Agreement.title == TITLE))
         item_ids = dict(
             db.execute(select(Item.title, Item.id).where(Item.agreement_id == agreement_id)).all()
         )
-    with unit_of_work(runtime, accounts.principal_for(lead)) as ctx:
+
+    def as_(name):
+        return unit_of_work(runtime, accounts.principal_for(people[name]))
+
+    def nda_of(ctx, who):
         today = ctx.today()
-        for who in ("lead", "staff"):
-            ndas.create_nda(
-                ctx,
-                agreement_id,
-                {
-                    "username": who,
-                    "signed_on": today - timedelta(days=30),
-                    "expires_on": today + timedelta(days=335),
-                    "document_sha256": sha256_hex(f"NDA of {who}".encode()),
-                },
-            )
+        ndas.create_nda(
+            ctx,
+            agreement_id,
+            {
+                "username": who,
+                "signed_on": today - timedelta(days=30),
+                "expires_on": today + timedelta(days=335),
+                "document_sha256": sha256_hex(f"NDA of {who}".encode()),
+            },
+        )
+
+    with as_("approver") as ctx:
+        nda_of(ctx, "lead")
+    with as_("lead") as ctx:
+        nda_of(ctx, "staff")
         ndas.grant_need_to_know(
             ctx,
             agreement_id,
@@ -168,8 +210,9 @@ def load_vendor_side(runtime) -> str:
                 "reason": "platform maintenance",
             },
         )
+        today = ctx.today()
         agreement = ctx.db.get(Agreement, agreement_id)
-        _, token = subcontractors.create(
+        sub = subcontractors.create(
             ctx,
             agreement_id,
             {
@@ -184,4 +227,11 @@ def load_vendor_side(runtime) -> str:
                 "until": min(today + timedelta(days=180), agreements.term_ends_on(agreement)),
             },
         )
+        sub_id = sub.id
+    with as_("handler") as ctx:
+        subcontractors.review(ctx, sub_id)
+    with as_("approver") as ctx:
+        subcontractors.approve(ctx, sub_id)
+    with as_("lead") as ctx:
+        _, token, _expires = subcontractors.issue_token(ctx, sub_id)
     return token

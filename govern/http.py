@@ -84,7 +84,7 @@ def new_ctx(principal: Principal | None = None) -> Ctx:
 def session_principal() -> Principal | None:
     if current_user.is_authenticated:
         user = current_user.user
-        return Principal("user", user.username, user.username, user.id)
+        return Principal("user", user.username, user.username, user.id, user.org)
     return None
 
 

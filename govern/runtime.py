@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from govern.clock import OfficeClock
 from govern.config import Settings, load_settings
 from govern.context import Ctx, Principal, Runtime
 from govern.crypto import load_keyring
@@ -24,6 +25,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         engine=engine,
         sessions=make_sessionmaker(engine),
         policy=PolicyEngine(engine),
+        clock=OfficeClock(settings.timezone),
     )
 
 

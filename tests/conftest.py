@@ -14,12 +14,14 @@ import os
 import shutil
 import uuid
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from govern import audit, create_app, migrate, policy
+from govern.clock import OfficeClock
 from govern.context import Principal
 from govern.crypto import ensure_keys
 from govern.db import Base, make_engine, normalize_url
@@ -29,6 +31,8 @@ from govern.services import accounts
 PG_URL = os.environ.get("GOVERN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct horse battery staple"
+# The vendor of the agreement the factories make: vendor accounts belong to it unless told.
+VENDOR = "上海今点软件有限公司"
 FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 
 
@@ -113,6 +117,18 @@ def runtime(app):
 
 
 @pytest.fixture
+def clock(runtime) -> OfficeClock:
+    """The office's clock the app under test keeps: tests take their days from it, never from
+    the host's calendar (the office's day and the host's differ for eight hours a day)."""
+    return runtime.clock
+
+
+@pytest.fixture
+def today(clock) -> date:
+    return clock.today()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -131,11 +147,17 @@ class Api:
         self.runtime = runtime
         self.tokens: dict[str, str] = {}
 
-    def user(self, username: str, role: str | None, password: str = PASSWORD) -> int:
+    def user(
+        self, username: str, role: str | None, password: str = PASSWORD, org: str | None = VENDOR
+    ) -> int:
+        """An account with one role (none: an office account without a role yet); a vendor
+        account belongs to ``org``, the factories' vendor unless told."""
+        role_given = role or "office_handler"
+        org = org if role_given in policy.VENDOR_ROLES else None
         with as_operator(self.runtime) as ctx:
-            created = accounts.create_user(ctx, username, role or "vendor_staff", password)
+            created = accounts.create_user(ctx, username, role_given, password, org=org)
             if role is None:
-                policy.unassign_role(ctx.db, created.username, "vendor_staff")
+                policy.unassign_role(ctx.db, created.username, role_given)
             return created.id
 
     def login(self, username: str, password: str = PASSWORD) -> str:
@@ -166,12 +188,16 @@ class Api:
     def delete(self, path, as_=None, **kw):
         return self.call("DELETE", path, as_, **kw)
 
+    def day(self, offset: int = 0) -> str:
+        """The office's day ``offset`` days from today, by the app's own clock, as ISO text."""
+        return (self.runtime.clock.today() + timedelta(days=offset)).isoformat()
+
     # Small factories for domain objects, through the API like a user would.
     def agreement(self, as_="approver", **fields) -> dict:
         body = {
             "title": "保密协议",
             "owner": "常州市政务服务管理办公室",
-            "vendor": "上海今点软件有限公司",
+            "vendor": VENDOR,
             "signed_on": "2022-06-27",
             "term_years": 5,
             "contract_value": "3985000.00",

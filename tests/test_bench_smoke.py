@@ -21,9 +21,16 @@ def test_health_is_a_public_json_route(client):
 
 def test_decision_figure(tmp_path):
     fig = decision.run(
-        tmp_path, small_items=10, big_items=60, big_grants=20, reps=8, rounds=2, casbin_rows=(10,)
+        tmp_path,
+        small_items=10,
+        big_items=60,
+        big_grants=20,
+        big_vendors=3,
+        reps=8,
+        rounds=2,
+        casbin_rows=(10,),
     )
-    assert fig.ratio > 0 and fig.raw["decisions_per_size"] == 8
+    assert fig.ratio > 0 and fig.raw["decisions_per_size"] == 8 and fig.raw["big_vendors"] == 3
     assert fig.raw["plain_casbin_ms_10_rows"] > 0
 
 

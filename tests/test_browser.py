@@ -11,13 +11,13 @@ import itertools
 import re
 import shutil
 import threading
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
+from tests.disclosure_flow import approved_subcontractor
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -210,7 +210,7 @@ def test_the_approver_records_an_agreement_and_an_item_and_sees_the_clock(office
 
 
 def _agreement_with_items(office) -> int:
-    agreement = office.agreement(signed_on=(date.today() - timedelta(days=60)).isoformat())
+    agreement = office.agreement(signed_on=office.day(-60))
     office.item(agreement["id"], content=b"design of the platform", title="系统设计说明书")
     office.item(
         agreement["id"], content=b"interface list", title="接口清单", category="technical_document"
@@ -218,13 +218,13 @@ def _agreement_with_items(office) -> int:
     return agreement["id"]
 
 
-def _file_request(lead: Person, agreement_id: int, third_party: str) -> str:
+def _file_request(office, lead: Person, agreement_id: int, third_party: str) -> str:
     page = lead.go(f"/agreements/{agreement_id}/requests")
     page.fill("#third_party", third_party)
     page.fill("#purpose", "年度等级保护测评需要查阅系统设计")
     page.select_option("#form", "view")
-    page.fill("#starts_on", date.today().isoformat())
-    page.fill("#ends_on", (date.today() + timedelta(days=10)).isoformat())
+    page.fill("#starts_on", office.day(0))
+    page.fill("#ends_on", office.day(10))
     page.check("#item_ids-0")
     page.click("form.grid button[type=submit]")
     assert re.search(r"/requests/\d+$", page.url)
@@ -237,7 +237,7 @@ def test_file_review_approve_grant_across_three_people(office, people):
     agreement_id = _agreement_with_items(office)
     lead, handler, approver = people("lead"), people("handler"), people("approver")
     lead.login()
-    request_id = _file_request(lead, agreement_id, "常州市信息安全测评中心")
+    request_id = _file_request(office, lead, agreement_id, "常州市信息安全测评中心")
     lead.shot("submitted")
 
     page = handler.login()
@@ -293,7 +293,7 @@ def test_a_denial_with_its_reason(office, people):
     lead, handler = people("lead", locale="zh-CN"), people("handler", locale="zh-CN")
     lead.login()
     page = lead.go(f"/agreements/{agreement_id}/requests?lang=en")
-    request_id = _file_request(lead, agreement_id, "某咨询公司")
+    request_id = _file_request(office, lead, agreement_id, "某咨询公司")
     page = handler.login()
     page.goto(handler.base + f"/requests/{request_id}")
     page.fill("#deny-reason", "用途与所需信息不相称")
@@ -308,7 +308,7 @@ def test_a_denial_with_its_reason(office, people):
 
 def _everything(office) -> dict:
     """One agreement with every kind of record, made through the API as the roles would."""
-    day = lambda n: (date.today() + timedelta(days=n)).isoformat()  # noqa: E731
+    day = office.day
     aid = _agreement_with_items(office)
     items = office.get(f"/api/v1/agreements/{aid}/items", "approver").get_json()["items"]
     table = office.item(
@@ -334,10 +334,10 @@ def _everything(office) -> dict:
         "lead",
         json={"username": "staff", "item_ids": [items[0]["id"]], "reason": "运维"},
     )
-    sub = office.post(
-        f"/api/v1/agreements/{aid}/subcontractors",
-        "lead",
-        json={
+    sub = approved_subcontractor(
+        office,
+        aid,
+        {
             "name": "短信平台",
             "service": "短信通知",
             "dsa_signed_on": day(-10),
@@ -348,7 +348,7 @@ def _everything(office) -> dict:
             "fields": ["name", "phone"],
             "until": day(25),
         },
-    ).get_json()
+    )
     office.get(
         f"/api/v1/shared/items/{table['id']}",
         headers={"Authorization": f"Bearer {sub['client_token']}"},
@@ -407,7 +407,7 @@ WALK = {
         "/requests/{r}",
         "/agreements/{a}/recalls",
     ],
-    "handler": ["/", "/queue", "/requests/{d}"],
+    "handler": ["/", "/queue", "/requests/{d}", "/agreements/{a}/subcontractors"],
     "approver": [
         "/",
         "/agreements/{a}",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -121,11 +120,7 @@ def test_file_submit_review_approve_seal_grant_read_revoke(office, runtime, case
     granted = issue_grant(office, filed["id"])
     claims = jwt.get_unverified_claims(granted["token"])
     assert claims["aud"] == "govern-grant" and claims["jti"]
-    window_end = datetime.combine(
-        datetime.fromisoformat(filed["ends_on"]).date() + timedelta(days=1),
-        datetime.min.time(),
-        ZoneInfo("Asia/Shanghai"),
-    )
+    window_end = runtime.clock.end_of_day(date.fromisoformat(filed["ends_on"]))
     assert claims["exp"] <= window_end.timestamp()
     assert datetime.fromisoformat(granted["expires_at"].replace("Z", "+00:00")) <= window_end
 
@@ -331,7 +326,7 @@ def test_bad_requests_are_400_naming_the_field(office, case, change, field):
     aid = case["agreement"]["id"]
     if change.get("item_ids") == "FOREIGN":
         change = {"item_ids": [case["items"][0]["id"], case["foreign"]["id"]]}
-    body = {**request_body([case["items"][0]["id"]]), **change}
+    body = {**request_body(office, [case["items"][0]["id"]]), **change}
     response = office.post(f"/api/v1/agreements/{aid}/disclosures", "lead", json=body)
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["error"]["field"] == field
@@ -361,7 +356,7 @@ def test_requests_for_items_that_are_gone_or_free_are_409(office, runtime, case)
     )
     for item in (public, declassified, destroyed, recalled):
         response = office.post(
-            f"/api/v1/agreements/{aid}/disclosures", "lead", json=request_body([item["id"]])
+            f"/api/v1/agreements/{aid}/disclosures", "lead", json=request_body(office, [item["id"]])
         )
         assert response.status_code == 409, item
         assert "is " in response.get_json()["error"]["message"]
@@ -448,7 +443,7 @@ def test_grants_only_for_approved_requests_inside_the_window(office, case):
     item = case["items"][0]["id"]
     filed = file_request(office, aid, [item])
     assert office.post(f"/api/v1/disclosures/{filed['id']}/grants", "lead").status_code == 409
-    later = approved_request(office, aid, [item], **window(start_in=3))
+    later = approved_request(office, aid, [item], **window(office, start_in=3))
     early = office.post(f"/api/v1/disclosures/{later['id']}/grants", "lead")
     assert early.status_code == 409 and "opens on" in early.get_json()["error"]["message"]
     approved = approved_request(office, aid, [item])
@@ -468,8 +463,8 @@ def test_a_grant_stops_when_its_window_has_passed(office, runtime, case):
     # itself (exp) has not run out in this test.
     with runtime.sessions() as db:
         d = db.get(Disclosure, approved["id"])
-        d.starts_on = office_today() - timedelta(days=10)
-        d.ends_on = office_today() - timedelta(days=1)
+        d.starts_on = office_today(office) - timedelta(days=10)
+        d.ends_on = office_today(office) - timedelta(days=1)
         db.commit()
     refused = shared(office, item, token)
     assert refused.status_code == 403

@@ -307,14 +307,14 @@ def test_destroying_erases_the_key_and_every_reader_is_told(office, runtime):
         "request": office.post(
             f"/api/v1/agreements/{aid}/disclosures",
             "lead",
-            json=request_body([item["id"]]),
+            json=request_body(office, [item["id"]]),
         ),
         "draft goes on": office.post(f"/api/v1/disclosures/{draft['id']}/submit", "lead"),
         "need-to-know": ntk(office, aid, [item["id"]]),
         "subcontractor": office.post(
             f"/api/v1/agreements/{aid}/subcontractors",
             "lead",
-            json=sub_body([item["id"]]),
+            json=sub_body(office, [item["id"]]),
         ),
         "destroy again": office.post(
             f"/api/v1/items/{item['id']}/destroy", "approver", json={"reason": "again"}

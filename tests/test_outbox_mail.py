@@ -62,7 +62,7 @@ def _queue(runtime, count: int = 2) -> None:
             outbox.notify(
                 ctx,
                 f"test-{n}",
-                "warning",
+                "nda_ends",
                 f"NDA {n} ends in 30 days",
                 "Renew it or access ends (clause 3.8).",
                 recipient_role="office_approver",

@@ -13,6 +13,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from govern.web import PAGES, PUBLIC_PAGES
+from tests.conftest import VENDOR
 from tests.pages import Reader, field_error, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +98,7 @@ def test_every_page_route_is_declared_with_page_and_anonymous_readers_go_to_sign
         path = re.sub(r"<[^>]+>", "1", rule.rule)
         response = client.get(path)
         assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
-    assert {"static", "web.login", "web.seal_check"} == PUBLIC_PAGES
+    assert {"static", "web.login", "web.seal_check", "web.subcontractor_seal_check"} == PUBLIC_PAGES
 
 
 def test_templates_have_no_inline_script_or_style():
@@ -265,8 +266,13 @@ def test_system_admin_creates_disables_and_resets_shown_once(office, app):
         "/admin/users", {"username": "audit", "role": "auditor", "password": "x" * 12}
     )
     assert clash.status_code == 409 and "is taken" in field_error(clash, "username")
-    made = admin.submit(
+    orgless = admin.submit(
         "/admin/users", {"username": "zhao", "role": "vendor_staff", "password": "y" * 12}
+    )
+    assert orgless.status_code == 400 and "vendor organisation" in field_error(orgless, "org")
+    made = admin.submit(
+        "/admin/users",
+        {"username": "zhao", "role": "vendor_staff", "password": "y" * 12, "org": VENDOR},
     )
     assert made.status_code == 302
     users = office.get("/api/v1/users", "sysadm").get_json()["users"]

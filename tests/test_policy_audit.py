@@ -30,6 +30,7 @@ EXPECTED_PUBLIC = {
     "web.login",
     # The public check of a printed approval letter's seal (its QR code); never its content.
     "web.seal_check",
+    "web.subcontractor_seal_check",
     "static",
 }
 

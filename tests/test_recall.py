@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from govern.models import NeedToKnow, OutboxMessage, SubcontractorScope
 from govern.services import warnings
 from tests.conftest import as_operator
-from tests.disclosure_flow import approved_request, issue_grant, office_today, shared, state
+from tests.disclosure_flow import (
+    approved_request,
+    approved_subcontractor,
+    issue_grant,
+    office_today,
+    shared,
+    state,
+)
 
 
 @pytest.fixture
@@ -24,7 +31,7 @@ def held(office):
     first = office.item(aid, content=b"records", title="records")
     second = office.item(aid, content=b"design", title="design")
     spare = office.item(aid, content=b"untouched", title="untouched")
-    today = office_today()
+    today = office_today(office)
     nda = {
         "username": "staff",
         "signed_on": (today - timedelta(days=10)).isoformat(),
@@ -35,10 +42,10 @@ def held(office):
     need = {"username": "staff", "item_ids": [first["id"], second["id"]], "reason": "operations"}
     response = office.post(f"/api/v1/agreements/{aid}/need-to-know", "lead", json=need)
     assert response.status_code == 201, response.get_json()
-    sub = office.post(
-        f"/api/v1/agreements/{aid}/subcontractors",
-        "lead",
-        json={
+    sub = approved_subcontractor(
+        office,
+        aid,
+        {
             "name": "云监控服务",
             "service": "monitoring",
             "dsa_signed_on": (today - timedelta(days=10)).isoformat(),
@@ -47,14 +54,14 @@ def held(office):
             "purpose": "monitoring",
             "item_ids": [first["id"]],
             "fields": [],
+            "whole_items": [first["id"]],
             "until": (today + timedelta(days=200)).isoformat(),
         },
     )
-    assert sub.status_code == 201, sub.get_json()
     approved = approved_request(office, aid, [first["id"], second["id"]])
     grant = issue_grant(office, approved["id"])
     assert shared(office, first["id"], grant["token"]).status_code == 200
-    assert shared(office, first["id"], sub.get_json()["client_token"]).status_code == 200
+    assert shared(office, first["id"], sub["client_token"]).status_code == 200
     assert office.get(f"/api/v1/items/{first['id']}/content", "staff").status_code == 200
     return {
         "agreement": agreement,
@@ -63,8 +70,8 @@ def held(office):
         "spare": spare,
         "request": approved,
         "grant": grant,
-        "subcontractor": sub.get_json()["id"],
-        "client_token": sub.get_json()["client_token"],
+        "subcontractor": sub["id"],
+        "client_token": sub["client_token"],
     }
 
 
@@ -215,7 +222,7 @@ def test_termination_ends_all_access_and_lists_what_must_come_back(office, runti
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["agreement"]["status"] == "terminated"
-    assert body["agreement"]["terminated_on"] == office_today().isoformat()
+    assert body["agreement"]["terminated_on"] == office_today(office).isoformat()
     manifest = {(m["item"], m["holder_kind"], m["holder"]) for m in body["return_manifest"]}
     party = f"grant:{grant['grant_id']}"
     sub = f"subcontractor:{held['subcontractor']}"
@@ -251,8 +258,8 @@ def test_termination_ends_all_access_and_lists_what_must_come_back(office, runti
             "purpose": "y",
             "form": "view",
             "item_ids": [spare["id"]],
-            "starts_on": office_today().isoformat(),
-            "ends_on": office_today().isoformat(),
+            "starts_on": office_today(office).isoformat(),
+            "ends_on": office_today(office).isoformat(),
         },
     )
     assert filed.status_code == 409 and "terminated" in filed.get_json()["error"]["message"]
@@ -282,7 +289,7 @@ def test_termination_ends_all_access_and_lists_what_must_come_back(office, runti
 
 def test_warnings_before_a_grant_a_window_or_the_term_ends(office, runtime):
     # An agreement whose five-year term ends in about ten days.
-    soon = office_today() + timedelta(days=10)
+    soon = office_today(office) + timedelta(days=10)
     signed = date(soon.year - 5, soon.month, min(soon.day, 28))
     agreement = office.agreement(signed_on=signed.isoformat())
     item = office.item(agreement["id"])
@@ -290,16 +297,16 @@ def test_warnings_before_a_grant_a_window_or_the_term_ends(office, runtime):
         office,
         agreement["id"],
         [item["id"]],
-        starts_on=office_today().isoformat(),
-        ends_on=(office_today() + timedelta(days=20)).isoformat(),
+        starts_on=office_today(office).isoformat(),
+        ends_on=(office_today(office) + timedelta(days=20)).isoformat(),
     )
     grant = issue_grant(office, approved["id"])
     far = approved_request(
         office,
         agreement["id"],
         [item["id"]],
-        starts_on=office_today().isoformat(),
-        ends_on=(office_today() + timedelta(days=90)).isoformat(),
+        starts_on=office_today(office).isoformat(),
+        ends_on=(office_today(office) + timedelta(days=90)).isoformat(),
     )
     with as_operator(runtime) as ctx:
         queued = warnings.disclosure_warnings(ctx, ctx.today())

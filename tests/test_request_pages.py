@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from tests.pages import Reader, field_error, text
 
-TODAY = date.today()
-
-
-def _day(days: int) -> str:
-    return (TODAY + timedelta(days=days)).isoformat()
-
 
 def _agreement(office) -> tuple[int, int]:
-    agreement = office.agreement(signed_on=_day(-60))
+    agreement = office.agreement(signed_on=office.day(-60))
     item = office.item(agreement["id"], content=b"the design", title="系统设计说明书")
     return agreement["id"], item["id"]
 
 
 def _filed(app, aid: int, item_id: int) -> tuple[Reader, int]:
+    today = app.extensions["govern"].clock.today()
     lead = Reader(app).login("lead")
     made = lead.submit(
         f"/agreements/{aid}/requests",
@@ -31,8 +26,8 @@ def _filed(app, aid: int, item_id: int) -> tuple[Reader, int]:
             "purpose": "等级保护测评",
             "form": "view",
             "item_ids": str(item_id),
-            "starts_on": _day(0),
-            "ends_on": _day(10),
+            "starts_on": today.isoformat(),
+            "ends_on": (today + timedelta(days=10)).isoformat(),
         },
     )
     assert made.status_code == 302, re.findall(r'class="error[^>]*>([^<]*)', text(made))
@@ -62,8 +57,8 @@ def test_filing_shows_errors_at_the_field_and_edits_a_draft(office, app):
             "third_party": "",
             "purpose": "p",
             "form": "view",
-            "starts_on": _day(0),
-            "ends_on": _day(5),
+            "starts_on": office.day(0),
+            "ends_on": office.day(5),
         },
     )
     assert bad.status_code == 400 and field_error(bad, "third_party")
@@ -73,8 +68,8 @@ def test_filing_shows_errors_at_the_field_and_edits_a_draft(office, app):
             "third_party": "x",
             "purpose": "p",
             "form": "view",
-            "starts_on": _day(0),
-            "ends_on": _day(5),
+            "starts_on": office.day(0),
+            "ends_on": office.day(5),
         },
     )
     assert no_items.status_code == 400 and field_error(no_items, "item_ids")
@@ -88,8 +83,8 @@ def test_filing_shows_errors_at_the_field_and_edits_a_draft(office, app):
             "purpose": "等级保护测评",
             "form": "copy",
             "item_ids": str(item_id),
-            "starts_on": _day(0),
-            "ends_on": _day(10),
+            "starts_on": office.day(0),
+            "ends_on": office.day(10),
         },
     )
     assert saved.status_code == 302
@@ -148,6 +143,8 @@ def test_the_letter_page_pdf_and_the_public_seal_check(office, app, client):
     letter = text(approver.get(f"/requests/{rid}/letter"))
     assert "保密信息对外提供审批单" in letter and "已批准 approved" in letter
     assert "<svg" in letter and 'class="qr"' in letter
+    # The reviewers' times are on the office's clock and say so: a printed letter has no tooltip.
+    assert re.search(rf"{office.day(0)} \d\d:\d\d \+08:00", letter)
     approval = office.get(f"/api/v1/disclosures/{rid}/approval", "approver").get_json()
     assert approval["key_id"] in letter
     pdf = approver.get(f"/requests/{rid}/letter.pdf")
@@ -245,8 +242,8 @@ def test_dashboards_by_role(office, app):
         "lead",
         json={
             "username": "staff",
-            "signed_on": _day(-5),
-            "expires_on": _day(7),
+            "signed_on": office.day(-5),
+            "expires_on": office.day(7),
             "document_sha256": "e" * 64,
         },
     )

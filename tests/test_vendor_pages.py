@@ -6,19 +6,12 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from datetime import date, timedelta
 
 from tests.pages import Reader, field_error, text
 
-TODAY = date.today()
-
-
-def _day(days: int) -> str:
-    return (TODAY + timedelta(days=days)).isoformat()
-
 
 def _setup(office):
-    agreement = office.agreement(signed_on=_day(-30))
+    agreement = office.agreement(signed_on=office.day(-30))
     item = office.item(
         agreement["id"],
         content=b"name,phone,id\nwang,123,9\n",
@@ -37,8 +30,8 @@ def test_lead_registers_an_nda_and_need_to_know_and_staff_can_then_read(office, 
         {
             "which": "nda",
             "nda-username": "staff",
-            "nda-signed_on": _day(-1),
-            "nda-expires_on": _day(-2),
+            "nda-signed_on": office.day(-1),
+            "nda-expires_on": office.day(-2),
             "nda-document_sha256": "a" * 64,
         },
         csrf_field="nda-csrf_token",
@@ -51,8 +44,8 @@ def test_lead_registers_an_nda_and_need_to_know_and_staff_can_then_read(office, 
         {
             "which": "nda",
             "nda-username": "staff",
-            "nda-signed_on": _day(-1),
-            "nda-expires_on": _day(365),
+            "nda-signed_on": office.day(-1),
+            "nda-expires_on": office.day(365),
             "nda-document": (io.BytesIO(pdf), "nda.pdf", "application/pdf"),
         },
         csrf_field="nda-csrf_token",
@@ -105,8 +98,8 @@ def test_nda_renewal_page(office, app):
         "lead",
         json={
             "username": "staff",
-            "signed_on": _day(-10),
-            "expires_on": _day(10),
+            "signed_on": office.day(-10),
+            "expires_on": office.day(10),
             "document_sha256": "b" * 64,
         },
     )
@@ -114,9 +107,9 @@ def test_nda_renewal_page(office, app):
     lead = Reader(app).login("lead")
     path = f"/agreements/{aid}/ndas/{nda_id}/renew"
     assert "ends in 10 days" in text(lead.get(f"/agreements/{aid}/staff"))
-    bad = lead.submit(path, {"expires_on": _day(400), "document_sha256": "xyz"})
+    bad = lead.submit(path, {"expires_on": office.day(400), "document_sha256": "xyz"})
     assert bad.status_code == 400 and "64 hexadecimal" in field_error(bad, "document_sha256")
-    good = lead.submit(path, {"expires_on": _day(400), "document_sha256": "c" * 64})
+    good = lead.submit(path, {"expires_on": office.day(400), "document_sha256": "c" * 64})
     assert good.status_code == 302
     listed = office.get(f"/api/v1/agreements/{aid}/ndas", "lead").get_json()["ndas"]
     assert [n["renews_id"] for n in listed] == [None, nda_id]
@@ -129,17 +122,33 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     record = {
         "name": "短信平台",
         "service": "SMS notices",
-        "dsa_signed_on": _day(-5),
-        "dsa_expires_on": _day(200),
+        "dsa_signed_on": office.day(-5),
+        "dsa_expires_on": office.day(200),
         "dsa_sha256": "d" * 64,
         "purpose": "send notices",
         "fields": "name, phone",
-        "until": _day(100),
+        "until": office.day(100),
     }
     missing = lead.submit(path, record)
     assert missing.status_code == 400 and field_error(missing, "item_ids")
-    made = lead.submit(path, {**record, "item_ids": str(item_id)})
-    assert made.status_code == 200, re.findall(r"class=\"error[^>]*>([^<]*)", text(made))
+    filed = lead.submit(path, {**record, "item_ids": str(item_id)})
+    assert filed.status_code == 302, re.findall(r"class=\"error[^>]*>([^<]*)", text(filed))
+    sub_id = office.get(f"/api/v1/agreements/{aid}/subcontractors", "lead").get_json()[
+        "subcontractors"
+    ][0]["id"]
+    waiting = text(lead.get(path))
+    assert "state-submitted" in waiting and f"{path}/{sub_id}/token" not in waiting
+    # The office's two steps, on the page (in Chinese for the handler), by two people.
+    handler = Reader(app, "zh-CN").login("handler")
+    assert f'id="subcontractor-{sub_id}"' in text(handler.get("/queue"))
+    assert "初审通过并转交" in text(handler.get(path))
+    assert lead.submit(f"{path}/{sub_id}/review", form_on=path).status_code == 403
+    assert handler.submit(f"{path}/{sub_id}/review", form_on=path).status_code == 302
+    approver = Reader(app).login("approver")
+    assert approver.submit(f"{path}/{sub_id}/approve", form_on=path).status_code == 302
+    assert "state-approved" in text(lead.get(path))
+    made = lead.submit(f"{path}/{sub_id}/token", form_on=path)
+    assert made.status_code == 200
     token = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(made)).group(1)
     assert token not in str(office.audit_entries())
     assert made.headers["Cache-Control"] == "no-store"

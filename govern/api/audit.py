@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask import Response, request, stream_with_context
 
 from govern import audit
 from govern.actions import Action
 from govern.api import endpoint, query_int
+from govern.clock import OfficeClock
 from govern.errors import Invalid
 from govern.services import trail
 
 QUERY = ("actor", "action", "decision", "since", "until")
 
 
-def _moment(name: str) -> datetime | None:
+def _moment(name: str, clock: OfficeClock) -> datetime | None:
+    """``since``/``until`` as an instant. A day is an office day: since=D starts at 00:00 office
+    time on D, until=D runs through the end of the office's day D. A time without an offset is
+    read on the office's clock too; one with an offset (or Z) is taken as it says."""
     raw = request.args.get(name)
     if not raw:
         return None
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
+        moment = _parse(name, raw, clock)
+        moment.astimezone(UTC)  # the trail's times are UTC: the moment must have one
+        return clock.local(moment)
+    except (ValueError, OverflowError) as exc:
         raise Invalid(f"{name}: must be an ISO-8601 date or time", field=name) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def query_from_args() -> audit.Query:
+def _parse(name: str, raw: str, clock: OfficeClock) -> datetime:
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        moment = datetime.fromisoformat(raw)
+        return moment if moment.tzinfo else moment.replace(tzinfo=clock.zone)
+    return clock.start_of_day(day) if name == "since" else clock.end_of_day(day)
+
+
+def query_from_args(clock: OfficeClock) -> audit.Query:
     decision = request.args.get("decision") or None
     if decision not in (None, "allow", "deny"):
         raise Invalid("decision: must be allow or deny", field="decision")
@@ -36,7 +50,7 @@ def query_from_args() -> audit.Query:
     actor = request.args.get("actor") or None
     if actor is not None and len(actor) > 200:
         raise Invalid("actor: too long", field="actor")
-    return audit.Query(actor, action, decision, _moment("since"), _moment("until"))
+    return audit.Query(actor, action, decision, _moment("since", clock), _moment("until", clock))
 
 
 @endpoint(
@@ -47,7 +61,7 @@ def query_from_args() -> audit.Query:
     action=Action.AUDIT_SEARCH,
 )
 def search_audit(ctx):
-    query = query_from_args()
+    query = query_from_args(ctx.clock)
     limit = query_int("limit", 50, 1, 1000)
     cursor = query_int("cursor", 0, 1, 10**12) if request.args.get("cursor") else None
     entries, next_cursor = trail.search(ctx, query, limit, cursor)
@@ -79,7 +93,7 @@ def export_audit(ctx):
     fmt = request.args.get("format", "jsonl")
     if fmt not in ("csv", "jsonl"):
         raise Invalid("format: must be csv or jsonl", field="format")
-    query = query_from_args()
+    query = query_from_args(ctx.clock)
     rows = trail.export(ctx, query, fmt)
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     response = Response(stream_with_context(rows), mimetype=mimetype)

@@ -14,6 +14,11 @@ USER_IN = Schema(
     role=Enum(choices=tuple(sorted(policy.ACCOUNT_ROLES))),
     password=Str(min_len=12, max_len=1024),
     display_name=Str(required=False, max_len=200),
+    org=Str(
+        required=False,
+        max_len=300,
+        description="the vendor organisation (an agreement's vendor); required for vendor roles",
+    ),
 )
 
 
@@ -33,7 +38,7 @@ def list_users(ctx):
 )
 def create_user(ctx, data):
     user = users.create(ctx, data)
-    return {"id": user.id, "username": user.username, "roles": [data["role"]]}
+    return {"id": user.id, "username": user.username, "roles": [data["role"]], "org": user.org}
 
 
 @endpoint(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from govern.actions import Action
 from govern.api import endpoint
+from govern.audit import iso
 from govern.schema import Base64, Bool, Date, Enum, Int, List, Schema, Sha256, Str
 from govern.services import breaches, ndas, subcontractors
 
@@ -41,6 +42,12 @@ SUBCONTRACTOR_IN = Schema(
     purpose=Str(max_len=2000),
     item_ids=List(of=Int(minimum=1), min_items=1, max_items=500),
     fields=List(of=Str(max_len=100), max_items=500),
+    whole_items=List(
+        of=Int(minimum=1),
+        max_items=500,
+        required=False,
+        description="items of item_ids shared whole (no field cut); every other item needs fields",
+    ),
     until=Date(description="the record's last day; not past the DSA or the agreement's term"),
 )
 BREACH_IN = Schema(
@@ -80,10 +87,11 @@ def ntk_json(ntk, username: str, today) -> dict:
     }
 
 
-def subcontractor_json(sub, scopes) -> dict:
+def subcontractor_json(ctx, sub, scopes) -> dict:
     return {
         "id": sub.id,
         "agreement_id": sub.agreement_id,
+        "state": sub.state,
         "name": sub.name,
         "service": sub.service,
         "dsa_signed_on": sub.dsa_signed_on.isoformat(),
@@ -92,6 +100,12 @@ def subcontractor_json(sub, scopes) -> dict:
         "purpose": sub.purpose,
         "until": sub.until.isoformat(),
         "revoked_at": sub.revoked_at.isoformat() if sub.revoked_at else None,
+        "filed_by": subcontractors.username(ctx, sub.registered_by),
+        "reviewed_by": subcontractors.username(ctx, sub.reviewed_by),
+        "decided_by": subcontractors.username(ctx, sub.decided_by),
+        "deny_reason": sub.deny_reason,
+        "sealed": sub.approval_jws is not None,
+        "whole_items": [s.item_id for s in scopes if not s.fields],
         "scopes": [
             {"item_id": s.item_id, "fields": s.fields, "ended": s.ended_at is not None}
             for s in scopes
@@ -203,19 +217,21 @@ def revoke_need_to_know(ctx, data, ntk_id):
 # Subcontractors and minimisation records (clause 3.7).
 
 
+def _sub(ctx, sub) -> dict:
+    return subcontractor_json(ctx, sub, subcontractors.scopes_of(ctx, sub))
+
+
 @endpoint(
     "/agreements/<int:agreement_id>/subcontractors",
     "POST",
-    summary="Register a subcontractor and its minimisation record; returns its client token",
+    summary="File a subcontractor's record for the office's approval (clause 3.5 + 3.7)",
     tag="vendor",
     body=SUBCONTRACTOR_IN,
     status=201,
     action=Action.SUBCONTRACTOR_CREATE,
 )
 def create_subcontractor(ctx, data, agreement_id):
-    sub, token = subcontractors.create(ctx, agreement_id, data)
-    body = subcontractor_json(sub, subcontractors.scopes_of(ctx, sub))
-    return {**body, "client_token": token}
+    return _sub(ctx, subcontractors.create(ctx, agreement_id, data))
 
 
 @endpoint(
@@ -226,13 +242,80 @@ def create_subcontractor(ctx, data, agreement_id):
 )
 def list_subcontractors(ctx, agreement_id):
     rows = subcontractors.list_for(ctx, agreement_id)
-    return {"subcontractors": [subcontractor_json(s, scopes) for s, scopes in rows]}
+    return {"subcontractors": [subcontractor_json(ctx, s, scopes) for s, scopes in rows]}
+
+
+@endpoint(
+    "/subcontractors/<int:sub_id>",
+    summary="One subcontractor record",
+    tag="vendor",
+    action=Action.SUBCONTRACTOR_LIST,
+)
+def get_subcontractor(ctx, sub_id):
+    return _sub(ctx, subcontractors.get(ctx, sub_id))
+
+
+def _sub_move(rule: str, summary: str, action: Action, service):
+    def handler(ctx, sub_id):
+        return _sub(ctx, service(ctx, sub_id))
+
+    handler.__name__ = f"{action.verb}_subcontractor"
+    endpoint(rule, "POST", summary=summary, tag="vendor", action=action)(handler)
+
+
+_sub_move(
+    "/subcontractors/<int:sub_id>/review",
+    "First-level review of a subcontractor record (office_handler)",
+    Action.SUBCONTRACTOR_REVIEW,
+    subcontractors.review,
+)
+_sub_move(
+    "/subcontractors/<int:sub_id>/approve",
+    "Approve a subcontractor record and seal it (office_approver)",
+    Action.SUBCONTRACTOR_APPROVE,
+    subcontractors.approve,
+)
+
+
+@endpoint(
+    "/subcontractors/<int:sub_id>/deny",
+    "POST",
+    summary="Deny a subcontractor record, with a reason",
+    tag="vendor",
+    body=REASON_IN,
+    action=Action.SUBCONTRACTOR_DENY,
+)
+def deny_subcontractor(ctx, data, sub_id):
+    return _sub(ctx, subcontractors.deny(ctx, sub_id, data["reason"]))
+
+
+@endpoint(
+    "/subcontractors/<int:sub_id>/approval",
+    summary="The sealed approval of a subcontractor record: the signed document and its JWS",
+    tag="vendor",
+    action=Action.SUBCONTRACTOR_LIST,
+)
+def subcontractor_approval(ctx, sub_id):
+    return subcontractors.approval(ctx, sub_id)
+
+
+@endpoint(
+    "/subcontractors/<int:sub_id>/token",
+    "POST",
+    summary="The client token of an approved record (shown once; an earlier one stops working)",
+    tag="vendor",
+    status=201,
+    action=Action.SUBCONTRACTOR_TOKEN,
+)
+def subcontractor_token(ctx, sub_id):
+    sub, token, expires_at = subcontractors.issue_token(ctx, sub_id)
+    return {"id": sub.id, "client_token": token, "expires_at": iso(expires_at)}
 
 
 @endpoint(
     "/subcontractors/<int:sub_id>/rotate",
     "POST",
-    summary="A new client token; the old one stops working",
+    summary="A new client token for an approved record; the old one stops working",
     tag="vendor",
     action=Action.SUBCONTRACTOR_ROTATE,
 )
@@ -250,8 +333,7 @@ def rotate_subcontractor(ctx, sub_id):
     action=Action.SUBCONTRACTOR_REVOKE,
 )
 def revoke_subcontractor(ctx, data, sub_id):
-    sub = subcontractors.revoke(ctx, sub_id, data["reason"])
-    return subcontractor_json(sub, subcontractors.scopes_of(ctx, sub))
+    return _sub(ctx, subcontractors.revoke(ctx, sub_id, data["reason"]))
 
 
 @endpoint(

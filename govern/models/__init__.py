@@ -4,7 +4,7 @@ from govern.models.accounts import LoginThrottle, User
 from govern.models.agreements import Agreement, Item
 from govern.models.audit import AuditCheckpoint, AuditEntry, AuditHead
 from govern.models.denials import DenialCounter
-from govern.models.disclosures import Disclosure, DisclosureItem, Grant
+from govern.models.disclosures import Disclosure, DisclosureEditor, DisclosureItem, Grant
 from govern.models.outbox import OutboxMessage
 from govern.models.policy import CasbinRule, PolicyState
 from govern.models.recalls import Breach, Recall, ReturnConfirmation
@@ -19,6 +19,7 @@ __all__ = [
     "CasbinRule",
     "DenialCounter",
     "Disclosure",
+    "DisclosureEditor",
     "DisclosureItem",
     "Grant",
     "Item",

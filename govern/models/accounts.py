@@ -16,6 +16,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    # The vendor organisation (an agreement's ``vendor``) a vendor account belongs to; None for
+    # the office's own accounts. A vendor account acts only in its organisation's agreements.
+    org: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped on every password change or disable: tokens and sessions carry it and stop

@@ -50,6 +50,7 @@ class Disclosure(Base):
     # Optimistic concurrency: a move only lands if nobody moved the request since it was read.
     version: Mapped[int] = mapped_column(Integer, default=1)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -65,6 +66,15 @@ class Disclosure(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class DisclosureEditor(Base):
+    """Everyone who edited a request while it was a draft: none of them may review or decide it."""
+
+    __tablename__ = "disclosure_editors"
+
+    disclosure_id: Mapped[int] = mapped_column(ForeignKey("disclosures.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
 
 
 class DisclosureItem(Base):

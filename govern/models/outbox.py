@@ -21,6 +21,10 @@ OUTBOX_KINDS = (
     "grant_ends",
     "window_ends",
     "term_ends",
+    # clause 3.5 + 3.7: a subcontractor record's steps (filed, reviewed, decided).
+    "subcontractor_submitted",
+    "subcontractor_reviewed",
+    "subcontractor_decided",
 )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base, UTCDateTime, utcnow
+from govern.models.outbox import OUTBOX_KINDS
 
 
 class Nda(Base):
@@ -73,12 +74,26 @@ class NeedToKnow(Base):
     revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+# clause 3.5 + 3.7: a subcontractor is a third party, so its record goes through the office like a
+# disclosure request. The one list of its states (the database's CHECK is built from it).
+SUBCONTRACTOR_STATES = ("submitted", "reviewed", "approved", "denied", "revoked")
+# The outbox messages of a record's steps (filed, reviewed, decided).
+SUBCONTRACTOR_OUTBOX_KINDS = tuple(k for k in OUTBOX_KINDS if k.startswith("subcontractor_"))
+# The database states them too: a state outside the list, or an approval without the seal, is
+# refused whoever writes the row.
+SUBCONTRACTOR_CHECKS = {
+    "dsa_term": "dsa_signed_on <= dsa_expires_on",
+    # clause 3.7: the minimisation record lives within its data-security agreement.
+    "until": "until <= dsa_expires_on",
+    "state": "state IN (" + ", ".join(f"'{s}'" for s in SUBCONTRACTOR_STATES) + ")",
+    "approved_sealed": "state <> 'approved' OR approval_jws IS NOT NULL",
+}
+
+
 class Subcontractor(Base):
     __tablename__ = "subcontractors"
-    __table_args__ = (
-        CheckConstraint("dsa_signed_on <= dsa_expires_on", name="dsa_term"),
-        # clause 3.7: the minimisation record lives within its data-security agreement.
-        CheckConstraint("until <= dsa_expires_on", name="until"),
+    __table_args__ = tuple(
+        CheckConstraint(sql, name=name) for name, sql in SUBCONTRACTOR_CHECKS.items()
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,6 +110,16 @@ class Subcontractor(Base):
     registered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="submitted")
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deny_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The office's seal over the record it approved (the same seal as a disclosure's approval).
+    approval_document: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approval_jws: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approval_kid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SubcontractorScope(Base):
@@ -113,4 +138,12 @@ class SubcontractorScope(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-__all__ = ["Nda", "NeedToKnow", "Subcontractor", "SubcontractorScope"]
+__all__ = [
+    "SUBCONTRACTOR_CHECKS",
+    "SUBCONTRACTOR_OUTBOX_KINDS",
+    "SUBCONTRACTOR_STATES",
+    "Nda",
+    "NeedToKnow",
+    "Subcontractor",
+    "SubcontractorScope",
+]

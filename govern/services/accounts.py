@@ -34,7 +34,7 @@ MIN_PASSWORD = 12
 
 
 def principal_for(user: User) -> Principal:
-    return Principal("user", user.username, user.username, user.id)
+    return Principal("user", user.username, user.username, user.id, user.org)
 
 
 def check_separation(roles_held: set[str], new_role: str) -> None:
@@ -47,7 +47,24 @@ def check_separation(roles_held: set[str], new_role: str) -> None:
         )
 
 
-def create_user(ctx: Ctx, username: str, role: str, password: str, display_name: str = "") -> User:
+def check_org(role: str, org: str | None) -> str | None:
+    """A vendor account names its vendor organisation; an office or admin account names none."""
+    org = (org or "").strip() or None
+    if role in policy.VENDOR_ROLES and org is None:
+        raise Invalid(f"org: a {role} account belongs to a vendor organisation", field="org")
+    if role not in policy.VENDOR_ROLES and org is not None:
+        raise Invalid(f"org: a {role} account belongs to the office, not a vendor", field="org")
+    return org
+
+
+def create_user(
+    ctx: Ctx,
+    username: str,
+    role: str,
+    password: str,
+    display_name: str = "",
+    org: str | None = None,
+) -> User:
     require(ctx, Action.USER_CREATE, Target("user", username))
     username = username.strip().lower()
     if not USERNAME.fullmatch(username) or username in policy.ROLES:
@@ -56,19 +73,27 @@ def create_user(ctx: Ctx, username: str, role: str, password: str, display_name:
         raise Invalid(
             f"role: must be one of {', '.join(sorted(policy.ACCOUNT_ROLES))}", field="role"
         )
+    org = check_org(role, org)
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"password: needs at least {MIN_PASSWORD} characters", field="password")
     if ctx.db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"username: {username} is taken", field="username")
     check_separation(policy.roles_in_table(ctx.db, username), role)
     user = User(
-        username=username, display_name=display_name, password_hash=_hasher(ctx).hash(password)
+        username=username,
+        display_name=display_name,
+        password_hash=_hasher(ctx).hash(password),
+        org=org,
     )
     ctx.db.add(user)
     ctx.flush()  # the same username taken by a concurrent request: 409
     policy.assign_role(ctx.db, username, role)
     ctx.record(
-        Action.ROLE_ASSIGN, Target("user", username), rule="account creation", role_assigned=role
+        Action.ROLE_ASSIGN,
+        Target("user", username),
+        rule="account creation",
+        role_assigned=role,
+        org=org,
     )
     return user
 
@@ -215,7 +240,8 @@ def user_for_token(ctx: Ctx, token: str) -> User:
         raise
     user = ctx.db.get(User, int(claims.subject)) if claims.subject.isdigit() else None
     if user is None or not user.active or user.credential_version != claims.credential_version:
-        _refuse_bearer(ctx, token, "bearer token no longer valid (account or credentials changed)")
+        why = "account disabled" if user is not None and not user.active else "credentials changed"
+        _refuse_bearer(ctx, token, f"the bearer token is no longer valid: {why}")
         raise Unauthenticated("the bearer token is no longer valid")
     return user
 

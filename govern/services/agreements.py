@@ -44,9 +44,17 @@ def create(ctx: Ctx, data: dict) -> Agreement:
     return agreement
 
 
+def visible(ctx: Ctx, stmt):
+    """``stmt`` over agreements narrowed to the caller's: a vendor account sees only its own
+    organisation's agreements; the office sees them all."""
+    if ctx.principal.org is not None:
+        stmt = stmt.where(Agreement.vendor == ctx.principal.org)
+    return stmt
+
+
 def list_all(ctx: Ctx) -> list[Agreement]:
     require(ctx, Action.AGREEMENT_LIST, Target("agreement", "*", GLOBAL))
-    return list(ctx.db.scalars(select(Agreement).order_by(Agreement.id)))
+    return list(ctx.db.scalars(visible(ctx, select(Agreement).order_by(Agreement.id))))
 
 
 def get(ctx: Ctx, agreement_id: int) -> Agreement:

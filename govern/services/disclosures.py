@@ -24,7 +24,15 @@ from govern.context import Ctx, Decision, Target, require
 from govern.crypto import SEAL_ALGORITHM, canonical_json
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, NotFound
-from govern.models import Agreement, AuditEntry, Disclosure, DisclosureItem, Item, User
+from govern.models import (
+    Agreement,
+    AuditEntry,
+    Disclosure,
+    DisclosureEditor,
+    DisclosureItem,
+    Item,
+    User,
+)
 from govern.models import disclosures as rules
 from govern.services import agreements, get_or_404, outbox
 
@@ -199,10 +207,19 @@ def list_for(ctx: Ctx, agreement_id: int, state: str | None = None) -> list[Disc
 
 
 # Separation of duties (三员分立 for requests): checks run after casbin said the role may act.
-def _not_the_filer(ctx: Ctx, d: Disclosure):
+def participants(ctx: Ctx, d: Disclosure) -> set[int]:
+    """Everyone who filed, edited or submitted the request: none of them reviews or decides it."""
+    editors = ctx.db.scalars(
+        select(DisclosureEditor.user_id).where(DisclosureEditor.disclosure_id == d.id)
+    )
+    return {d.filed_by, d.submitted_by, *editors} - {None}
+
+
+def _not_a_participant(ctx: Ctx, d: Disclosure):
     return lambda: (
-        "the filer of a request never reviews or decides it (separation of duties)"
-        if d.filed_by == ctx.principal.id
+        "the filer, an editor or the submitter of a request never reviews or decides it "
+        "(separation of duties)"
+        if ctx.principal.id in participants(ctx, d)
         else None
     )
 
@@ -217,14 +234,18 @@ def _not_the_reviewer(ctx: Ctx, d: Disclosure):
 
 def _only_the_filer(ctx: Ctx, d: Disclosure):
     return lambda: (
-        None if d.filed_by == ctx.principal.id else "only the filer withdraws its request"
+        None
+        if d.filed_by == ctx.principal.id
+        else "only the filer edits, submits or withdraws its request"
     )
 
 
 DUTIES = {
-    Action.DISCLOSURE_REVIEW: (_not_the_filer,),
-    Action.DISCLOSURE_APPROVE: (_not_the_filer, _not_the_reviewer),
-    Action.DISCLOSURE_DENY: (_not_the_filer, _not_the_reviewer),
+    Action.DISCLOSURE_EDIT: (_only_the_filer,),
+    Action.DISCLOSURE_SUBMIT: (_only_the_filer,),
+    Action.DISCLOSURE_REVIEW: (_not_a_participant,),
+    Action.DISCLOSURE_APPROVE: (_not_a_participant, _not_the_reviewer),
+    Action.DISCLOSURE_DENY: (_not_a_participant, _not_the_reviewer),
     Action.DISCLOSURE_WITHDRAW: (_only_the_filer,),
 }
 
@@ -282,13 +303,21 @@ def edit(ctx: Ctx, disclosure_id: int, data: dict) -> Disclosure:
         if name in data:
             setattr(d, name, data[name])
     decision.record(fields=sorted(data))
+    _note_editor(ctx, d)
     _save(ctx, d, Action.DISCLOSURE_EDIT, decision, "draft")
     return d
 
 
+def _note_editor(ctx: Ctx, d: Disclosure) -> None:
+    """Remember who edited the draft (once each), so that they never review or decide it."""
+    key = (d.id, ctx.principal.id)
+    if ctx.principal.id is not None and ctx.db.get(DisclosureEditor, key) is None:
+        ctx.db.add(DisclosureEditor(disclosure_id=d.id, user_id=ctx.principal.id))
+
+
 def submit(ctx: Ctx, disclosure_id: int) -> Disclosure:
     d, decision = _begin_move(ctx, disclosure_id, Action.DISCLOSURE_SUBMIT)
-    d.submitted_at = utcnow()
+    d.submitted_at, d.submitted_by = utcnow(), ctx.principal.id
     _save(ctx, d, Action.DISCLOSURE_SUBMIT, decision, "submitted")
     _notify_office(ctx, d, "office_handler", "submitted", "awaits first-level review")
     return d
@@ -337,7 +366,9 @@ def withdraw(ctx: Ctx, disclosure_id: int) -> Disclosure:
 
 
 def _submitter(ctx: Ctx, d: Disclosure) -> str | None:
-    """Who submitted the request, as the trail recorded it."""
+    """Who submitted the request (requests submitted before it was kept: as the trail says)."""
+    if d.submitted_by is not None:
+        return _username(ctx, d.submitted_by)
     return ctx.db.scalar(
         select(AuditEntry.actor)
         .where(

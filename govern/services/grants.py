@@ -8,8 +8,7 @@ takes effect on the very next read.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -30,13 +29,13 @@ def target(grant: Grant, d: Disclosure) -> Target:
 
 def window_end(ctx: Ctx, d: Disclosure) -> datetime:
     """The end of the window's last day in the office's time zone, as UTC."""
-    zone = ZoneInfo(ctx.settings.timezone)
-    return datetime.combine(d.ends_on + timedelta(days=1), time.min, zone).astimezone(UTC)
+    return ctx.clock.end_of_day(d.ends_on).astimezone(UTC)
 
 
 def issue(ctx: Ctx, disclosure_id: int) -> tuple[Grant, str]:
     d = get_or_404(ctx.db, Disclosure, disclosure_id, "disclosure")
-    tgt = Target("grant", "new", f"agreement:{d.agreement_id}")
+    # Decided on the request it hands out (the grant does not exist yet).
+    tgt = disclosures.target(d)
     decision = require(ctx, Action.GRANT_ISSUE, tgt)
     state = disclosures.effective_state(ctx, d)
     agreement = ctx.db.get(Agreement, d.agreement_id)

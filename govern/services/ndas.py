@@ -6,17 +6,17 @@ module registers, renews and revokes the facts it looks at.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from govern.actions import Action
-from govern.context import Ctx, Target, require
+from govern.context import Ctx, Decision, Target, overrule, require
 from govern.crypto import sha256_hex
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid
 from govern.models import Agreement, Item, Nda, NeedToKnow, User
-from govern.policy import VENDOR_ROLES
+from govern.policy import GLOBAL, OFFICE_ROLES, VENDOR_ROLES
 from govern.services import agreements, get_or_404
 
 
@@ -42,7 +42,31 @@ def vendor_user(ctx: Ctx, agreement: Agreement, username: str, field: str = "use
     if not roles & VENDOR_ROLES:
         # clause 3.8: the vendor signs NDAs with (and grants need-to-know to) its own staff only.
         raise Invalid(f"{field}: {user.username} is not vendor staff", field=field)
+    if user.org != agreement.vendor:
+        raise Invalid(f"{field}: {user.username} is not staff of {agreement.vendor}", field=field)
     return user
+
+
+def self_grant_problem(ctx: Ctx, role: str | None, user: User) -> str | None:
+    """Nobody grants access to themselves: the lead registers its staff's NDAs and need-to-know,
+    and the office (office_approver) registers the leads'. None when ``role`` may do it for
+    ``user``, else why not."""
+    if user.id == ctx.principal.id:
+        return "nobody registers their own NDA or need-to-know (separation of duties)"
+    is_lead = "vendor_lead" in ctx.runtime.policy.roles(user.username, GLOBAL)
+    if role in VENDOR_ROLES and is_lead:
+        return (
+            f"{user.username} is a vendor lead: the office registers a lead's NDA and need-to-know"
+        )
+    if role in OFFICE_ROLES and not is_lead:
+        return f"{user.username} is vendor staff: its lead registers its NDA and need-to-know"
+    return None
+
+
+def _check_duty(ctx: Ctx, decision: Decision, user: User) -> None:
+    reason = self_grant_problem(ctx, decision.role, user)
+    if reason:
+        raise overrule(ctx, decision, reason)
 
 
 def username_of(ctx: Ctx, user_id: int) -> str:
@@ -116,6 +140,7 @@ def create_nda(ctx: Ctx, agreement_id: int, data: dict) -> Nda:
         ctx, Action.NDA_CREATE, agreements.target(agreement), [agreements.is_active(agreement)]
     )
     user = vendor_user(ctx, agreement, data["username"])
+    _check_duty(ctx, decision, user)
     _check_dates(data["signed_on"], data["expires_on"], "expires_on")
     _check_overlap(ctx, agreement.id, user, data["signed_on"], data["expires_on"])
     nda = _add_nda(ctx, agreement, user, data, None)
@@ -130,9 +155,10 @@ def renew_nda(ctx: Ctx, nda_id: int, data: dict) -> Nda:
     old = get_or_404(ctx.db, Nda, nda_id, "nda")
     agreement = ctx.db.get(Agreement, old.agreement_id)
     decision = require(ctx, Action.NDA_RENEW, nda_target(old), [agreements.is_active(agreement)])
+    user = ctx.db.get(User, old.user_id)
+    _check_duty(ctx, decision, user)
     if ctx.db.scalar(select(Nda.id).where(Nda.renews_id == old.id)) is not None:
         raise Conflict(f"NDA {old.id} has been renewed already", field="nda_id")
-    user = ctx.db.get(User, old.user_id)
     data = {**data, "username": user.username}
     # Signed today unless told otherwise: a renewal never backdates cover over a lapse.
     data.setdefault("signed_on", ctx.today())
@@ -179,10 +205,15 @@ def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKn
         ctx, Action.NTK_GRANT, agreements.target(agreement), [agreements.is_active(agreement)]
     )
     user = vendor_user(ctx, agreement, data["username"])
+    _check_duty(ctx, decision, user)
     ends_on = data.get("ends_on")
-    if ends_on is not None and ends_on < ctx.today():
+    today = ctx.today()
+    if ends_on is not None and ends_on < today:
         raise Invalid("ends_on: is in the past", field="ends_on")
     found = agreement_items(ctx, agreement, data["item_ids"])
+    reason = _holder_problem(ctx, agreement, user, today, ends_on)
+    if reason:
+        raise overrule(ctx, decision, reason, Conflict)
     active = set(
         ctx.db.scalars(
             select(NeedToKnow.item_id).where(
@@ -218,6 +249,35 @@ def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKn
         ends_on=ends_on.isoformat() if ends_on else None,
     )
     return grants
+
+
+def _holder_problem(
+    ctx: Ctx, agreement, user: User, today: date, ends_on: date | None
+) -> str | None:
+    """Need-to-know goes only to an active account whose NDAs cover its whole span (clause 3.8):
+    from today to ``ends_on``, or, without an end, at least today (reads check the NDA daily)."""
+    if not user.active:
+        return f"{user.username}'s account is disabled"
+    last = ends_on or today
+    day = today
+    ndas = ctx.db.scalars(
+        select(Nda)
+        .where(Nda.user_id == user.id, Nda.agreement_id == agreement.id, Nda.expires_on >= today)
+        .order_by(Nda.signed_on)
+    )
+    # Renewals follow each other: walk the days the NDAs cover, one NDA after the other.
+    for nda in ndas:
+        if nda.signed_on > day:
+            break
+        day = max(day, nda.expires_on + timedelta(days=1))
+        if day > last:
+            return None
+    if day == today:
+        return f"{user.username} has no valid NDA today in agreement {agreement.id}"
+    return (
+        f"{user.username}'s NDA ends on {(day - timedelta(days=1)).isoformat()}, "
+        f"before the need-to-know would ({last.isoformat()})"
+    )
 
 
 def agreement_items(ctx: Ctx, agreement: Agreement, item_ids: list[int]) -> list[Item]:

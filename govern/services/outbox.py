@@ -13,7 +13,7 @@ from govern.actions import Action
 from govern.context import Ctx, Target, require
 from govern.db import utcnow
 from govern.errors import Invalid, MailUnavailable
-from govern.models import OutboxMessage
+from govern.models import Agreement, OutboxMessage
 from govern.models.outbox import OUTBOX_KINDS
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,15 @@ def list_for(ctx: Ctx, limit: int = 100) -> list[OutboxMessage]:
     """Messages addressed to the caller or to one of the caller's roles, newest first."""
     require(ctx, Action.OUTBOX_LIST, Target("outbox", "*"))
     roles = list(ctx.roles())
-    stmt = (
-        select(OutboxMessage)
-        .where(
-            (OutboxMessage.recipient_user_id == ctx.principal.id)
-            | (OutboxMessage.recipient_role.in_(roles))
-        )
-        .order_by(OutboxMessage.id.desc())
-        .limit(limit)
+    stmt = select(OutboxMessage).where(
+        (OutboxMessage.recipient_user_id == ctx.principal.id)
+        | (OutboxMessage.recipient_role.in_(roles))
     )
-    return list(ctx.db.scalars(stmt))
+    if ctx.principal.org is not None:
+        # A vendor account reads only the messages of its own organisation's agreements.
+        own = select(Agreement.id).where(Agreement.vendor == ctx.principal.org)
+        stmt = stmt.where(OutboxMessage.agreement_id.in_(own))
+    return list(ctx.db.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit)))
 
 
 def message_json(m: OutboxMessage) -> dict:

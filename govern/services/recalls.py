@@ -26,6 +26,7 @@ from govern.models import (
     NeedToKnow,
     Recall,
     ReturnConfirmation,
+    Subcontractor,
     SubcontractorScope,
     User,
 )
@@ -57,9 +58,15 @@ def holders(ctx: Ctx, item: Item) -> list[Holder]:
         .order_by(User.username)
     )
     found += [Holder("staff", name) for name in staff]
+    # A record the office has not approved never received anything: only approved ones hold.
     subs = ctx.db.scalars(
         select(SubcontractorScope.subcontractor_id)
-        .where(SubcontractorScope.item_id == item.id, SubcontractorScope.ended_at.is_(None))
+        .join(Subcontractor, Subcontractor.id == SubcontractorScope.subcontractor_id)
+        .where(
+            SubcontractorScope.item_id == item.id,
+            SubcontractorScope.ended_at.is_(None),
+            Subcontractor.state == "approved",
+        )
         .distinct()
         .order_by(SubcontractorScope.subcontractor_id)
     )
@@ -280,7 +287,12 @@ def list_for(ctx: Ctx, agreement_id: int) -> list[Recall]:
 def confirm(ctx: Ctx, confirmation_id: int, data: dict) -> ReturnConfirmation:
     row = get_or_404(ctx.db, ReturnConfirmation, confirmation_id, "return confirmation")
     recall_row = ctx.db.get(Recall, row.recall_id)
-    tgt = Target("recall", recall_row.id, f"agreement:{recall_row.agreement_id}")
+    tgt = Target(
+        "recall",
+        recall_row.id,
+        f"agreement:{recall_row.agreement_id}",
+        shown=f"return confirmation {row.id}",
+    )
     decision = require(ctx, Action.RECALL_CONFIRM, tgt)
     if row.confirmed_at is not None:
         raise disclosures.refuse(

@@ -1,4 +1,5 @@
-"""The public check of a printed approval letter (审批单): its QR code leads here.
+"""The public check of a printed approval letter (审批单) of a disclosure request or of a
+subcontractor's record: its QR code leads here.
 
 Anyone holding the letter may learn whether the seal printed on it is the office's and still
 stands: the request number, when it was sealed, under which key, and the request's state. Never
@@ -16,7 +17,7 @@ from govern.actions import Action
 from govern.approvals import InvalidApproval, verify_approval
 from govern.audit import iso
 from govern.context import Ctx, Target
-from govern.models import Disclosure
+from govern.models import Disclosure, Subcontractor
 from govern.services import disclosures
 
 DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -26,18 +27,35 @@ def check(ctx: Ctx, disclosure_id: int, digest: str) -> dict:
     """Is there a sealed approval for this request whose JWS has this SHA-256, and does it verify?"""
     d = ctx.db.get(Disclosure, disclosure_id) if disclosure_id > 0 else None
     tgt = Target("disclosure", disclosure_id, f"agreement:{d.agreement_id}" if d else "*")
+    return _check(ctx, tgt, d, digest, lambda: disclosures.effective_state(ctx, d))
+
+
+def check_subcontractor(ctx: Ctx, sub_id: int, digest: str) -> dict:
+    """The same check for a subcontractor's approved record (clauses 3.5, 3.7)."""
+    sub = ctx.db.get(Subcontractor, sub_id) if sub_id > 0 else None
+    tgt = Target("subcontractor", sub_id, f"agreement:{sub.agreement_id}" if sub else "*")
+    return _check(ctx, tgt, sub, digest, lambda: sub.state)
+
+
+def _check(ctx: Ctx, tgt: Target, sealed, digest: str, state) -> dict:
+    """``sealed`` is a request or a record with ``approval_jws``, ``approval_document``,
+    ``approval_kid`` and ``decided_at``; ``state`` says what it is now."""
     found = (
-        d is not None
-        and d.approval_jws is not None
+        sealed is not None
+        and sealed.approval_jws is not None
         and DIGEST.fullmatch(digest or "") is not None
-        and hashlib.sha256(d.approval_jws.encode()).hexdigest() == digest
+        and hashlib.sha256(sealed.approval_jws.encode()).hexdigest() == digest
     )
     if not found:
         ctx.record(Action.SEAL_CHECK, tgt, "deny", "no sealed approval with this digest", keep=True)
         return {"found": False, "digest": digest}
     try:
         verify_approval(
-            {"jws": d.approval_jws, "document": d.approval_document, "key_id": d.approval_kid},
+            {
+                "jws": sealed.approval_jws,
+                "document": sealed.approval_document,
+                "key_id": sealed.approval_kid,
+            },
             ctx.keys.jwks(),
         )
         valid, problem = True, None
@@ -48,10 +66,10 @@ def check(ctx: Ctx, disclosure_id: int, digest: str) -> dict:
         "found": True,
         "valid": valid,
         "problem": problem,
-        "request_id": d.id,
-        "key_id": d.approval_kid,
-        "sealed_at": iso(d.decided_at) if d.decided_at else None,
-        "state": disclosures.effective_state(ctx, d),
+        "request_id": sealed.id,
+        "key_id": sealed.approval_kid,
+        "sealed_at": iso(sealed.decided_at) if sealed.decided_at else None,
+        "state": state(),
         "digest": digest,
     }
 

@@ -12,19 +12,20 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from sqlalchemy import select
 
 from govern import shapes, tokens
 from govern.actions import Action
-from govern.context import Ctx, Principal, Target, require
-from govern.crypto import DecryptError, sha256_hex
+from govern.audit import iso
+from govern.context import Ctx, Decision, Principal, Target, require
+from govern.crypto import SEAL_ALGORITHM, DecryptError, canonical_json, sha256_hex
 from govern.db import utcnow
-from govern.errors import Conflict, Invalid, Unauthenticated
-from govern.models import Agreement, AuditEntry, Item, Subcontractor, SubcontractorScope
-from govern.services import agreements, get_or_404, items
+from govern.errors import Conflict, Invalid, NotFound, Unauthenticated
+from govern.models import Agreement, AuditEntry, Item, Subcontractor, SubcontractorScope, User
+from govern.models.vendor import SUBCONTRACTOR_OUTBOX_KINDS
+from govern.services import agreements, get_or_404, items, outbox
 from govern.services.ndas import agreement_items
 
 
@@ -66,20 +67,28 @@ def _check_record(ctx: Ctx, agreement: Agreement, data: dict, today: date) -> No
         )
 
 
-def _scopes(found: list[Item], fields: list[str]) -> list[tuple[Item, list[str]]]:
-    """Per item, the record's fields that the item declares (data minimisation, clause 3.7)."""
-    declared = {f for item in found for f in item.fields}
+def _scopes(found: list[Item], fields: list[str], whole: list[int]) -> list[tuple[Item, list[str]]]:
+    """Per item, the record's fields that the item declares (data minimisation, clause 3.7); an
+    item goes whole only when the record names it in ``whole_items``, for the office to see."""
+    ids = {item.id for item in found}
+    stray = [i for i in whole if i not in ids]
+    if stray:
+        raise Invalid(f"whole_items: {stray} are not among item_ids", field="whole_items")
+    declared = {f for item in found if item.id not in whole for f in item.fields}
     unknown = [f for f in fields if f not in declared]
     if unknown:
         raise Invalid(f"fields: {unknown} are not fields of the items named", field="fields")
     scopes = []
     for item in found:
+        if item.id in whole:
+            scopes.append((item, []))
+            continue
         mine = [f for f in fields if f in item.fields]
-        if item.fields and not mine:
-            # An item with declared fields is only ever shared field by field; an empty scope
-            # would mean "the whole item", which nobody asked for.
+        if not mine:
+            # An empty scope would mean "the whole item", which must be asked for by name.
             raise Invalid(
-                f"fields: names none of item {item.id}'s fields ({', '.join(item.fields)})",
+                f"fields: names none of item {item.id}'s fields; to share it whole, name it in "
+                "whole_items",
                 field="fields",
             )
         scopes.append((item, mine))
@@ -88,8 +97,7 @@ def _scopes(found: list[Item], fields: list[str]) -> list[tuple[Item, list[str]]
 
 def token_expiry(ctx: Ctx, until: date) -> datetime:
     """The end of the record's last day, on the office's calendar."""
-    zone = ZoneInfo(ctx.settings.timezone)
-    return datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
+    return ctx.clock.end_of_day(until)
 
 
 def _issue_token(ctx: Ctx, sub: Subcontractor) -> str:
@@ -104,8 +112,8 @@ def _issue_token(ctx: Ctx, sub: Subcontractor) -> str:
     return token
 
 
-def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Subcontractor, str]:
-    """Register a subcontractor and its record; returns it and its client token (shown once)."""
+def create(ctx: Ctx, agreement_id: int, data: dict) -> Subcontractor:
+    """File a subcontractor's record for the office (clause 3.5 + 3.7): ``submitted``, no token."""
     agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
     decision = require(
         ctx,
@@ -114,7 +122,8 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Subcontractor, str]
         [agreements.is_active(agreement)],
     )
     _check_record(ctx, agreement, data, ctx.today())
-    scopes = _scopes(agreement_items(ctx, agreement, data["item_ids"]), data["fields"])
+    found = agreement_items(ctx, agreement, data["item_ids"])
+    scopes = _scopes(found, data["fields"], data.get("whole_items", []))
     sub = Subcontractor(
         agreement_id=agreement.id,
         name=data["name"],
@@ -125,6 +134,7 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Subcontractor, str]
         purpose=data["purpose"],
         until=data["until"],
         registered_by=ctx.principal.id,
+        state="submitted",
     )
     ctx.db.add(sub)
     ctx.db.flush()
@@ -132,7 +142,6 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Subcontractor, str]
         SubcontractorScope(subcontractor_id=sub.id, item_id=item.id, fields=fields)
         for item, fields in scopes
     )
-    token = _issue_token(ctx, sub)
     ctx.db.flush()
     decision.entry.target = str(target(sub))
     decision.record(
@@ -141,16 +150,221 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Subcontractor, str]
         until=sub.until.isoformat(),
         dsa_sha256=sub.dsa_sha256,
         scope={str(item.id): fields for item, fields in scopes},
+        whole_items=[item.id for item, fields in scopes if not fields],
+        state=sub.state,
     )
-    return sub, token
+    _notify_office(ctx, sub, "office_handler", "submitted", "awaits first-level review")
+    return sub
+
+
+# The office's review, approval (sealed) or denial: the same two steps as a disclosure request.
+
+MOVES = {
+    Action.SUBCONTRACTOR_REVIEW: ("submitted",),
+    Action.SUBCONTRACTOR_APPROVE: ("reviewed",),
+    Action.SUBCONTRACTOR_DENY: ("submitted", "reviewed"),
+}
+
+
+def _not_the_filer(ctx: Ctx, sub: Subcontractor):
+    return lambda: (
+        "the filer of a subcontractor record never reviews or decides it (separation of duties)"
+        if sub.registered_by == ctx.principal.id
+        else None
+    )
+
+
+def _not_the_reviewer(ctx: Ctx, sub: Subcontractor):
+    return lambda: (
+        "the reviewer and the approver of one record must be two people (separation of duties)"
+        if sub.reviewed_by is not None and sub.reviewed_by == ctx.principal.id
+        else None
+    )
+
+
+DUTIES = {
+    Action.SUBCONTRACTOR_REVIEW: (_not_the_filer,),
+    Action.SUBCONTRACTOR_APPROVE: (_not_the_filer, _not_the_reviewer),
+    Action.SUBCONTRACTOR_DENY: (_not_the_filer, _not_the_reviewer),
+}
+
+
+def _refuse(ctx: Ctx, action: Action, sub: Subcontractor, reason: str) -> Conflict:
+    ctx.record(action, target(sub), "deny", reason, keep=True)
+    return Conflict(reason)
+
+
+def _begin(ctx: Ctx, sub_id: int, action: Action) -> tuple[Subcontractor, Decision]:
+    """Authorization and duties first (403), then the record's state (409)."""
+    sub = get_or_404(ctx.db, Subcontractor, sub_id, "subcontractor")
+    checks = [duty(ctx, sub) for duty in DUTIES[action]]
+    decision = require(ctx, action, target(sub), checks)
+    if sub.state not in MOVES[action]:
+        raise _refuse(
+            ctx, action, sub, f"subcontractor {sub.id} is {sub.state}; cannot {action.verb}"
+        )
+    if action != Action.SUBCONTRACTOR_DENY:
+        reason = _approvable(ctx, sub)
+        if reason:
+            raise _refuse(ctx, action, sub, reason)
+    decision.record(**{"from": sub.state})
+    return sub, decision
+
+
+def _approvable(ctx: Ctx, sub: Subcontractor) -> str | None:
+    """Why the record may not go forward now: the agreement, its dates, its items."""
+    agreement = ctx.db.get(Agreement, sub.agreement_id)
+    if agreement.status != "active":
+        return f"agreement {agreement.id} is {agreement.status}"
+    problem = _record_problem(sub, ctx.today())
+    if problem:
+        return problem
+    for scope in scopes_of(ctx, sub):
+        item = ctx.db.get(Item, scope.item_id)
+        if item.status != "protected":
+            return f"item {item.id} is {item.status}"
+        if scope.ended_at is not None:
+            return f"the record's scope over item {item.id} ended: {scope.ended_reason}"
+    return None
+
+
+def _move(sub: Subcontractor, decision: Decision, state: str) -> None:
+    decision.record(to=state)
+    sub.state = state
+
+
+def review(ctx: Ctx, sub_id: int) -> Subcontractor:
+    sub, decision = _begin(ctx, sub_id, Action.SUBCONTRACTOR_REVIEW)
+    sub.reviewed_by, sub.reviewed_at = ctx.principal.id, utcnow()
+    _move(sub, decision, "reviewed")
+    _notify_office(ctx, sub, "office_approver", "reviewed", "awaits approval and the seal")
+    return sub
+
+
+def approve(ctx: Ctx, sub_id: int) -> Subcontractor:
+    # clause 3.5 + 3.7: the owner consents in writing, under its seal, to exactly this record.
+    sub, decision = _begin(ctx, sub_id, Action.SUBCONTRACTOR_APPROVE)
+    sub.decided_by, sub.decided_at = ctx.principal.id, utcnow()
+    # Sealed before it is approved: the database refuses an approval without its seal.
+    seal = ctx.keys.seal_key
+    sub.approval_document = canonical_json(approval_document(ctx, sub))
+    sub.approval_jws = seal.sign(sub.approval_document.encode("utf-8"))
+    sub.approval_kid = seal.kid
+    decision.record(key_id=seal.kid)
+    _move(sub, decision, "approved")
+    _notify_filer(ctx, sub, "approved and sealed; its client token can now be issued")
+    return sub
+
+
+def deny(ctx: Ctx, sub_id: int, reason: str) -> Subcontractor:
+    sub, decision = _begin(ctx, sub_id, Action.SUBCONTRACTOR_DENY)
+    sub.decided_by, sub.decided_at, sub.deny_reason = ctx.principal.id, utcnow(), reason
+    _end_scopes(ctx, sub, f"record denied: {reason}")
+    decision.record(reason=reason)
+    _move(sub, decision, "denied")
+    _notify_filer(ctx, sub, f"denied: {reason}")
+    return sub
+
+
+def approval_document(ctx: Ctx, sub: Subcontractor) -> dict:
+    """What the seal covers: the record, each item with its hash and fields, and every step."""
+    agreement = ctx.db.get(Agreement, sub.agreement_id)
+    scopes = scopes_of(ctx, sub)
+    hashes = dict(
+        ctx.db.execute(
+            select(Item.id, Item.sha256).where(Item.id.in_([s.item_id for s in scopes]))
+        ).all()
+    )
+    return {
+        "type": "govern.subcontractor-approval",
+        "version": 1,
+        "subcontractor_id": sub.id,
+        "agreement": {
+            "id": agreement.id,
+            "title": agreement.title,
+            "owner": agreement.owner,
+            "vendor": agreement.vendor,
+        },
+        "name": sub.name,
+        "service": sub.service,
+        "purpose": sub.purpose,
+        "dsa": {
+            "signed_on": sub.dsa_signed_on.isoformat(),
+            "expires_on": sub.dsa_expires_on.isoformat(),
+            "sha256": sub.dsa_sha256,
+        },
+        "until": sub.until.isoformat(),
+        "items": [
+            {
+                "id": s.item_id,
+                "sha256": hashes.get(s.item_id),
+                "fields": s.fields,
+                "whole_item": not s.fields,
+            }
+            for s in scopes
+        ],
+        "filed": {"by": username(ctx, sub.registered_by), "at": iso(sub.created_at)},
+        "reviewed": {"by": username(ctx, sub.reviewed_by), "at": iso(sub.reviewed_at)},
+        "approved": {"by": username(ctx, sub.decided_by), "at": iso(sub.decided_at)},
+        "decision": "approved",
+    }
+
+
+def approval(ctx: Ctx, sub_id: int) -> dict:
+    sub = get(ctx, sub_id)
+    if sub.approval_jws is None:
+        raise NotFound(f"subcontractor {sub.id} has no sealed approval (it is {sub.state})")
+    return {
+        "subcontractor_id": sub.id,
+        "document": sub.approval_document,
+        "jws": sub.approval_jws,
+        "key_id": sub.approval_kid,
+        "algorithm": SEAL_ALGORITHM,
+    }
+
+
+def username(ctx: Ctx, user_id: int | None) -> str | None:
+    user = ctx.db.get(User, user_id) if user_id else None
+    return user.username if user else None
+
+
+def get(ctx: Ctx, sub_id: int) -> Subcontractor:
+    sub = get_or_404(ctx.db, Subcontractor, sub_id, "subcontractor")
+    require(ctx, Action.SUBCONTRACTOR_LIST, target(sub))
+    return sub
+
+
+# The client token: only for an approved record.
+
+
+def _tokenable(ctx: Ctx, action: Action, sub_id: int) -> tuple[Subcontractor, Decision]:
+    sub = get_or_404(ctx.db, Subcontractor, sub_id, "subcontractor")
+    decision = require(ctx, action, target(sub))
+    agreement = ctx.db.get(Agreement, sub.agreement_id)
+    reason = None
+    if sub.state != "approved":
+        reason = f"subcontractor {sub.id} is {sub.state}; only an approved record has a token"
+    elif agreement.status != "active":
+        reason = f"agreement {agreement.id} is {agreement.status}"
+    else:
+        reason = _record_problem(sub, ctx.today())
+    if reason:
+        raise _refuse(ctx, action, sub, reason)
+    return sub, decision
+
+
+def issue_token(ctx: Ctx, sub_id: int) -> tuple[Subcontractor, str, datetime]:
+    """The client token of an approved record (shown once); any earlier one stops working."""
+    sub, decision = _tokenable(ctx, Action.SUBCONTRACTOR_TOKEN, sub_id)
+    token = _issue_token(ctx, sub)
+    expires_at = token_expiry(ctx, sub.until)
+    decision.record(expires_at=iso(expires_at))
+    return sub, token, expires_at
 
 
 def rotate(ctx: Ctx, sub_id: int) -> tuple[Subcontractor, str]:
     """A new client token; the old one stops working at once (only one jti is current)."""
-    sub = get_or_404(ctx.db, Subcontractor, sub_id, "subcontractor")
-    decision = require(ctx, Action.SUBCONTRACTOR_ROTATE, target(sub))
-    if sub.revoked_at is not None:
-        raise Conflict(f"subcontractor {sub.id} is revoked", field="subcontractor_id")
+    sub, decision = _tokenable(ctx, Action.SUBCONTRACTOR_ROTATE, sub_id)
     token = _issue_token(ctx, sub)
     decision.record(rotated=True)
     return sub, token
@@ -159,15 +373,45 @@ def rotate(ctx: Ctx, sub_id: int) -> tuple[Subcontractor, str]:
 def revoke(ctx: Ctx, sub_id: int, reason: str) -> Subcontractor:
     sub = get_or_404(ctx.db, Subcontractor, sub_id, "subcontractor")
     decision = require(ctx, Action.SUBCONTRACTOR_REVOKE, target(sub))
-    if sub.revoked_at is not None:
-        raise Conflict(f"subcontractor {sub.id} is revoked already", field="subcontractor_id")
+    if sub.state in ("revoked", "denied"):
+        raise Conflict(f"subcontractor {sub.id} is {sub.state} already", field="subcontractor_id")
+    sub.revoked_at, sub.token_jti = utcnow(), None
+    _end_scopes(ctx, sub, f"subcontractor revoked: {reason}")
+    decision.record(reason=reason, **{"from": sub.state, "to": "revoked"})
+    sub.state = "revoked"
+    return sub
+
+
+def _end_scopes(ctx: Ctx, sub: Subcontractor, why: str) -> None:
     now = utcnow()
-    sub.revoked_at, sub.token_jti = now, None
     for scope in scopes_of(ctx, sub):
         if scope.ended_at is None:
-            scope.ended_at, scope.ended_reason = now, f"subcontractor revoked: {reason}"
-    decision.record(reason=reason)
-    return sub
+            scope.ended_at, scope.ended_reason = now, why
+
+
+def _notify_office(ctx: Ctx, sub: Subcontractor, role: str, step: str, what: str) -> None:
+    outbox.notify(
+        ctx,
+        f"subcontractor-{step}:{sub.id}",
+        SUBCONTRACTOR_OUTBOX_KINDS[("submitted", "reviewed").index(step)],
+        f"Subcontractor record {sub.id} {what}",
+        f"The record of subcontractor {sub.id} ({sub.name}, {sub.service}) for "
+        f"{sub.purpose}, until {sub.until.isoformat()}, {what}.",
+        agreement_id=sub.agreement_id,
+        recipient_role=role,
+    )
+
+
+def _notify_filer(ctx: Ctx, sub: Subcontractor, outcome: str) -> None:
+    outbox.notify(
+        ctx,
+        f"subcontractor-decided:{sub.id}:{sub.state}",
+        SUBCONTRACTOR_OUTBOX_KINDS[2],
+        f"Subcontractor record {sub.id} {outcome.split(':')[0].split(';')[0]}",
+        f"Your record of subcontractor {sub.id} ({sub.name}) was {outcome}.",
+        agreement_id=sub.agreement_id,
+        recipient_user_id=sub.registered_by,
+    )
 
 
 def scopes_of(ctx: Ctx, sub: Subcontractor) -> list[SubcontractorScope]:
@@ -256,8 +500,8 @@ def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
 
 
 def _token_problem(sub: Subcontractor, claims: tokens.Claims) -> str | None:
-    if sub.revoked_at is not None:
-        return f"subcontractor {sub.id} is revoked"
+    if sub.state != "approved":
+        return f"subcontractor {sub.id} is {sub.state}"
     if claims.jti != sub.token_jti:
         return "the client token was replaced by a newer one"
     return None

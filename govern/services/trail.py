@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -36,7 +36,7 @@ def export(ctx: Ctx, query: audit.Query, fmt: str):
     require(ctx, Action.AUDIT_EXPORT, Target("audit", "trail")).record(
         format=fmt, **{k: str(v) for k, v in vars(query).items() if v}
     )
-    return audit.export(ctx.runtime.sessions, query, fmt)
+    return audit.export(ctx.runtime.sessions, query, fmt, ctx.clock)
 
 
 def checkpoint(ctx: Ctx) -> int | None:
@@ -59,21 +59,31 @@ def entry(ctx: Ctx, seq: int) -> audit.AuditEntry:
 
 
 def stats(ctx: Ctx, since: date, until: date) -> dict:
-    """Decisions per day (allow / deny) and denials by reason, over [since, until] (UTC days)."""
+    """Decisions per day (allow / deny) and denials by reason, over the office's days
+    [since, until]: a day runs from 00:00 to 24:00 office time, whatever zone the trail keeps."""
     require(ctx, Action.AUDIT_SEARCH, Target("audit", "stats")).record(
         since=since.isoformat(), until=until.isoformat()
     )
-    # The trail keeps times as ISO text, so a day is its first ten characters on every backend.
-    day = func.substr(audit.AuditEntry.at, 1, 10)
-    window = (day >= since.isoformat(), day <= until.isoformat())
-    per_day: dict[str, dict[str, int]] = {}
-    rows = ctx.db.execute(
-        select(day, audit.AuditEntry.decision, func.count())
-        .where(*window)
-        .group_by(day, audit.AuditEntry.decision)
+    clock, at = ctx.clock, audit.AuditEntry.at
+    window = (
+        at >= audit.iso(clock.start_of_day(since)),
+        at < audit.iso(clock.end_of_day(until)),
     )
-    for d, decision, count in rows:
-        per_day.setdefault(d, {"allow": 0, "deny": 0})[decision] = count
+    # The trail keeps UTC times as ISO text: the database counts per UTC hour (its first 13
+    # characters; per minute for a zone whose offset is not whole hours) on every backend, and
+    # each hour goes to the office day it falls in.
+    width = 13 if _whole_hours(clock, since, until) else 16
+    bucket = func.substr(at, 1, width)
+    per_day: dict[date, dict[str, int]] = {}
+    rows = ctx.db.execute(
+        select(bucket, audit.AuditEntry.decision, func.count())
+        .where(*window)
+        .group_by(bucket, audit.AuditEntry.decision)
+    )
+    for prefix, decision, count in rows:
+        moment = datetime.fromisoformat(f"{prefix}:00"[:16]).replace(tzinfo=UTC)
+        counts = per_day.setdefault(clock.day_of(moment), {"allow": 0, "deny": 0})
+        counts[decision] += count
     days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
     reasons: Counter[str] = Counter()
     rows = ctx.db.execute(
@@ -84,9 +94,18 @@ def stats(ctx: Ctx, since: date, until: date) -> dict:
     for rule, count in rows:
         reasons[reason_of(rule)] += count
     return {
-        "days": [(d, per_day.get(d.isoformat(), {"allow": 0, "deny": 0})) for d in days],
+        "days": [(d, per_day.get(d, {"allow": 0, "deny": 0})) for d in days],
         "reasons": reasons.most_common(12),
     }
+
+
+def _whole_hours(clock, since: date, until: date) -> bool:
+    """Does every office day in [since, until] start on a whole UTC hour?"""
+    hour = timedelta(hours=1)
+    return all(
+        clock.start_of_day(since + timedelta(days=i)).utcoffset() % hour == timedelta(0)
+        for i in range((until - since).days + 2)
+    )
 
 
 def reason_of(rule: str) -> str:

@@ -19,6 +19,7 @@ def user_json(user: User, roles: list[tuple[str, str]], locked_until=None) -> di
         "username": user.username,
         "display_name": user.display_name,
         "active": user.active,
+        "org": user.org,
         "roles": [{"role": r, "domain": d} for r, d in roles],
         "locked_until": locked_until.isoformat(timespec="seconds") if locked_until else None,
     }
@@ -48,7 +49,12 @@ def list_users(ctx: Ctx) -> list[dict]:
 
 def create(ctx: Ctx, data: dict) -> User:
     return accounts.create_user(
-        ctx, data["username"], data["role"], data["password"], data.get("display_name", "")
+        ctx,
+        data["username"],
+        data["role"],
+        data["password"],
+        data.get("display_name", ""),
+        org=data.get("org"),
     )
 
 

@@ -8,7 +8,7 @@ A daily sweep (``govern warnings sweep``) queues each warning once in the outbox
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -69,7 +69,10 @@ def _subcontractor_warnings(ctx: Ctx, today: date, horizon: date) -> int:
     subs = ctx.db.scalars(
         select(Subcontractor)
         .join(Agreement, Agreement.id == Subcontractor.agreement_id)
-        .where(Agreement.status == "active", Subcontractor.revoked_at.is_(None))
+        .where(
+            Agreement.status == "active",
+            Subcontractor.state.in_(("submitted", "reviewed", "approved")),
+        )
     )
     count = 0
     for sub in subs:
@@ -114,18 +117,19 @@ def disclosure_warnings(ctx: Ctx, today: date) -> int:
     (clause 5.1). Returns how many messages were queued."""
     horizon = today + timedelta(days=ctx.settings.warn_days)
     queued = 0
-    until = datetime.combine(horizon + timedelta(days=1), time.min, UTC)
+    until = ctx.clock.end_of_day(horizon)
     for grant in ctx.db.scalars(
-        select(Grant).where(Grant.revoked_at.is_(None), Grant.expires_at < until)
+        select(Grant).where(Grant.revoked_at.is_(None), Grant.expires_at <= until)
     ):
         d = ctx.db.get(Disclosure, grant.disclosure_id)
-        if d.state != "approved" or grant.expires_at.date() < today:
+        last_day = ctx.clock.last_day(grant.expires_at)
+        if d.state != "approved" or last_day < today:
             continue
         queued += _warn(
             ctx,
             f"grant-ends:{grant.id}",
             "grant_ends",
-            f"Grant {grant.id} for {d.third_party} ends on {grant.expires_at.date().isoformat()}",
+            f"Grant {grant.id} for {d.third_party} ends on {last_day.isoformat()}",
             d.agreement_id,
             user_id=grant.issued_by,
         )

@@ -23,6 +23,7 @@ class UserForm(Form):
     username = StringField(_l("Username"))
     display_name = StringField(_l("Display name"))
     role = SelectField(_l("Role"))
+    org = StringField(_l("Vendor organisation (vendor accounts only)"))
     password = PasswordField(_l("First password"), render_kw={"autocomplete": "new-password"})
 
     def __init__(self, *args, **kwargs):

@@ -46,7 +46,7 @@ def vendor_lead(ctx: Ctx, listing: list[Agreement], clocks: dict) -> dict:
                         soon(
                             "grant",
                             f"{d.third_party} (#{d.id})",
-                            g.expires_at.date(),
+                            ctx.clock.last_day(g.expires_at),
                             a,
                             f"/requests/{d.id}",
                         )
@@ -54,7 +54,7 @@ def vendor_lead(ctx: Ctx, listing: list[Agreement], clocks: dict) -> dict:
             if ndas.nda_status(nda, today) == "valid":
                 soon("nda", username, nda.expires_on, a, f"/agreements/{a.id}/staff")
         for sub, _scopes in subcontractors.list_for(ctx, a.id):
-            if sub.revoked_at is None:
+            if sub.state in ("submitted", "reviewed", "approved"):
                 soon(
                     "dsa",
                     sub.name,

@@ -98,14 +98,16 @@ def show_date(value) -> str:
 
 
 def show_moment(value) -> str:
-    """A moment (datetime or the trail's ISO text) in the office's time zone, in the reader's form."""
+    """A moment (datetime or the trail's ISO text) in the office's time zone, in the reader's form,
+    with its offset."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return format_datetime(value, "medium")
+    # The zone is said with every time (GMT+08:00), so no reader takes it for UTC or their own.
+    return f"{format_datetime(value, 'medium')} {format_datetime(value, 'ZZZZ')}"
 
 
 # Names the data keeps in English (roles, states, categories) and how a reader sees them.

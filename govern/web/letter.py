@@ -53,6 +53,19 @@ HEADINGS = {
 }
 
 
+# The same letter for a subcontractor's minimisation record (clauses 3.5, 3.7): its own title and
+# the names of the rows that differ.
+SUBCONTRACTOR_HEADINGS = {
+    **HEADINGS,
+    "title": "分包方数据最小化记录审批单",
+    "subtitle": "Approval of a subcontractor's minimisation record (clauses 3.5, 3.7)",
+    "third_party": "分包方 Subcontractor",
+    "form": "服务 Service",
+    "window": "期限 Until (data-security agreement)",
+    "items": "信息及字段 Items and fields",
+}
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str:
     """Register and name the font the PDF's Chinese is set in."""
@@ -143,6 +156,7 @@ class SealStamp(Flowable):
 
 def pdf(letter: dict) -> bytes:
     """The letter as an A4 PDF."""
+    headings = letter.get("headings", HEADINGS)
     font = cjk_font()
     body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=13)
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=10)
@@ -153,7 +167,7 @@ def pdf(letter: dict) -> bytes:
     def p(text, style=body):
         return Paragraph(str(escape(text if text is not None else "—")), style)
 
-    rows = [[p(HEADINGS[key], head), p(value)] for key, value in letter_rows(letter)]
+    rows = [[p(headings[key], head), p(value)] for key, value in letter_rows(letter)]
     items = [[p("#", head), p("名称 Title", head), p("SHA-256", head)]] + [
         [p(str(i["id"])), p(i["title"]), p(i["sha256"], small)] for i in letter["items"]
     ]
@@ -183,27 +197,27 @@ def pdf(letter: dict) -> bytes:
     )
     width = A4[0] - 36 * mm
     story = [
-        p(HEADINGS["title"], title),
-        p(HEADINGS["subtitle"], sub),
+        p(headings["title"], title),
+        p(headings["subtitle"], sub),
         Spacer(1, 6 * mm),
         Table(rows, colWidths=[45 * mm, width - 45 * mm], style=grid),
         Spacer(1, 4 * mm),
-        p(HEADINGS["items"], head),
+        p(headings["items"], head),
         Table(items, colWidths=[12 * mm, 60 * mm, width - 72 * mm], style=listing),
         Spacer(1, 4 * mm),
-        p(HEADINGS["steps"], head),
+        p(headings["steps"], head),
         Table(steps, colWidths=[38 * mm, 30 * mm, 42 * mm, width - 110 * mm], style=listing),
         Spacer(1, 4 * mm),
         Table(
             [
                 [
-                    p(HEADINGS["seal"], head),
+                    p(headings["seal"], head),
                     [p(seal_text, small), SealStamp(letter["agreement"]["owner"], font)]
                     if seal
                     else p(seal_text, small),
                     QrFlowable(letter["verify_url"]),
                 ],
-                [p(HEADINGS["verify"], head), p(letter["verify_url"], small), ""],
+                [p(headings["verify"], head), p(letter["verify_url"], small), ""],
             ],
             colWidths=[45 * mm, width - 85 * mm, 40 * mm],
             style=TableStyle(
@@ -224,7 +238,7 @@ def pdf(letter: dict) -> bytes:
         rightMargin=18 * mm,
         topMargin=16 * mm,
         bottomMargin=16 * mm,
-        title=f"{HEADINGS['title']} {letter['number']}",
+        title=f"{headings['title']} {letter['number']}",
         author=letter["agreement"]["owner"],
     )
     doc.build(story)

@@ -21,7 +21,8 @@ from wtforms import SelectField, StringField, TextAreaField
 from govern.actions import Action
 from govern.api.disclosures import DENY_IN, DISCLOSURE_EDIT, DISCLOSURE_IN
 from govern.context import Ctx
-from govern.services import agreements, disclosures, grants, items, seals
+from govern.errors import NotFound
+from govern.services import agreements, disclosures, grants, items, seals, subcontractors
 from govern.web import letter, page, shown_once
 from govern.web.forms import Form, choices, submitted, validated
 from govern.web.i18n import LETTER_LOCALE, label
@@ -182,10 +183,30 @@ def grant_revoke(ctx: Ctx, grant_id: int):
 # The queue of the office: requests waiting for this reader's step.
 
 
+def _waiting_subcontractors(ctx: Ctx, agreement) -> list[dict]:
+    """Subcontractor records waiting for the office (clause 3.5 + 3.7), for readers who may see them."""
+    if not ctx.runtime.policy.may_ever(ctx.principal.subject, "subcontractor", "list"):
+        return []
+    return [
+        {
+            "id": sub.id,
+            "agreement_id": agreement.id,
+            "agreement": agreement.title,
+            "name": sub.name,
+            "purpose": sub.purpose,
+            "until": sub.until,
+            "state": sub.state,
+        }
+        for sub, _scopes in subcontractors.list_for(ctx, agreement.id)
+        if sub.state in ("submitted", "reviewed")
+    ]
+
+
 @page("/queue")
 def queue(ctx: Ctx):
-    waiting, recent = [], []
+    waiting, recent, subs = [], [], []
     for agreement in agreements.list_all(ctx):
+        subs += _waiting_subcontractors(ctx, agreement)
         titles = _titles(ctx, agreement.id)
         for d in disclosures.list_for(ctx, agreement.id):
             shown = disclosures.as_json(ctx, d)
@@ -196,25 +217,28 @@ def queue(ctx: Ctx):
             elif shown["decided_at"]:
                 recent.append(shown)
     recent.sort(key=lambda r: r["decided_at"], reverse=True)
-    return render_template("requests/queue.html", waiting=waiting, recent=recent[:20])
+    return render_template(
+        "requests/queue.html", waiting=waiting, recent=recent[:20], subcontractors=subs
+    )
 
 
 # The approval letter (审批单).
 
 
-def _zh_en(value: str) -> str:
+def zh_en(value: str) -> str:
     """A stored name as the letter prints it, whatever the reader's language: 已批准 approved."""
     with force_locale(LETTER_LOCALE):
         return f"{label(value)} {value}"
 
 
-def _when(moment: str | None) -> str:
-    """A moment on the letter: the office's own clock, written the way its forms are."""
+def when(moment: str | None) -> str:
+    """A moment on the letter: the office's own clock, written the way its forms are, with its
+    offset (2026-11-25 04:30 +08:00) so a printed letter says which zone it is in."""
     if not moment:
         return "—"
     with force_locale(LETTER_LOCALE):
         return format_datetime(
-            datetime.fromisoformat(moment.replace("Z", "+00:00")), "yyyy-MM-dd HH:mm"
+            datetime.fromisoformat(moment.replace("Z", "+00:00")), "yyyy-MM-dd HH:mm xxx"
         )
 
 
@@ -239,25 +263,25 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
         {
             "role": "申请人 vendor lead",
             "who": shown["filed_by"],
-            "at": _when(shown["submitted_at"]),
+            "at": when(shown["submitted_at"]),
             "decision": "提交 submitted" if shown["submitted_at"] else "—",
         },
         {
             "role": "经办人 office handler",
             "who": shown["reviewed_by"] or "—",
-            "at": _when(shown["reviewed_at"]),
+            "at": when(shown["reviewed_at"]),
             "decision": "初审通过 reviewed" if shown["reviewed_at"] else "—",
         },
         {
             "role": "分管负责人 office approver",
             "who": shown["decided_by"] or "—",
-            "at": _when(shown["decided_at"]),
+            "at": when(shown["decided_at"]),
             "decision": _decision_words(shown),
         },
     ]
     return {
         "number": str(d.id),
-        "state": _zh_en(shown["state"]),
+        "state": zh_en(shown["state"]),
         "agreement": {
             "title": agreement.title,
             "owner": agreement.owner,
@@ -266,7 +290,7 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
         "filed": shown["filed_by"],
         "third_party": shown["third_party"],
         "purpose": shown["purpose"],
-        "form": _zh_en(shown["form"]),
+        "form": zh_en(shown["form"]),
         "window": f"{shown['starts_on']} – {shown['ends_on']}",
         "items": [
             {"id": i["id"], "title": titles.get(i["id"], ""), "sha256": i["sha256"]}
@@ -290,12 +314,23 @@ def _decision_words(shown: dict) -> str:
 @page("/requests/<int:disclosure_id>/letter")
 def request_letter(ctx: Ctx, disclosure_id: int):
     data = letter_data(ctx, disclosure_id)
+    links = {
+        "kind": "request",
+        "back": url_for("web.request_page", disclosure_id=disclosure_id),
+        "pdf": url_for("web.request_letter_pdf", disclosure_id=disclosure_id),
+        "json": url_for("web.request_approval_json", disclosure_id=disclosure_id),
+    }
+    return render_letter(data, links)
+
+
+def render_letter(data: dict, links: dict) -> str:
     return render_template(
         "requests/letter.html",
         letter=data,
         rows=letter.letter_rows(data),
-        headings=letter.HEADINGS,
+        headings=data.get("headings", letter.HEADINGS),
         qr=letter.qr_svg(data["verify_url"]),
+        links=links,
     )
 
 
@@ -330,5 +365,120 @@ def seal_check(ctx: Ctx, disclosure_id: int):
     if form.checked():
         pasted = seals.check_pasted(ctx, request.form.get("approval", ""))
     return render_template(
-        "requests/verify.html", result=result, pasted=pasted, disclosure_id=disclosure_id, form=form
+        "requests/verify.html",
+        result=result,
+        pasted=pasted,
+        disclosure_id=disclosure_id,
+        form=form,
+        kind="request",
+    ), form.status
+
+
+# The same letter and public check for a subcontractor's record (clauses 3.5, 3.7).
+
+
+def subcontractor_letter_data(ctx: Ctx, agreement_id: int, sub_id: int) -> dict:
+    sub = subcontractors.get(ctx, sub_id)
+    if sub.agreement_id != agreement_id:
+        raise NotFound(f"subcontractor {sub_id} does not exist")
+    agreement = agreements.get(ctx, sub.agreement_id)
+    known = {i.id: i for i in items.list_for(ctx, agreement.id)}
+    seal = None
+    if sub.approval_jws:
+        seal = {
+            "kid": sub.approval_kid,
+            "alg": "ES256",
+            "digest": hashlib.sha256(sub.approval_jws.encode()).hexdigest(),
+        }
+    name = subcontractors.username
+    steps = [
+        ("申请人 vendor lead", name(ctx, sub.registered_by), sub.created_at, "提交 submitted"),
+        ("经办人 office handler", name(ctx, sub.reviewed_by), sub.reviewed_at, "初审通过 reviewed"),
+        ("分管负责人 office approver", name(ctx, sub.decided_by), sub.decided_at, None),
+    ]
+    decided = (
+        "批准 approved"
+        if seal
+        else (f"不予批准 denied: {sub.deny_reason}" if sub.deny_reason else "—")
+    )
+    return {
+        "headings": letter.SUBCONTRACTOR_HEADINGS,
+        "number": str(sub.id),
+        "state": zh_en(sub.state),
+        "agreement": {
+            "title": agreement.title,
+            "owner": agreement.owner,
+            "vendor": agreement.vendor,
+        },
+        "filed": name(ctx, sub.registered_by),
+        "third_party": sub.name,
+        "purpose": sub.purpose,
+        "form": sub.service,
+        "window": f"{sub.until.isoformat()} (DSA {sub.dsa_signed_on.isoformat()} – "
+        f"{sub.dsa_expires_on.isoformat()}, SHA-256 {sub.dsa_sha256})",
+        "items": [
+            {
+                "id": s.item_id,
+                "title": f"{known[s.item_id].title if s.item_id in known else ''} — "
+                f"{', '.join(s.fields) or '整项 whole item'}",
+                "sha256": known[s.item_id].sha256 if s.item_id in known else "",
+            }
+            for s in subcontractors.scopes_of(ctx, sub)
+        ],
+        "steps": [
+            {
+                "role": role,
+                "who": who or "—",
+                "at": when(at.isoformat()) if at and who else "—",
+                "decision": (words or decided) if who else "—",
+            }
+            for role, who, at, words in steps
+        ],
+        "seal": seal,
+        "verify_url": url_for(
+            "web.subcontractor_seal_check",
+            sub_id=sub.id,
+            digest=seal["digest"] if seal else "-",
+            _external=True,
+        ),
+    }
+
+
+@page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/letter")
+def subcontractor_letter(ctx: Ctx, agreement_id: int, sub_id: int):
+    data = subcontractor_letter_data(ctx, agreement_id, sub_id)
+    args = {"agreement_id": agreement_id, "sub_id": sub_id}
+    links = {
+        "kind": "subcontractor",
+        "back": url_for("web.subcontractor_page", agreement_id=agreement_id),
+        "pdf": url_for("web.subcontractor_letter_pdf", **args),
+        "json": url_for("api.subcontractor_approval", sub_id=sub_id),
+    }
+    return render_letter(data, links)
+
+
+@page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/letter.pdf")
+def subcontractor_letter_pdf(ctx: Ctx, agreement_id: int, sub_id: int):
+    data = subcontractor_letter_data(ctx, agreement_id, sub_id)
+    response = Response(letter.pdf(data), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="subcontractor-{sub_id}.pdf"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@page("/verify/subcontractors/<int:sub_id>", methods=("GET", "POST"), public=True)
+def subcontractor_seal_check(ctx: Ctx, sub_id: int):
+    digest = (request.args.get("digest") or "").strip().lower()
+    result = seals.check_subcontractor(ctx, sub_id, digest)
+    pasted = None
+    form = Form()
+    if form.checked():
+        pasted = seals.check_pasted(ctx, request.form.get("approval", ""))
+    return render_template(
+        "requests/verify.html",
+        result=result,
+        pasted=pasted,
+        disclosure_id=sub_id,
+        form=form,
+        kind="subcontractor",
     ), form.status

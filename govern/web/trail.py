@@ -7,7 +7,7 @@ GET /api/v1/audit accept and refuse the same things; export links lead to the AP
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flask import render_template, request, url_for
 from flask_babel import gettext as _
@@ -56,7 +56,7 @@ def trail_search(ctx: Ctx):
     form = FilterForm(request.args)
     entries, next_cursor = [], None
     try:
-        query = query_from_args()
+        query = query_from_args(ctx.clock)
         cursor = query_int("cursor", 0, 1, 10**12) if request.args.get("cursor") else None
         entries, next_cursor = trail.search(ctx, query, PAGE_SIZE, cursor)
     except Invalid as exc:
@@ -69,6 +69,7 @@ def trail_search(ctx: Ctx):
         filters=filters,
         older=url_for("web.trail_search", cursor=next_cursor, **filters) if next_cursor else None,
         first_page=bool(request.args.get("cursor")),
+        zone=ctx.clock.name,
         exports={
             fmt: url_for("api.export_audit", format=fmt, **filters) for fmt in ("csv", "jsonl")
         },
@@ -96,14 +97,15 @@ def trail_charts(ctx: Ctx):
         days = query_int("days", 30, 1, 366)
     except Invalid:
         days = 30
-    # The trail keeps UTC times, so its days are UTC days (said so on the page).
-    until = datetime.now(UTC).date()
+    # The office's days (said so on the page), as every other page counts them.
+    until = ctx.today()
     since = until - timedelta(days=days - 1)
     stats = trail.stats(ctx, since, until)
     return render_template(
         "audit/charts.html",
         stats=stats,
         days=days,
+        zone=ctx.clock.name,
         per_day=charts.decisions_per_day(
             stats["days"],
             _("Decisions per day"),

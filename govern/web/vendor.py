@@ -208,7 +208,8 @@ class SubcontractorForm(Form):
     dsa_sha256 = StringField(_l("or its SHA-256"))
     purpose = TextAreaField(_l("Purpose"))
     item_ids = ItemChoice(_l("Items it may receive"))
-    fields = StringField(_l("Only these fields (comma-separated; empty: whole items)"))
+    fields = StringField(_l("Only these fields (comma-separated)"))
+    whole_items = ItemChoice(_l("Items it receives whole (no field cut)"))
     until = StringField(_l("Until"), render_kw={"type": "date"})
 
     def payload(self) -> dict:
@@ -221,6 +222,7 @@ class SubcontractorForm(Form):
             "purpose": self.purpose.data,
             "item_ids": self.item_ids.data or [],
             "fields": _comma_list(self.fields.data),
+            "whole_items": self.whole_items.data or [],
             "until": self.until.data,
         }
 
@@ -229,6 +231,7 @@ class SubcontractorForm(Form):
 def subcontractor_page(ctx: Ctx, agreement_id: int):
     form = SubcontractorForm()
     form.item_ids.choices = item_choices(ctx, agreement_id)
+    form.whole_items.choices = form.item_ids.choices
     done = submitted(
         ctx,
         form,
@@ -238,18 +241,65 @@ def subcontractor_page(ctx: Ctx, agreement_id: int):
         agreement_id,
     )
     if done is not None:
-        sub, token = done
-        return shown_once(_tab(ctx, "token", agreement_id, sub=sub, token=token, what="created"))
+        flash(_("Subcontractor %(id)s filed; the office reviews and approves it.", id=done.id))
+        return redirect(url_for("web.subcontractor_page", agreement_id=agreement_id))
     rows = subcontractors.list_for(ctx, agreement_id)
     return _tab(
         ctx,
         "subcontractors",
         agreement_id,
         rows=rows,
+        people={sub.id: [subcontractors.username(ctx, sub.registered_by)] for sub, _scopes in rows},
         titles={i.id: i.title for i in items.list_for(ctx, agreement_id)},
         form=form,
         today=ctx.today(),
+        me=ctx.principal.id,
     ), form.status
+
+
+# The office's steps on a record: the same two people as for a disclosure request.
+SUB_MOVES = {
+    "review": (
+        subcontractors.review,
+        Action.SUBCONTRACTOR_REVIEW,
+        _l("Subcontractor %(id)s reviewed and passed to the approver."),
+    ),
+    "approve": (
+        subcontractors.approve,
+        Action.SUBCONTRACTOR_APPROVE,
+        _l("Subcontractor %(id)s approved and sealed; its lead can now take its client token."),
+    ),
+}
+
+
+@page(
+    "/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/<any(review, approve):move>",
+    methods=("POST",),
+)
+def subcontractor_move(ctx: Ctx, agreement_id: int, sub_id: int, move: str):
+    service, action, done = SUB_MOVES[move]
+    if Form().checked(ctx, action):
+        service(ctx, sub_id)
+        flash(str(done) % {"id": sub_id})
+    return redirect(url_for("web.subcontractor_page", agreement_id=agreement_id))
+
+
+@page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/deny", methods=("POST",))
+def subcontractor_deny(ctx: Ctx, agreement_id: int, sub_id: int):
+    if Form().checked(ctx, Action.SUBCONTRACTOR_DENY):
+        reason = validated(REASON_IN, {"reason": request.form.get("reason", "")})["reason"]
+        subcontractors.deny(ctx, sub_id, reason)
+        flash(_("Subcontractor %(id)s denied.", id=sub_id))
+    return redirect(url_for("web.subcontractor_page", agreement_id=agreement_id))
+
+
+@page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/token", methods=("POST",))
+def subcontractor_token(ctx: Ctx, agreement_id: int, sub_id: int):
+    # The token is in this answer only (never flashed into the cookie, never logged).
+    if not Form().checked(ctx, Action.SUBCONTRACTOR_TOKEN):
+        return redirect(url_for("web.subcontractor_page", agreement_id=agreement_id))
+    sub, token, _expires = subcontractors.issue_token(ctx, sub_id)
+    return _tab(ctx, "token", agreement_id, sub=sub, token=token, what="issued")
 
 
 @page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/rotate", methods=("POST",))
