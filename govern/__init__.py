@@ -14,8 +14,10 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from govern import logs
 from govern.config import Settings, load_settings
 from govern.runtime import build_runtime
+from govern.schema import IdConverter, SeqConverter
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -43,8 +45,13 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 def create_app(config: dict | Settings | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else load_settings(config)
+    logs.configure()
     runtime = build_runtime(settings)
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    # Every integer in a route is a row id, bounded like the stores' keys (``seq`` is the trail's
+    # BIGINT sequence number); in place before any route is registered, so none is unbounded.
+    app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["seq"] = SeqConverter
     app.config.update(
         SECRET_KEY=runtime.keys.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
@@ -78,6 +85,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.teardown_appcontext(http.close_db)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+    # Only a bug gets here (services raise domain errors, which their surface maps).
+    app.register_error_handler(Exception, _internal_error)
     from govern.cli import register_flask_commands
 
     register_flask_commands(app)
@@ -85,16 +94,34 @@ def create_app(config: dict | Settings | None = None) -> Flask:
 
 
 def _security_headers(response):
+    from govern import http
+
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    # The id the log lines of this request carry, so a caller can quote it.
+    response.headers.setdefault("X-Request-Id", http.request_id())
     return response
 
 
 def _http_error(exc: HTTPException):
     if request.path.startswith("/api/"):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        body = {"error": {"code": codes.get(exc.code, "bad_request"), "message": exc.description}}
+        code = "internal_error" if exc.code >= 500 else codes.get(exc.code, "bad_request")
+        body = {"error": {"code": code, "message": exc.description}}
         return jsonify(body), exc.code
     return render_template("error.html", code=exc.code, message=exc.description), exc.code
+
+
+def _internal_error(exc: Exception):
+    """A bug: logged with its traceback and request id; the caller gets that id, nothing more."""
+    from govern import http
+
+    request_id = http.request_id()
+    log.exception("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    message = "an internal error occurred; it has been logged"
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "internal_error", "message": message, "request_id": request_id}}
+        return jsonify(body), 500
+    return render_template("error.html", code=500, message=f"{message} ({request_id})"), 500

@@ -21,6 +21,18 @@ NAMING = {
 }
 
 
+# Row ids are INTEGER primary keys; PostgreSQL's integer is 32-bit, so a larger number names no
+# row (and the database would refuse it as an error rather than find nothing).
+MAX_ID = 2**31 - 1
+
+
+def as_id(text: str) -> int | None:
+    """The row id written in ``text`` (ASCII digits, 1 to MAX_ID), or None: no row has it."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    return int(text) if 1 <= int(text) <= MAX_ID else None
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -46,6 +58,8 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # Bound values (password hashes, item content, tokens) never appear in an error or a log.
+    kwargs.setdefault("hide_parameters", True)
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(

@@ -2,6 +2,13 @@
 
 A schema is a small tree of fields; ``validate`` returns clean Python values or raises Invalid
 naming the first bad field; ``openapi`` returns the JSON Schema the OpenAPI document shows.
+
+The bounds of every input live here, so that no input can reach the database or a parser in a
+shape that makes a server error: ``parse_json`` reads a request body (UTF-8, nested at most
+``jsontext.MAX_DEPTH`` deep, no lone surrogates); integers are 64-bit and row ids 1 to ``MAX_ID``
+(in paths through ``IdConverter``, in bodies through ``Id``); text holds no control characters,
+no lone surrogates, no unassigned code points and, on one line (names, titles, third parties),
+no bidirectional overrides.
 """
 
 from __future__ import annotations
@@ -9,13 +16,121 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from werkzeug.routing import IntegerConverter
+
+from govern import jsontext
+from govern.db import MAX_ID
 from govern.errors import Invalid
 
 _MISSING = object()
+# Row ids are bounded by the stores' keys (db.MAX_ID); the trail's sequence numbers are BIGINT,
+# and other integers 64-bit.
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
+
+# Control characters (C0, DEL, C1) and the Unicode line separators: never inside one line.
+_CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Multi-line text keeps tab, line feed and carriage return (a reason typed into a textarea).
+_CONTROL_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates make a name read differently from what it
+# is ("invoice\u202egpj.exe"); a name, title or third party never needs them.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unassigned(value: str) -> bool:
+    """A code point Unicode has not assigned is no character anyone typed. The CJK planes (2 and
+    3) are left alone: new ideographs for rare names arrive there with every Unicode version,
+    before this Python knows them."""
+    return any(unicodedata.category(c) == "Cn" and not 0x20000 <= ord(c) <= 0x3FFFF for c in value)
+
+
+def whole_number(text: str) -> int | str:
+    """A number typed into a form field, or the text as it is (for the schema to refuse): only
+    ASCII digits count, and no more than a 64-bit integer has."""
+    return int(text) if re.fullmatch("[0-9]{1,19}", text) else text
+
+
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """Why ``value`` is not acceptable text, or None."""
+    if _SURROGATE.search(value):
+        return "must not contain lone surrogates (not valid Unicode)"
+    control = _CONTROL_MULTI_LINE if multiline else _CONTROL_ONE_LINE
+    if control.search(value):
+        return "must not contain control characters"
+    if not multiline and _BIDI.search(value):
+        return "must not contain bidirectional override or isolate characters"
+    if not value.isascii() and _unassigned(value):
+        return "must not contain unassigned code points"
+    return None
+
+
+def _no_surrogates(value, where: str) -> None:
+    """Lone surrogates (``"\\ud800"`` decodes to one) cannot be stored or encoded as UTF-8."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise Invalid(f"{where}: must not contain lone surrogates", field=where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_surrogates(v, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if _SURROGATE.search(k):
+                raise Invalid("a field name contains lone surrogates", field="body")
+            _no_surrogates(v, k if where == "body" else f"{where}.{k}")
+
+
+def parse_json(raw: bytes):
+    """A request body as Python values, refused (field ``body``) unless it is UTF-8 JSON nested
+    at most ``jsontext.MAX_DEPTH`` deep, with no lone surrogate in a key or a string."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("the body is not UTF-8", field="body") from exc
+    try:
+        value = jsontext.loads(text)
+    except jsontext.TooDeep as exc:
+        raise Invalid(f"the body is {exc}", field="body") from exc
+    except ValueError as exc:
+        raise Invalid("the body is not valid JSON", field="body") from exc
+    _no_surrogates(value, "body")
+    return value
+
+
+def _decimal_at_most(limit: str) -> str:
+    """A regular expression for the numbers 1 to ``limit`` written without leading zeros."""
+    shorter = f"[1-9][0-9]{{0,{len(limit) - 2}}}"
+    same_length = []
+    for i, digit in enumerate(limit):
+        low = "1" if i == 0 else "0"
+        if int(digit) > int(low):
+            rest = len(limit) - i - 1
+            same_length.append(f"{limit[:i]}[{low}-{int(digit) - 1}][0-9]{{{rest}}}")
+    return "|".join([shorter, *same_length, limit])
+
+
+class IdConverter(IntegerConverter):
+    """Every integer in a path is a row id, 1 to MAX_ID. Anything else matches no route, so it is
+    answered 404 like an id that names nothing (it cannot name anything). The bound is in the
+    pattern, not only in the conversion, so a path with several methods still answers 404."""
+
+    limit = MAX_ID
+    regex = f"(?:{_decimal_at_most(str(MAX_ID))})"
+
+    def __init__(self, map, fixed_digits=0, min=1, max=None, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits, min, max or self.limit, signed)
+
+
+class SeqConverter(IdConverter):
+    """A sequence number of the trail (BIGINT): 1 to 2**63 - 1."""
+
+    limit = MAX_INT
+    regex = f"(?:{_decimal_at_most(str(MAX_INT))})"
 
 
 @dataclass
@@ -38,6 +153,8 @@ class Str(Field):
     min_len: int = 1
     max_len: int = 300
     pattern: str | None = None
+    # Free text typed into a textarea (a reason, a purpose): it may span lines.
+    multiline: bool = False
 
     def check(self, name, value):
         if not isinstance(value, str):
@@ -50,8 +167,9 @@ class Str(Field):
             )
         if len(value) > self.max_len:
             self._fail(name, f"must be at most {self.max_len} characters")
-        if "\x00" in value:
-            self._fail(name, "must not contain NUL characters")
+        problem = text_problem(value, self.multiline)
+        if problem:
+            self._fail(name, problem)
         if self.pattern and not re.fullmatch(self.pattern, value):
             self._fail(name, f"must match {self.pattern}")
         return value
@@ -90,25 +208,30 @@ class Enum(Field):
 
 @dataclass
 class Int(Field):
-    minimum: int | None = None
-    maximum: int | None = None
+    """A 64-bit integer unless narrower bounds are given; ``Int(minimum=1)`` is an id."""
+
+    minimum: int = MIN_INT
+    maximum: int = MAX_INT
 
     def check(self, name, value):
         if isinstance(value, bool) or not isinstance(value, int):
             self._fail(name, "must be an integer")
-        if self.minimum is not None and value < self.minimum:
+        if value < self.minimum:
             self._fail(name, f"must be at least {self.minimum}")
-        if self.maximum is not None and value > self.maximum:
+        if value > self.maximum:
             self._fail(name, f"must be at most {self.maximum}")
         return value
 
     def spec(self):
-        out = {"type": "integer"}
-        if self.minimum is not None:
-            out["minimum"] = self.minimum
-        if self.maximum is not None:
-            out["maximum"] = self.maximum
-        return out
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass
+class Id(Int):
+    """A row id in a body (``item_ids``), bounded like the ids in paths."""
+
+    minimum: int = 1
+    maximum: int = MAX_ID
 
 
 @dataclass
@@ -129,6 +252,8 @@ class Money(Field):
     def check(self, name, value):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             self._fail(name, "must be an amount such as 3985000.00")
+        if isinstance(value, str | int) and len(str(value)) > 40:
+            self._fail(name, "is too large")
         try:
             amount = Decimal(str(value))
         except InvalidOperation:
@@ -218,7 +343,8 @@ class Schema:
             raise Invalid("the body must be a JSON object", field="body")
         unknown = sorted(set(body) - set(self.fields))
         if unknown:
-            raise Invalid(f"{unknown[0]}: unknown field", field=unknown[0])
+            shown = unknown[0][:100]
+            raise Invalid(f"{shown}: unknown field", field=shown)
         out = {}
         for name, spec in self.fields.items():
             value = body.get(name, _MISSING)

@@ -5,8 +5,7 @@ subcontractor reads its record's fields with its client token. Every other attem
 the right status (404 across vendors, 401 for a dead credential, 403/409 otherwise) and leaves a
 denial in the audit trail. Runs on SQLite and PostgreSQL like every database test.
 
-(Destroying an item, and locking an account after failed logins, are built elsewhere; their rows
-join this table with them.)
+A destroyed item (crypto-shredded) and an account locked after failed logins are rows too.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from govern import policy
-from tests.conftest import as_operator
+from tests.conftest import PASSWORD, as_operator
 from tests.disclosure_flow import (
     approved_request,
     approved_subcontractor,
@@ -343,6 +342,33 @@ def agreement_terminated(w):
     ]
 
 
+def item_destroyed(w):
+    destroyed = w.api.post(
+        f"/api/v1/items/{w.item}/destroy", "approver", json={"reason": "end of use"}
+    )
+    assert destroyed.status_code == 200, destroyed.get_json()
+    return [
+        (staff_read(w), ("item:read", "staff")),
+        (grant_read(w), ("shared:read", None)),
+        (sub_read(w), ("shared:read", None)),
+        # Not even the owner: its data key is gone (409, the item's state).
+        (office_read(w), ("item:read", "approver")),
+    ]
+
+
+def account_locked(w):
+    """Guessing a password locks the account: the right password no longer yields a token."""
+    for _ in range(w.runtime.settings.login_max_failures_account):
+        wrong = w.api.client.post(
+            "/api/v1/auth/token", json={"username": "staff", "password": "guess-guess-guess"}
+        )
+        assert wrong.status_code == 401
+    right = w.api.client.post(
+        "/api/v1/auth/token", json={"username": "staff", "password": PASSWORD}
+    )
+    return [(right, ("auth:login", None))]
+
+
 # (way around, the status each attempt must get)
 WAYS = [
     (other_vendor_reads_as_office, [404]),
@@ -359,6 +385,8 @@ WAYS = [
     (account_disabled, [401, 409]),
     (item_recalled, [403, 403, 403]),
     (agreement_terminated, [403, 403, 403, 409]),
+    (item_destroyed, [403, 403, 403, 409]),
+    (account_locked, [429]),
 ]
 
 

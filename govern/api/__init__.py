@@ -20,7 +20,7 @@ from govern import http
 from govern.actions import Action
 from govern.context import require_role_for
 from govern.errors import GovernError, Invalid, Unauthenticated
-from govern.schema import Schema
+from govern.schema import Schema, Str, parse_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -57,12 +57,15 @@ def error_response(exc: GovernError) -> Response:
 
 
 def _json_body():
-    if not request.get_data(cache=True):
+    raw = request.get_data(cache=True)
+    if not raw:
         raise Invalid("a JSON body is required", field="body")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise Invalid("the body is not valid JSON", field="body")
-    return body
+    if not request.is_json:
+        raise Invalid(
+            "the body is not valid JSON (send Content-Type: application/json)", field="body"
+        )
+    # Parsed by the schema module, which bounds nesting and text before Python's parser runs.
+    return parse_json(raw)
 
 
 def endpoint(
@@ -145,12 +148,20 @@ def query_int(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"\d{1,9}", raw):
-        raise Invalid(f"{name}: must be a whole number", field=name)
+    if not re.fullmatch(r"[0-9]{1,19}", raw):
+        raise Invalid(f"{name}: must be a whole number from {lo} to {hi}", field=name)
     value = int(raw)
     if not lo <= value <= hi:
         raise Invalid(f"{name}: must be between {lo} and {hi}", field=name)
     return value
+
+
+def query_text(name: str, max_len: int = 200) -> str | None:
+    """A text query parameter, held to the same rules as a one-line field of a body."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    return Str(max_len=max_len).check(name, raw)
 
 
 __all__ = ["Unauthenticated", "bp", "endpoint"]

@@ -8,7 +8,7 @@ from flask import Response, request, stream_with_context
 
 from govern import audit
 from govern.actions import Action
-from govern.api import endpoint, query_int
+from govern.api import endpoint, query_int, query_text
 from govern.clock import OfficeClock
 from govern.errors import Invalid
 from govern.services import trail
@@ -47,9 +47,7 @@ def query_from_args(clock: OfficeClock) -> audit.Query:
     action = request.args.get("action") or None
     if action is not None and action not in {a.value for a in Action}:
         raise Invalid("action: not a known audit action", field="action")
-    actor = request.args.get("actor") or None
-    if actor is not None and len(actor) > 200:
-        raise Invalid("actor: too long", field="actor")
+    actor = query_text("actor", 200)
     return audit.Query(actor, action, decision, _moment("since", clock), _moment("until", clock))
 
 

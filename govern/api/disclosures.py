@@ -6,14 +6,14 @@ from flask import request
 
 from govern.actions import Action
 from govern.api import endpoint
-from govern.schema import Date, Enum, Int, List, Schema, Str
+from govern.schema import Date, Enum, Id, List, Schema, Str
 from govern.services import disclosures, grants
 
 _FIELDS = {
     "third_party": Str(max_len=300, description="who the data is shown to"),
-    "purpose": Str(max_len=2000),
+    "purpose": Str(max_len=2000, multiline=True),
     "form": Enum(choices=disclosures.FORMS),
-    "item_ids": List(of=Int(minimum=1), min_items=1, max_items=500),
+    "item_ids": List(of=Id(), min_items=1, max_items=500),
     "starts_on": Date(),
     "ends_on": Date(),
 }
@@ -22,7 +22,7 @@ DISCLOSURE_EDIT = Schema(
     "DisclosureEdit",
     **{name: type(f)(**{**f.__dict__, "required": False}) for name, f in _FIELDS.items()},
 )
-DENY_IN = Schema("DisclosureDeny", reason=Str(max_len=2000))
+DENY_IN = Schema("DisclosureDeny", reason=Str(max_len=2000, multiline=True))
 
 
 def disclosure_json(ctx, d) -> dict:

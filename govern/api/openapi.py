@@ -6,6 +6,32 @@ from __future__ import annotations
 import re
 
 from govern.api import OPERATIONS, endpoint
+from govern.jsontext import MAX_DEPTH
+from govern.schema import MAX_ID
+
+DESCRIPTION = f"""Confidentiality and data-access governance.
+
+Bad input is answered 400 with an `error` envelope whose `field` names the first bad field or
+query parameter; nothing is changed. Integers are 64-bit; a row id (in a path or in `item_ids`)
+is 1 to {MAX_ID}. A path id outside that range (or not a number) cannot name anything and is
+answered 404 `not_found`, like an id that names nothing; in a body it is 400 naming the field.
+Text refuses control characters (multi-line free text keeps tab, line feed and carriage
+return), lone surrogates and unassigned code points; names, titles and third parties also
+refuse bidirectional override and isolate characters (U+202A-U+202E, U+2066-U+2069). A JSON
+body must be UTF-8, nested at most {MAX_DEPTH} deep. A 500 has the code `internal_error` and
+carries the request's id (also in the `X-Request-Id` header); only a bug causes one."""
+
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+# What each query parameter takes; a value outside it is answered 400 naming the parameter.
+QUERY_SCHEMAS = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "cursor": {"type": "integer", "minimum": 1, "maximum": 10**12},
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
+    "decision": {"type": "string", "enum": ["allow", "deny"]},
+    "format": {"type": "string", "enum": ["csv", "jsonl"]},
+    "actor": {"type": "string", "maxLength": 200},
+}
 
 ERROR = {
     "type": "object",
@@ -35,11 +61,15 @@ def document() -> dict:
     for op in OPERATIONS:
         path, params = _path(op.rule)
         parameters = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
-            for p in params
+            {"name": p, "in": "path", "required": True, "schema": dict(ID)} for p in params
         ]
         parameters += [
-            {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
+            {
+                "name": q,
+                "in": "query",
+                "required": False,
+                "schema": dict(QUERY_SCHEMAS.get(q, {"type": "string", "maxLength": 200})),
+            }
             for q in op.query
         ]
         error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -81,7 +111,7 @@ def document() -> dict:
         "info": {
             "title": "govern",
             "version": "1",
-            "description": "Confidentiality and data-access governance",
+            "description": DESCRIPTION,
         },
         "paths": paths,
         "components": {

@@ -6,24 +6,24 @@ from __future__ import annotations
 from govern.actions import Action
 from govern.api import endpoint
 from govern.api.agreements import agreement_json, item_json
-from govern.schema import Bool, Enum, Int, List, Schema, Str
+from govern.schema import Bool, Enum, Id, List, Schema, Str
 from govern.services import recalls
 
 RECALL_IN = Schema(
     "RecallCreate",
-    item_ids=List(of=Int(minimum=1), required=False, min_items=1, max_items=5000),
+    item_ids=List(of=Id(), required=False, min_items=1, max_items=5000),
     all=Bool(required=False, description="recall every protected item of the agreement"),
-    reason=Str(max_len=2000),
+    reason=Str(max_len=2000, multiline=True),
 )
 CONFIRM_IN = Schema(
     "ReturnConfirm",
     outcome=Enum(choices=recalls.OUTCOMES),
-    note=Str(required=False, max_len=2000),
+    note=Str(required=False, max_len=2000, multiline=True),
 )
 DECLASSIFY_IN = Schema(
     "ItemDeclassify",
     status=Enum(choices=("declassified", "public")),
-    reason=Str(max_len=2000),
+    reason=Str(max_len=2000, multiline=True),
 )
 
 DESTROY_IN = Schema("ItemDestroy", reason=Str(max_len=2000))

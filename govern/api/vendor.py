@@ -6,7 +6,7 @@ from __future__ import annotations
 from govern.actions import Action
 from govern.api import endpoint
 from govern.audit import iso
-from govern.schema import Base64, Bool, Date, Enum, Int, List, Schema, Sha256, Str
+from govern.schema import Base64, Bool, Date, Enum, Id, Int, List, Schema, Sha256, Str
 from govern.services import breaches, ndas, subcontractors
 
 NDA_IN = Schema(
@@ -27,11 +27,11 @@ NDA_RENEW_IN = Schema(
 NTK_IN = Schema(
     "NeedToKnowGrant",
     username=Str(max_len=64),
-    item_ids=List(of=Int(minimum=1), min_items=1, max_items=500),
-    reason=Str(max_len=2000),
+    item_ids=List(of=Id(), min_items=1, max_items=500),
+    reason=Str(max_len=2000, multiline=True),
     ends_on=Date(required=False),
 )
-REASON_IN = Schema("Reason", reason=Str(max_len=2000))
+REASON_IN = Schema("Reason", reason=Str(max_len=2000, multiline=True))
 SUBCONTRACTOR_IN = Schema(
     "SubcontractorCreate",
     name=Str(max_len=300),
@@ -39,11 +39,11 @@ SUBCONTRACTOR_IN = Schema(
     dsa_signed_on=Date(),
     dsa_expires_on=Date(),
     dsa_sha256=Sha256(description="sha256 of the signed data-security agreement"),
-    purpose=Str(max_len=2000),
-    item_ids=List(of=Int(minimum=1), min_items=1, max_items=500),
+    purpose=Str(max_len=2000, multiline=True),
+    item_ids=List(of=Id(), min_items=1, max_items=500),
     fields=List(of=Str(max_len=100), max_items=500),
     whole_items=List(
-        of=Int(minimum=1),
+        of=Id(),
         max_items=500,
         required=False,
         description="items of item_ids shared whole (no field cut); every other item needs fields",
@@ -52,7 +52,7 @@ SUBCONTRACTOR_IN = Schema(
 )
 BREACH_IN = Schema(
     "BreachCreate",
-    description=Str(max_len=5000),
+    description=Str(max_len=5000, multiline=True),
     responsible_kind=Enum(choices=breaches.RESPONSIBLE_KINDS),
     responsible=Str(max_len=300, description="a username, or a subcontractor id"),
     audit_seqs=List(of=Int(minimum=1), min_items=1, max_items=1000),

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from govern.actions import Action
 from govern.context import Ctx, Target, require
+from govern.db import as_id
 from govern.errors import Invalid
 from govern.models import Agreement, AuditEntry, Breach, Subcontractor
 from govern.models import recalls as rules
@@ -30,7 +31,8 @@ def _responsible(ctx: Ctx, agreement: Agreement, kind: str, who: str) -> str:
     if kind == "staff":
         return vendor_user(ctx, agreement, who, field="responsible").username
     ident = who.removeprefix("subcontractor:")
-    sub = ctx.db.get(Subcontractor, int(ident)) if ident.isdigit() else None
+    sub_id = as_id(ident)
+    sub = ctx.db.get(Subcontractor, sub_id) if sub_id else None
     if sub is None or sub.agreement_id != agreement.id:
         raise Invalid(
             f"responsible: no subcontractor {who} in agreement {agreement.id}", field="responsible"

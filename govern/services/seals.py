@@ -10,9 +10,9 @@ The signature itself is checked exactly as offline (``govern.approvals.verify_ap
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 
+from govern import jsontext
 from govern.actions import Action
 from govern.approvals import InvalidApproval, verify_approval
 from govern.audit import iso
@@ -79,7 +79,7 @@ def check_pasted(ctx: Ctx, text: str) -> dict:
     the check by digest: which request it named, whether it held, a fingerprint of the text."""
     pasted = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
     try:
-        approval = json.loads(text)
+        approval = jsontext.loads(text)
         document = verify_approval(approval, ctx.keys.jwks())
     except (ValueError, AttributeError, InvalidApproval) as exc:
         problem = str(exc) or "not an approval"

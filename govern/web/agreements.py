@@ -14,6 +14,7 @@ from govern import http
 from govern.actions import Action
 from govern.api.agreements import AGREEMENT_IN, ITEM_IN, content_response
 from govern.context import Ctx
+from govern.schema import whole_number
 from govern.services import agreements, items
 from govern.web import charts, page
 from govern.web.forms import Form, choices, submitted
@@ -36,7 +37,7 @@ class AgreementForm(Form):
             "owner": self.owner.data,
             "vendor": self.vendor.data,
             "signed_on": self.signed_on.data,
-            "term_years": int(years) if years.strip().isdigit() else years,
+            "term_years": whole_number(years.strip()),
             "contract_value": self.contract_value.data,
             "currency": self.currency.data,
         }

@@ -76,7 +76,7 @@ def trail_search(ctx: Ctx):
     ), form.status
 
 
-@page("/audit/<int:seq>")
+@page("/audit/<seq:seq>")
 def trail_entry(ctx: Ctx, seq: int):
     entry = trail.entry(ctx, seq)
     details = json.loads(entry.details) if entry.details else {}

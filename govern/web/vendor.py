@@ -25,6 +25,7 @@ from govern.api.vendor import (
 )
 from govern.context import Ctx
 from govern.errors import NotFound
+from govern.schema import whole_number
 from govern.services import agreements, breaches, items, ndas, subcontractors
 from govern.web import page, shown_once
 from govern.web.forms import Form, choices, submitted, validated
@@ -54,7 +55,7 @@ def _comma_list(text: str | None) -> list[str]:
 
 
 def _numbers(text: str | None) -> list:
-    return [int(p) if p.isdigit() else p for p in _comma_list(text)]
+    return [whole_number(p) for p in _comma_list(text)]
 
 
 def _document(upload, typed: str | None, sha_key: str, b64_key: str | None = None) -> dict:
