@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): the figures of issues 3 and 11, each measured in one run
+"""``python -m bench`` (``make bench``): the figures of issues 3, 11 and 13, each measured in one run
 against its baseline. ``--quick`` for a smoke run at small sizes, ``--only N`` for one figure."""
 
 from __future__ import annotations
@@ -23,24 +23,26 @@ FULL = {
         "big_vendors": 100,
         "reps": 2000,
     },
-    2: {"duration": 2.5, "rounds": 6},
+    2: {"duration": 5, "rounds": 3},
     3: {"entries": 1_000_000},
     4: {"entries": 1_000_000, "searches": 50},
     5: {"appends": 2000, "rounds": 5},
     6: {"entries": 1_000_000, "samples": 200},
+    7: {"accounts": 10_000, "agreements": 1000, "rounds": 5, "steady": 200},
 }
 QUICK = {
     1: {"small_items": 100, "big_items": 5000, "big_grants": 500, "big_vendors": 20, "reps": 400},
-    2: {"duration": 1.0, "rounds": 2},
+    2: {"duration": 1, "rounds": 1},
     3: {"entries": 20_000},
     4: {"entries": 50_000, "searches": 30},
     5: {"appends": 200, "rounds": 2},
     6: {"entries": 50_000, "samples": 50},
+    7: {"accounts": 1000, "agreements": 100, "rounds": 2, "steady": 30, "contrast_accounts": 300},
 }
 
 
 def run_figure(number: int, workdir: Path, sizes: dict, args) -> Figure:
-    from bench import decision, http_load, search, tree, verify
+    from bench import decision, http_load, policy_scale, search, tree, verify
 
     if number == 1:
         return decision.run(workdir, **sizes)
@@ -52,6 +54,8 @@ def run_figure(number: int, workdir: Path, sizes: dict, args) -> Figure:
         return tree.run_append(workdir, pg_url=args.pg_url, **sizes)
     if number == 6:
         return tree.run_proofs(workdir, pg_url=args.pg_url, **sizes)
+    if number == 7:
+        return policy_scale.run(workdir, pg_url=args.pg_url, **sizes)
     return search.run(workdir, pg_url=args.pg_url, **sizes)
 
 
@@ -71,23 +75,26 @@ def show(fig: Figure) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--only", type=int, action="append", choices=[1, 2, 3, 4, 5, 6])
+    parser.add_argument("--only", type=int, action="append", choices=sorted(FULL))
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("GOVERN_BENCH_PG_URL", DEFAULT_PG_URL),
-        help="PostgreSQL server for figures 4-6 (databases of their own are created and dropped)",
+        help="PostgreSQL server for figures 2 and 4-7 (databases of their own are created "
+        "and dropped)",
     )
     parser.add_argument(
-        "--http-backend", default="sqlite", choices=["sqlite", "postgresql"], help="figure 2"
+        "--http-backend",
+        choices=["sqlite", "postgresql"],
+        help="figure 2 on this store only (default: both)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    numbers = sorted(set(args.only or [1, 2, 3, 4, 5, 6]))
+    numbers = sorted(set(args.only or FULL))
     workdir = Path(tempfile.mkdtemp(prefix="govern-bench-"))
     print(
-        f"govern benchmarks (issues 3 and 11), {'quick' if args.quick else 'full'} sizes, "
+        f"govern benchmarks (issues 3, 11 and 13), {'quick' if args.quick else 'full'} sizes, "
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )

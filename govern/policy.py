@@ -1,11 +1,15 @@
 """The decision point's casbin half: role x domain x kind of object x action.
 
 The model and the starting rules live in ``policies/``; the live rules live in the database
-(``casbin_rule``, read through pycasbin's SQLAlchemy adapter). Each process keeps one enforcer and a
-small decision cache, and reloads both when ``policy_state.version`` moves, which every policy
-change bumps in its own transaction, so a change reaches every worker on its next decision.
+(``casbin_rule``, which govern writes itself and reads back without an adapter). Each process
+keeps one enforcer and a small decision cache, and moves both on when ``policy_state.version``
+moves, which every policy change bumps in its own transaction, so a change reaches every worker
+on its next decision.
 
-Rows stay few (roles x actions x kinds): per-object facts never become policy rows.
+p rows stay few (roles x actions x kinds): per-object facts never become policy rows. g rows are
+one per account (and per agreement role), so a city's worth of accounts means tens of thousands:
+``policy_store`` reads them once and afterwards only what changed, so the first request after a
+change costs about what any other does.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ import casbin
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
-from sqlalchemy_adapter import Adapter
 
 from govern.config import POLICY_DIR
 from govern.models import CasbinRule, PolicyState
+from govern.policy_store import VERSION, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +80,8 @@ def bump_version(session: Session) -> None:
         )
 
 
-# Read on every request (see PolicyEngine.refresh): built once.
-_VERSION = select(PolicyState.version).where(PolicyState.id == 1)
-
-
 def current_version(session: Session) -> int:
-    return session.scalar(_VERSION) or 0
+    return session.scalar(VERSION) or 0
 
 
 def assign_role(session: Session, username: str, role: str, domain: str = GLOBAL) -> None:
@@ -113,26 +113,29 @@ def roles_in_table(session: Session, username: str) -> set[str]:
 
 @dataclass
 class _Snapshot:
-    """One loaded version of the rules: the enforcer and the verdicts computed on it, together.
+    """One version of the rules and the verdicts computed on it, together.
 
     The engine swaps whole snapshots with one assignment, so a verdict computed on an old
     enforcer can only ever land in the old snapshot's cache, never in the new one's.
     """
 
     version: int
-    enforcer: casbin.Enforcer | None
+    rules: RuleSet | None
     cache: dict[tuple, Verdict | bool] = field(default_factory=dict)
     roles: dict[tuple, tuple[str, ...]] = field(default_factory=dict)
 
+    @property
+    def enforcer(self) -> casbin.Enforcer:
+        return self.rules.enforcer
+
 
 class PolicyEngine:
-    """One per process: a casbin enforcer over the database rules, reloaded when they change."""
+    """One per process: a casbin enforcer over the database rules, moved on when they change."""
 
     CACHE_LIMIT = 50_000
 
     def __init__(self, engine: Engine, model_path: Path | None = None):
         self._engine = engine
-        self._adapter = Adapter(engine, db_class=CasbinRule, create_table=False)
         self._model_path = str(model_path or POLICY_DIR / "model.conf")
         self._lock = threading.Lock()
         self._snapshot = _Snapshot(-1, None)
@@ -142,20 +145,28 @@ class PolicyEngine:
         return self._snapshot.version
 
     def refresh(self, session: Session) -> None:
-        """Reload when the policy version in the database moved (one primary-key read)."""
+        """Catch up when the policy version in the database moved (one primary-key read)."""
         version = current_version(session)
         if version != self._snapshot.version:
             with self._lock:
                 if version != self._snapshot.version:
-                    # The adapter reads the rules on a connection of its own, which sees only
-                    # committed rows: remember the committed version read before them, not the
-                    # session's (which may be an uncommitted bump, e.g. a role just assigned in
-                    # this very transaction; caching that would keep the old rules for good).
-                    with self._engine.connect() as conn:
-                        committed = conn.scalar(_VERSION)
-                    enforcer = casbin.Enforcer(self._model_path, self._adapter)
-                    self._snapshot = _Snapshot(committed or 0, enforcer)
-                    log.info("policy loaded, version %s", committed or 0)
+                    self._snapshot = self._catch_up(self._snapshot.rules)
+
+    def _catch_up(self, held: RuleSet | None) -> _Snapshot:
+        # The rules are read on a connection of their own, which sees only committed rows:
+        # remember the committed version read before them, not the session's (which may be an
+        # uncommitted bump, e.g. a role just assigned in this very transaction; caching that
+        # would keep the old rules for good). A change committed between the two reads only
+        # makes the next request catch up once more. The first load reads the whole table; after
+        # that only what changed is read and applied to a copy (policy_store.RuleSet.advance).
+        with self._engine.connect() as conn:
+            rules = (
+                held.advance(conn, self._model_path)
+                if held
+                else RuleSet.load(conn, self._model_path)
+            )
+        log.info("policy loaded, version %s", rules.version)
+        return _Snapshot(rules.version, rules)
 
     @staticmethod
     def _remember(store: dict, key: tuple, value) -> None:
@@ -183,11 +194,9 @@ class PolicyEngine:
         found = snap.cache.get(key)
         if found is None:
             if subject in TOKEN_ROLES:
-                pairs = [(subject, GLOBAL)]
+                pairs = {(subject, GLOBAL)}
             else:
-                pairs = [
-                    (g[1], g[2]) for g in snap.enforcer.get_filtered_grouping_policy(0, subject)
-                ]
+                pairs = snap.rules.links.held_by(subject)
             found = any(snap.enforcer.enforce(role, dom, kind, action) for role, dom in pairs)
             self._remember(snap.cache, key, found)
         return found
@@ -200,9 +209,10 @@ class PolicyEngine:
             if subject in TOKEN_ROLES:
                 found = (subject,)
             else:
-                names = set(snap.enforcer.get_roles_for_user_in_domain(subject, GLOBAL))
+                links = snap.rules.links
+                names = set(links.get_roles(subject, GLOBAL))
                 if domain != GLOBAL:
-                    names |= set(snap.enforcer.get_roles_for_user_in_domain(subject, domain))
+                    names |= set(links.get_roles(subject, domain))
                 found = tuple(sorted(names))
             self._remember(snap.roles, key, found)
         return found

@@ -4,8 +4,11 @@ each figure only has to come out, computed from real runs that did what they cla
 from __future__ import annotations
 
 import os
+import shutil
 
-from bench import decision, http_load, search, tree, verify
+import pytest
+
+from bench import decision, http_load, policy_scale, search, tree, verify
 from bench.__main__ import main
 
 PG_URL = os.environ.get("GOVERN_TEST_DATABASE_URL")
@@ -31,11 +34,37 @@ def test_decision_figure(tmp_path):
     assert fig.raw["plain_casbin_ms_10_rows"] > 0
 
 
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"
+)
 def test_http_figure_serves_and_audits_every_read(tmp_path):
-    fig = http_load.run(tmp_path, duration=0.3, rounds=1, clients=1, workers=1)
-    assert fig.raw["audited_reads_served"] > 0 and fig.raw["bare_rps_median"] > 0
-    assert fig.raw["errors"] == {"bare": 0, "audited": 0}
-    assert fig.raw["audited_reads_in_trail"] == fig.raw["audited_reads_served"]
+    backends = ("sqlite", "postgresql") if PG_URL else ("sqlite",)
+    fig = http_load.run(tmp_path, duration=1, rounds=1, workers=1, backends=backends, pg_url=PG_URL)
+    assert fig.raw["bare"]["rps_median"] > 0 and fig.raw["bare"]["errors"] == 0
+    for store in backends:
+        figures = fig.raw[store]
+        assert figures["reads_served"] > 0 and figures["errors"] == 0
+        # Requests still in flight when wrk stops are served and audited after it counted.
+        assert figures["reads_in_trail"] >= figures["reads_served"]
+        assert figures["p99_ms"] >= figures["p50_ms"] > 0
+
+
+def test_policy_figure_times_the_first_request_after_each_change(tmp_path):
+    backends = ("sqlite", "postgresql") if PG_URL else ("sqlite",)
+    fig = policy_scale.run(
+        tmp_path,
+        accounts=200,
+        agreements=20,
+        rounds=1,
+        steady=5,
+        contrast_accounts=50,
+        backends=backends,
+        pg_url=PG_URL,
+    )
+    for store in backends:
+        # One new account, one rule added and taken away: each change's first request timed.
+        assert fig.raw[store]["changes"] == 3
+        assert fig.raw[store]["new_account_first_ms"] > 0 and fig.raw[store]["steady_ms"] > 0
 
 
 def test_verify_figure_on_a_generated_chain_with_checkpoints(tmp_path):
