@@ -19,6 +19,18 @@ class InvalidApproval(Exception):
     """The approval does not verify; the message says why."""
 
 
+def sealed_approval(id_key: str, row) -> dict:
+    """The sealed approval of a request or a subcontractor's record, as the API serves it: the
+    exact signed document, its compact JWS, and the seal key that made it."""
+    return {
+        id_key: row.id,
+        "document": row.approval_document,
+        "jws": row.approval_jws,
+        "key_id": row.approval_kid,
+        "algorithm": SEAL_ALGORITHM,
+    }
+
+
 def verify_approval(approval: dict, jwks: dict | list) -> dict:
     """Return the signed document (parsed) or raise InvalidApproval."""
     keys = jwks.get("keys", []) if isinstance(jwks, dict) else jwks

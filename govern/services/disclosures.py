@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from govern.actions import Action
+from govern.approvals import sealed_approval
 from govern.audit import iso
 from govern.context import Ctx, Decision, Target, require
-from govern.crypto import SEAL_ALGORITHM, canonical_json
+from govern.crypto import canonical_json
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, NotFound
 from govern.models import (
@@ -412,13 +413,7 @@ def approval(ctx: Ctx, disclosure_id: int) -> dict:
     d = get(ctx, disclosure_id)
     if d.approval_jws is None:
         raise NotFound(f"request {d.id} has no sealed approval (it is {effective_state(ctx, d)})")
-    return {
-        "request_id": d.id,
-        "document": d.approval_document,
-        "jws": d.approval_jws,
-        "key_id": d.approval_kid,
-        "algorithm": SEAL_ALGORITHM,
-    }
+    return sealed_approval("request_id", d)
 
 
 def revoke(ctx: Ctx, d: Disclosure, reason: str, action: Action) -> None:

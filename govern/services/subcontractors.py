@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from govern import shapes, tokens
 from govern.actions import Action
+from govern.approvals import sealed_approval
 from govern.audit import iso
 from govern.context import Ctx, Decision, Principal, Target, require
-from govern.crypto import SEAL_ALGORITHM, DecryptError, canonical_json, sha256_hex
+from govern.crypto import DecryptError, canonical_json, sha256_hex
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, NotFound, Unauthenticated
 from govern.models import Agreement, AuditEntry, Item, Subcontractor, SubcontractorScope, User
@@ -314,13 +315,7 @@ def approval(ctx: Ctx, sub_id: int) -> dict:
     sub = get(ctx, sub_id)
     if sub.approval_jws is None:
         raise NotFound(f"subcontractor {sub.id} has no sealed approval (it is {sub.state})")
-    return {
-        "subcontractor_id": sub.id,
-        "document": sub.approval_document,
-        "jws": sub.approval_jws,
-        "key_id": sub.approval_kid,
-        "algorithm": SEAL_ALGORITHM,
-    }
+    return sealed_approval("subcontractor_id", sub)
 
 
 def username(ctx: Ctx, user_id: int | None) -> str | None:

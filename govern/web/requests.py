@@ -358,8 +358,14 @@ def request_approval_json(ctx: Ctx, disclosure_id: int):
 
 @page("/verify/<int:disclosure_id>", methods=("GET", "POST"), public=True)
 def seal_check(ctx: Ctx, disclosure_id: int):
+    return _seal_check_page(ctx, seals.check, disclosure_id, "request")
+
+
+def _seal_check_page(ctx: Ctx, check, ident: int, kind: str):
+    """The public page a letter's QR code leads to: whether the seal on the letter (its digest in
+    the link) is genuine, and a box to paste a whole sealed approval and check it."""
     digest = (request.args.get("digest") or "").strip().lower()
-    result = seals.check(ctx, disclosure_id, digest)
+    result = check(ctx, ident, digest)
     pasted = None
     form = Form()
     if form.checked():
@@ -368,9 +374,9 @@ def seal_check(ctx: Ctx, disclosure_id: int):
         "requests/verify.html",
         result=result,
         pasted=pasted,
-        disclosure_id=disclosure_id,
+        disclosure_id=ident,
         form=form,
-        kind="request",
+        kind=kind,
     ), form.status
 
 
@@ -468,17 +474,4 @@ def subcontractor_letter_pdf(ctx: Ctx, agreement_id: int, sub_id: int):
 
 @page("/verify/subcontractors/<int:sub_id>", methods=("GET", "POST"), public=True)
 def subcontractor_seal_check(ctx: Ctx, sub_id: int):
-    digest = (request.args.get("digest") or "").strip().lower()
-    result = seals.check_subcontractor(ctx, sub_id, digest)
-    pasted = None
-    form = Form()
-    if form.checked():
-        pasted = seals.check_pasted(ctx, request.form.get("approval", ""))
-    return render_template(
-        "requests/verify.html",
-        result=result,
-        pasted=pasted,
-        disclosure_id=sub_id,
-        form=form,
-        kind="subcontractor",
-    ), form.status
+    return _seal_check_page(ctx, seals.check_subcontractor, sub_id, "subcontractor")
