@@ -236,9 +236,12 @@ def write_entries(
     values = {"seq": seq, "hash": prev, "at": at, "frontier": format_frontier(frontier)}
     first = rows[0]["seq"]
     due_by_count = (first - 1) // checkpoint_every != seq // checkpoint_every
-    # A trail that has never been checkpointed counts its minutes from its first entry.
-    since = checkpoint_at or (_first_entry_at(session) if seq > len(rows) else at)
-    due_by_time = at >= _due_after(since, checkpoint_minutes)
+    # A trail that has never been checkpointed counts its minutes from its first entry. That
+    # start is kept on the head at the first append, so it is looked up once, not per append.
+    if not checkpoint_at:
+        checkpoint_at = _first_entry_at(session) if seq > len(rows) else at
+        values["checkpoint_at"] = checkpoint_at
+    due_by_time = at >= _due_after(checkpoint_at, checkpoint_minutes)
     if due_by_count or due_by_time:
         _add_checkpoint(conn, seq, tlog.root_of_frontier(frontier), at, checkpoint_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)

@@ -65,6 +65,8 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(32), default="")
     checkpoint_seq: Mapped[int] = mapped_column(SEQ, default=0)
+    # What the checkpoint's minutes count from: the last checkpoint, or the first entry of a
+    # trail never checkpointed ("" on an empty trail).
     checkpoint_at: Mapped[str] = mapped_column(String(32), default="")
     # The Merkle tree's frontier at ``seq`` leaves: the hex hashes of its complete subtrees,
     # largest first (one per bit set in seq), so an append hashes without reading the tree.
