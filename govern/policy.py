@@ -25,19 +25,26 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from govern.actions import ROLE_DUTY, Duty
 from govern.config import POLICY_DIR
 from govern.models import CasbinRule, PolicyState
 from govern.policy_store import VERSION, RuleSet
 
 log = logging.getLogger(__name__)
 
-OFFICE_ROLES = frozenset({"office_handler", "office_approver"})
-VENDOR_ROLES = frozenset({"vendor_lead", "vendor_staff"})
-# 三员分立: the three administrators' roles (each its own duty: govern.actions.ROLE_DUTY).
-ADMIN_TRIAD = frozenset({"system_admin", "security_admin", "auditor"})
+
+def _roles_of(*duties: Duty) -> frozenset[str]:
+    """The roles of these duties, as govern.actions.ROLE_DUTY (the one list) assigns them."""
+    return frozenset(role for role, duty in ROLE_DUTY.items() if duty in duties)
+
+
+OFFICE_ROLES = _roles_of(Duty.OFFICE)
+VENDOR_ROLES = _roles_of(Duty.VENDOR)
+# 三员分立: the three administrators' roles, each its own duty.
+ADMIN_TRIAD = _roles_of(Duty.AUDIT, Duty.SECURITY, Duty.SYSTEM)
 ACCOUNT_ROLES = OFFICE_ROLES | VENDOR_ROLES | ADMIN_TRIAD
 # Token holders are not accounts: their casbin subject is the role itself.
-TOKEN_ROLES = frozenset({"third_party", "subcontractor"})
+TOKEN_ROLES = _roles_of(Duty.HOLDER)
 ROLES = ACCOUNT_ROLES | TOKEN_ROLES
 GLOBAL = "*"
 
