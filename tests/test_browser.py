@@ -162,6 +162,9 @@ def test_the_auditor_searches_opens_an_entry_and_verifies(office, people):
     page.click("nav.side >> text=Audit trail")
     page.select_option("#decision", "deny")
     page.click("form.filters button[type=submit]")
+    # count() does not wait: let the filtered page finish loading before counting its rows.
+    page.wait_for_url("**decision=deny**")
+    page.wait_for_load_state()
     rows = page.locator("table.trail tbody tr")
     assert rows.count() >= 1
     assert all(t == "deny" for t in rows.locator("td:nth-child(6)").all_inner_texts())
