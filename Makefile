@@ -28,8 +28,10 @@ run: install
 	$(BIN)/govern demo
 	$(BIN)/govern serve --host $(HOST) --port $(PORT)
 
+# The suite runs on every core (pytest-xdist): each worker has its own databases and ports.
+TEST_WORKERS ?= auto
 test: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -29,6 +29,7 @@ FULL = {
     5: {"appends": 2000, "rounds": 5},
     6: {"entries": 1_000_000, "samples": 200},
     7: {"accounts": 10_000, "agreements": 1000, "rounds": 5, "steady": 200},
+    8: {"duration": 5, "rounds": 2},
 }
 QUICK = {
     1: {"small_items": 100, "big_items": 5000, "big_grants": 500, "big_vendors": 20, "reps": 400},
@@ -38,11 +39,12 @@ QUICK = {
     5: {"appends": 200, "rounds": 2},
     6: {"entries": 50_000, "samples": 50},
     7: {"accounts": 1000, "agreements": 100, "rounds": 2, "steady": 30, "contrast_accounts": 300},
+    8: {"duration": 1, "rounds": 1},
 }
 
 
 def run_figure(number: int, workdir: Path, sizes: dict, args) -> Figure:
-    from bench import decision, http_load, policy_scale, search, tree, verify
+    from bench import decision, http_load, policy_scale, search, trail_scale, tree, verify
 
     if number == 1:
         return decision.run(workdir, **sizes)
@@ -56,6 +58,8 @@ def run_figure(number: int, workdir: Path, sizes: dict, args) -> Figure:
         return tree.run_proofs(workdir, pg_url=args.pg_url, **sizes)
     if number == 7:
         return policy_scale.run(workdir, pg_url=args.pg_url, **sizes)
+    if number == 8:
+        return trail_scale.run(workdir, pg_url=args.pg_url, **sizes)
     return search.run(workdir, pg_url=args.pg_url, **sizes)
 
 
@@ -79,7 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("GOVERN_BENCH_PG_URL", DEFAULT_PG_URL),
-        help="PostgreSQL server for figures 2 and 4-7 (databases of their own are created "
+        help="PostgreSQL server for figures 2 and 4-8 (databases of their own are created "
         "and dropped)",
     )
     parser.add_argument(

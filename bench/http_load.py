@@ -44,6 +44,7 @@ from bench.common import (
     postgres_available,
     say,
 )
+from govern import audit
 from govern.context import Principal
 from govern.models import AuditEntry, Nda, NeedToKnow
 from govern.runtime import unit_of_work
@@ -373,6 +374,12 @@ def _summary(runs: list[dict]) -> dict:
 
 
 def _reads(instance: Instance) -> int:
+    """Audited reads in the trail, after integrating whatever is still queued (PostgreSQL)."""
+    runtime = instance.runtime
+    with runtime.sessions() as db:
+        audit.integrate(
+            db, runtime.keys.checkpoint_key, runtime.settings.checkpoint_every, wait=True
+        )
     with instance.engine.connect() as conn:
         return conn.scalar(
             sa.select(sa.func.count())

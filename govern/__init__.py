@@ -42,6 +42,24 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
+    # The API read path's requests carry a bearer token and no cookie: they skip the cookie
+    # session's work (building the signer, checking and writing a cookie) that only pages need.
+    def open_session(self, app, request):
+        if request.path.startswith("/api/") and request.headers.get(
+            "Authorization", ""
+        ).lower().startswith("bearer "):
+            # The bearer token decides who calls (http.authenticate_api); a cookie sent along
+            # is not even read. A null session: reading it finds nothing, writing it fails.
+            return self.make_null_session(app)
+        if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return self.session_class()  # what Flask would answer, without the signer
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # nothing to write, delete or vary on (as Flask would conclude)
+        super().save_session(app, session, response)
+
 
 def create_app(config: dict | Settings | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else load_settings(config)
@@ -96,12 +114,15 @@ def create_app(config: dict | Settings | None = None) -> Flask:
 def _security_headers(response):
     from govern import http
 
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    headers = response.headers
+    # The names already set, looked at once (each setdefault would scan every header again).
+    present = {name.lower() for name, _ in headers.items()}
+    wanted = list(SECURITY_HEADERS.items())
     if request.path.startswith("/api/"):
-        response.headers.setdefault("Cache-Control", "no-store")
+        wanted.append(("Cache-Control", "no-store"))
     # The id the log lines of this request carry, so a caller can quote it.
-    response.headers.setdefault("X-Request-Id", http.request_id())
+    wanted.append(("X-Request-Id", http.request_id()))
+    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response
 
 

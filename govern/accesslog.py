@@ -1,5 +1,6 @@
 """The served app's access log (gunicorn's), without the secrets that travel in a path: a
-one-time set-password link's token is cut off before the line is written."""
+one-time set-password link's token, and the handle of a page that shows a secret once, are cut
+off before the line is written."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 from gunicorn.glogging import Logger
 
-_SECRET_PATH = re.compile(r"(/set-password/)[^\s?/]+")
+_SECRET_PATH = re.compile(r"(/set-password/|/shown/)[^\s?/]+")
 
 
 def redact(text: str | None) -> str | None:

@@ -31,6 +31,16 @@ def sealed_approval(id_key: str, row) -> dict:
     }
 
 
+def sealed_step(by: str | None, at: str, opinion: str | None) -> dict:
+    """One reviewer's step in a signed approval document. Its opinion (审核意见) is sealed with
+    the step when given; documents sealed without one lack the key, so older seals still verify
+    against their own stored document."""
+    step = {"by": by, "at": at}
+    if opinion:
+        step["opinion"] = opinion
+    return step
+
+
 def verify_approval(approval: dict, jwks: dict | list) -> dict:
     """Return the signed document (parsed) or raise InvalidApproval."""
     keys = jwks.get("keys", []) if isinstance(jwks, dict) else jwks

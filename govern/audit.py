@@ -1,12 +1,20 @@
 """The audit trail: append-only, hash-chained, a Merkle tree with signed and co-signed
 checkpoints, verifiable end to end.
 
-Services queue entries on the unit of work (:class:`govern.context.Ctx`); :func:`write_entries`
-sequences them at commit time, inside the same transaction as the change they record. Sequencing
-takes the chain head's row lock only for those few statements just before commit, so concurrent
-workers produce one gapless chain without holding a lock for a whole request (the batching that
-transparency logs use). If the entries cannot be written the transaction rolls back and the action
-does not happen (fail closed).
+Services queue entries on the unit of work (:class:`govern.context.Ctx`). How they reach the
+chain depends on the store, and either way the entry commits with the change it records, or
+neither does (fail closed):
+
+- PostgreSQL (group commit, after transparency-dev/tessera): the unit of work inserts its entries
+  into ``audit_queue`` with its change and commits; no row is shared between requests, so no lock
+  is held across anyone's commit and the entry is durable before the response. Then whoever finds
+  the sequencer's lock (the head row, ``FOR UPDATE SKIP LOCKED``) free integrates everything
+  queued in one transaction: seqs, chain hashes, the tree's nodes, a due checkpoint, the head (see
+  :func:`integrate`). Inline rather than a background sequencer: nothing more to deploy or
+  watch, a lone request's entry joins the chain before its response, and under load the batches
+  grow by themselves. Every read of the trail integrates first (waiting for the lock).
+- SQLite (:func:`write_entries`): one writer, whose lock already spans every commit; the entries
+  are sequenced in the unit of work's own transaction, just before its commit.
 
 The hashed form of an entry is its fields joined by NUL (fields never contain NUL), prefixed with
 a version tag; each entry's hash covers the previous entry's hash, so an edit, deletion, insertion
@@ -34,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 
 from jose import jws
 from jose.exceptions import JOSEError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -44,11 +52,13 @@ from govern import tlog
 from govern.clock import OfficeClock
 from govern.crypto import SEAL_ALGORITHM, CheckpointKey, Keyring, SigningKey, canonical_json
 from govern.db import make_engine
+from govern.messages import Msg
 from govern.models import (
     AuditCheckpoint,
     AuditCosignature,
     AuditEntry,
     AuditHead,
+    AuditQueued,
     AuditTreeCheckpoint,
     AuditTreeNode,
     AuditWitness,
@@ -74,6 +84,8 @@ HASHED = (
 )
 COLUMNS = HASHED + ("hash",)
 # Keys that may never reach the trail in clear, whatever a caller passes.
+# The details key under which an entry keeps its rule as a message key with parameters.
+RULE_KEY = "rule_key"
 SECRET_KEYS = frozenset(
     {"password", "token", "access_token", "client_token", "content", "content_b64", "secret"}
 )
@@ -108,6 +120,10 @@ class PendingEntry:
 
     def row(self) -> dict:
         safe = {k: ("[redacted]" if k in SECRET_KEYS else v) for k, v in self.details.items()}
+        if isinstance(self.rule, Msg):
+            # The rule or reason as a key with its parameters, so that the auditor's pages say it
+            # in the reader's language; ``rule`` keeps the English text as before.
+            safe[RULE_KEY] = self.rule.as_dict()
         return {
             "actor": _clean(self.actor),
             "role": _clean(self.role),
@@ -153,13 +169,16 @@ _TOUCH_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
 _READ_HEAD = select(*_HEAD_FIELDS).where(_HEAD.c.id == 1)
 _TOUCH_AND_READ_HEAD = _TOUCH_HEAD.returning(*_HEAD_FIELDS)
 _LOCK_HEAD = _READ_HEAD.with_for_update()
+_TRY_LOCK_HEAD = _READ_HEAD.with_for_update(skip_locked=True)
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 _TREE = AuditTreeNode.__table__
 _INSERT_ENTRIES = insert(AuditEntry.__table__)
 _INSERT_NODES = insert(_TREE)
 
 
-def _lock_head(session: Session):
+def _lock_head(session: Session, skip_locked: bool = False):
+    """Take the sequencer's lock (the head row) and read the head; with ``skip_locked``, None at
+    once when another transaction holds it (PostgreSQL; SQLite has one writer anyway)."""
     conn = session.connection()
     if conn.dialect.name == "sqlite":
         # A write first takes SQLite's write lock (waiting on busy_timeout), so the head read
@@ -169,7 +188,7 @@ def _lock_head(session: Session):
             return conn.execute(_TOUCH_AND_READ_HEAD).one()
         conn.execute(_TOUCH_HEAD)
         return conn.execute(_READ_HEAD).one()
-    return conn.execute(_LOCK_HEAD).one()
+    return conn.execute(_TRY_LOCK_HEAD if skip_locked else _LOCK_HEAD).first()
 
 
 def parse_frontier(text: str) -> list[bytes]:
@@ -210,24 +229,44 @@ def write_entries(
     checkpoint_every: int,
     checkpoint_minutes: int = 60,
 ) -> list[int]:
-    """Sequence and insert ``pending`` in the session's transaction. Returns their seqs."""
+    """Sequence and insert ``pending`` in the session's transaction, under the head's lock until
+    it commits (SQLite, whose one writer holds its write lock across every commit anyway).
+    Returns their seqs."""
     if not pending:
         return []
-    seq, prev, last_at, checkpoint_at, frontier_text = _lock_head(session)
-    size = seq
-    now = iso(datetime.now(UTC))
-    # Time never runs backwards in the trail, so a time range is also a seq range.
-    at = max(now, last_at)
-    rows, leaves = [], []
-    sha256 = hashlib.sha256
+    head = _lock_head(session)
+    at = iso(datetime.now(UTC))
+    rows = []
     for entry in pending:
-        seq += 1
         row = entry.row()
+        row["at"] = at
+        rows.append(row)
+    return _append(session, head, rows, checkpoint_key, checkpoint_every, checkpoint_minutes)
+
+
+def _append(
+    session: Session,
+    head,
+    rows: list[dict],
+    checkpoint_key: CheckpointKey,
+    checkpoint_every: int,
+    checkpoint_minutes: int,
+) -> list[int]:
+    """Chain ``rows`` (an entry's fields, ``at`` the earliest time it may carry) onto ``head``:
+    seqs, hashes, the entries, the tree's new nodes, a checkpoint when one is due, the head."""
+    seq, prev, last_at, checkpoint_at, frontier_text = head
+    size = seq
+    # Time never runs backwards in the trail, so a time range is also a seq range.
+    at = last_at
+    leaves = []
+    sha256 = hashlib.sha256
+    for row in rows:
+        seq += 1
+        at = max(row["at"], at)
         row["seq"], row["at"], row["prev_hash"] = seq, at, prev
         text = entry_text(row[k] for k in HASHED)
         row["hash"] = prev = sha256(text).hexdigest()
         leaves.append(sha256(b"\x00" + text).digest())
-        rows.append(row)
     conn = session.connection()
     # A core insert on the session's connection: the ORM's bulk-insert path costs more per
     # request than the rest of the append, and these rows are never loaded as objects here.
@@ -239,7 +278,7 @@ def write_entries(
     # A trail that has never been checkpointed counts its minutes from its first entry. That
     # start is kept on the head at the first append, so it is looked up once, not per append.
     if not checkpoint_at:
-        checkpoint_at = _first_entry_at(session) if seq > len(rows) else at
+        checkpoint_at = _first_entry_at(session) if seq > len(rows) else rows[0]["at"]
         values["checkpoint_at"] = checkpoint_at
     due_by_time = at >= _due_after(checkpoint_at, checkpoint_minutes)
     if due_by_count or due_by_time:
@@ -247,6 +286,110 @@ def write_entries(
         values.update(checkpoint_seq=seq, checkpoint_at=at)
     conn.execute(_MOVE_HEAD, values)
     return [r["seq"] for r in rows]
+
+
+# The queue (PostgreSQL): group commit of the trail, after transparency logs (tessera). Each unit
+# of work inserts its entries into ``audit_queue`` in its own transaction, with its change, and
+# commits: durable, atomic with the action, and no row is shared between requests, so no lock
+# is held across anyone's commit. Then whoever finds the sequencer's lock (the head row) free
+# integrates everything queued so far in one transaction (seqs, chain hashes, the tree's nodes,
+# a due checkpoint, the head) and commits once for the whole batch; the others go on at once.
+#
+# Nothing is left behind: a worker that queued and found the lock taken knows its entries were
+# committed before the holder released it, and the holder looks at the queue again after its own
+# commit (outside the lock) and integrates once more when anything is there. A worker killed or
+# an integration failing after the queue commit leaves the rows queued: the next integration
+# takes them. Every read of the trail integrates first (waiting for the lock), so what it reads
+# is the whole trail up to that moment.
+
+_QUEUE = AuditQueued.__table__
+# What a queued entry carries: what is hashed, but its place in the chain (given at integration).
+QUEUED = tuple(c for c in HASHED if c not in ("seq", "at", "prev_hash"))
+_INSERT_QUEUED = insert(_QUEUE)
+# Take (and delete) the oldest queued rows in one statement, under the head's lock.
+_TAKE_QUEUED = (
+    delete(_QUEUE)
+    .where(_QUEUE.c.id.in_(select(_QUEUE.c.id).order_by(_QUEUE.c.id).limit(bindparam("n"))))
+    .returning(_QUEUE.c.id, _QUEUE.c.queued_at, *(_QUEUE.c[k] for k in QUEUED))
+)
+_ANY_QUEUED = select(_QUEUE.c.id).limit(1)
+
+
+def queues(session: Session) -> bool:
+    """Does this store queue entries (PostgreSQL), or sequence them in the unit of work's own
+    transaction (SQLite: one writer, whose lock already spans every commit)?"""
+    return session.get_bind().dialect.name != "sqlite"
+
+
+def queue_entries(session: Session, pending: list[PendingEntry]) -> int:
+    """Queue ``pending`` in the session's transaction: committed with the change they record, or
+    not at all. Touches no row another request touches. Returns how many were queued."""
+    if not pending:
+        return 0
+    at = iso(datetime.now(UTC))
+    rows = [{**entry.row(), "queued_at": at} for entry in pending]
+    session.connection().execute(_INSERT_QUEUED, rows)
+    return len(rows)
+
+
+def integrate(
+    session: Session,
+    checkpoint_key: CheckpointKey,
+    checkpoint_every: int,
+    checkpoint_minutes: int = 60,
+    wait: bool = False,
+    batch: int = 5000,
+) -> int | None:
+    """Move everything queued into the chain, in batches of up to ``batch`` entries, each one
+    transaction under the head's lock, committed once. Without ``wait`` it gives up at once when
+    another worker holds the lock (that worker will take what is queued now); with ``wait`` it
+    waits, and returns only when nothing committed before the call is still queued.
+
+    The session must have no work of its own in progress: each batch is committed on it.
+    Returns the number of entries integrated, or None when the lock was taken by someone else."""
+    done = 0
+    while True:
+        head = _lock_head(session, skip_locked=not wait)
+        if head is None:
+            session.rollback()
+            return done or None
+        taken = session.connection().execute(_TAKE_QUEUED, {"n": batch}).all()
+        if taken:
+            rows = [dict(zip(("at", *QUEUED), row[1:], strict=True)) for row in sorted(taken)]
+            _append(session, head, rows, checkpoint_key, checkpoint_every, checkpoint_minutes)
+        session.commit()
+        done += len(taken)
+        if len(taken) == batch:
+            continue  # more was queued than one batch takes (a waiting reader waits for it all)
+        # Everything committed before the call is in now. Like every holder, this one looks at
+        # the queue again outside the lock, for what others queued while it held the lock; it
+        # goes on only while it finds the lock free (a reader does not chase new entries).
+        wait = False
+        if not _any_queued(session):
+            return done
+
+
+def _any_queued(session: Session) -> bool:
+    """Is anything queued? One statement on PostgreSQL, outside any transaction (no BEGIN and
+    ROLLBACK around it: every integration pays for this look)."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        found = conn.execute(_ANY_QUEUED).first() is not None
+        session.rollback()
+        return found
+    dbapi = conn.connection.dbapi_connection
+    sql = "SELECT 1 FROM audit_queue LIMIT 1"
+    dbapi.autocommit = True
+    try:
+        with dbapi.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchone() is not None
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError(sql, None, exc) from exc  # as the SQL layer would raise it
+    finally:
+        if not dbapi.closed:
+            dbapi.autocommit = False
+        session.rollback()
 
 
 def _first_entry_at(session: Session) -> str:
@@ -259,6 +402,9 @@ def _due_after(since: str, minutes: int) -> str:
     string comparison orders it): parsed once per checkpoint, not once per append."""
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     return iso(datetime.strptime(since, fmt).replace(tzinfo=UTC) + timedelta(minutes=minutes))
+
+
+HELD_HEAD = "govern.audit.held_head"
 
 
 def checkpoint_note(size: int, root: bytes, key: CheckpointKey) -> str:
@@ -277,6 +423,9 @@ def _add_checkpoint(conn: Connection, size: int, root: bytes, at: str, key: Chec
 def checkpoint_now(session: Session, checkpoint_key: CheckpointKey) -> int | None:
     """Sign the current head (``govern audit checkpoint``). Returns its size, None on empty trail."""
     seq, _hash, at, _cp_at, frontier = _lock_head(session)
+    # Held until the unit of work commits: a worker that found the lock taken meanwhile left its
+    # entries for this one, which integrates after its commit (govern.context.Ctx.commit).
+    session.info[HELD_HEAD] = True
     if seq == 0 or session.get(AuditTreeCheckpoint, seq) is not None:
         return seq or None
     conn = session.connection()
@@ -705,7 +854,9 @@ def verify_parallel(
         return verify(conn, keys, witness=witness)
     step = 1 << (-(-last // jobs) - 1).bit_length()
     count = -(-last // step)
-    bounds = [(1 + k * step, None if k == count - 1 else (k + 1) * step) for k in range(count)]
+    # The last range ends at the last entry this connection's snapshot holds: entries appended
+    # while the walk runs are outside the verified size, not a mismatch with the head read here.
+    bounds = [(1 + k * step, last if k == count - 1 else (k + 1) * step) for k in range(count)]
     wanted = _wanted(tree, witness)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(count, mp_context=context) as pool:
@@ -743,6 +894,15 @@ VERIFY_SQL = f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE seq >= %s OR
 FILTERS = ("actor", "action", "decision")
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Entries about one thing: those whose target is one of ``targets`` or whose actor is one of
+    ``actors`` (a request: the request and its grants, and what its grants' holders did)."""
+
+    targets: tuple[str, ...] = ()
+    actors: tuple[str, ...] = ()
+
+
 @dataclass
 class Query:
     actor: str | None = None
@@ -750,6 +910,16 @@ class Query:
     decision: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # About an item, a request, a grant, a third party: the service turns each into a Scope.
+    item: int | None = None
+    request: int | None = None
+    grant: int | None = None
+    third_party: str | None = None
+    scopes: tuple[Scope, ...] = ()
+
+    def asked(self) -> dict[str, str]:
+        """The filters as given (for the trail entry of the search itself)."""
+        return {k: str(v) for k, v in vars(self).items() if v and k != "scopes"}
 
 
 def _seq_bounds(session: Session, query: Query) -> tuple[int | None, int | None]:
@@ -780,6 +950,12 @@ def _selection(session: Session, query: Query):
         value = getattr(query, name)
         if value:
             stmt = stmt.where(getattr(AuditEntry, name) == value)
+    for scope in query.scopes:
+        if not scope.targets and not scope.actors:
+            return None  # about something that was never there: nothing matches
+        stmt = stmt.where(
+            or_(AuditEntry.target.in_(scope.targets), AuditEntry.actor.in_(scope.actors))
+        )
     lo, hi = _seq_bounds(session, query)
     if lo == -1 or hi == -1:
         return None
@@ -815,13 +991,19 @@ EXPORTED = COLUMNS + ("office_at", "office_zone")
 
 
 def export(
-    session_factory, query: Query, fmt: str, clock: OfficeClock, batch: int = 2000
+    session_factory,
+    query: Query,
+    fmt: str,
+    clock: OfficeClock,
+    batch: int = 2000,
+    header: tuple[str, ...] = EXPORTED,
 ) -> Iterator[str]:
-    """Stream the whole selection, oldest first, in batches, on its own session."""
+    """Stream the whole selection, oldest first, in batches, on its own session. ``header``
+    names the CSV's columns (in the reader's language when asked), in the order of EXPORTED."""
     with session_factory() as session:
         base = _selection(session, query)
         if fmt == "csv":
-            yield _csv_line(EXPORTED)
+            yield _csv_line(header)
         if base is None:
             return
         after = 0

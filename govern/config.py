@@ -33,6 +33,11 @@ class Settings:
     checkpoint_every: int = 1000
     # ...and at the first append after this many minutes since the last one.
     checkpoint_minutes: int = 60
+    # PostgreSQL: each unit of work queues its entries and whoever finds the sequencer free
+    # integrates them in batches (govern.audit, group commit). Off (GOVERN_TRAIL_QUEUE=0), each
+    # unit of work sequences its own entries under the head's lock until its commit, as SQLite
+    # does: one trail then serialises on that row (kept to measure the difference, bench figure 8).
+    trail_queue: bool = True
     # Reverse proxies in front of govern whose X-Forwarded-For may be trusted (0: none).
     proxy_hops: int = 0
     # Failed logins allowed per account and per client address inside the window.
@@ -51,6 +56,10 @@ class Settings:
     # Who receives the outbox by mail: a role -> its mailboxes (a [mail_to] table in govern.toml).
     mail_to: dict = field(default_factory=dict)
     https: bool = False
+    # The address people reach govern at (https://govern.example.gov.cn), for links and QR codes
+    # that leave the service: letters, set-password links, token instructions. Unset: the host
+    # the request came to.
+    public_url: str | None = None
     testing: bool = False
     extra: dict = field(default_factory=dict)
 

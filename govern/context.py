@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy import and_, false, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,7 @@ from govern.clock import OfficeClock
 from govern.config import Settings
 from govern.crypto import Keyring
 from govern.errors import AuditUnavailable, Conflict, Forbidden, NotFound
+from govern.messages import Msg
 from govern.models import Agreement
 from govern.policy import GLOBAL, VENDOR_ROLES, PolicyEngine
 
@@ -113,6 +115,9 @@ class Ctx:
     # Entries that must reach the trail even when the unit of work fails (denials, bad logins).
     kept: list[audit.PendingEntry] = field(default_factory=list)
     policy_checked: bool = field(default=False, repr=False)
+    # The policy version, when this unit of work already read it with something else (the
+    # account behind a bearer token): the enforcer is then brought up to date without a read.
+    policy_version: int | None = field(default=None, repr=False)
     # Each agreement's vendor, read once per unit of work (by primary key) for the decisions.
     vendors: dict[int, str | None] = field(default_factory=dict, repr=False)
 
@@ -128,7 +133,7 @@ class Ctx:
         """The enforcer, brought up to date once per unit of work: one version read per request
         (a policy change still reaches every worker on its next request), not one per decision."""
         if not self.policy_checked:
-            self.runtime.policy.refresh(self.db)
+            self.runtime.policy.refresh(self.db, self.policy_version)
             self.policy_checked = True
         return self.runtime.policy
 
@@ -197,46 +202,81 @@ class Ctx:
 
         The change is flushed first, so that the database refusing it is told apart from the
         trail failing: the first is a conflict (409; the denials queued so far are still
-        written), the second leaves nothing done (503)."""
+        written), the second leaves nothing done (503). On PostgreSQL the entries are queued
+        (govern.audit) and committed with the change, then integrated into the chain."""
         try:
             try:
                 self.flush()
             except Conflict:
                 self.fail()
                 raise
-            self._write(self.kept + self.pending)
+            queued = self._write(self.kept + self.pending)
             self.db.commit()
         except SQLAlchemyError as exc:
             self.db.rollback()
             log.error("audit append failed; the action was rolled back: %s", exc.__class__.__name__)
-            raise AuditUnavailable(
-                "the audit trail could not be written; nothing was done"
-            ) from exc
+            raise AuditUnavailable(Msg("audit.unavailable")) from exc
         finally:
             self.pending.clear()
             self.kept.clear()
+        if queued or self.db.info.pop(audit.HELD_HEAD, False):
+            self._integrate()
 
     def fail(self) -> None:
         """Roll the change back but keep the entries that record denials and failures."""
         self.db.rollback()
         kept, self.kept, self.pending = self.kept, [], []
-        if not kept:
-            return
+        queued = False
         try:
-            self._write(kept)
+            queued = bool(kept) and self._write(kept)
             self.db.commit()
         except SQLAlchemyError as exc:
             self.db.rollback()
             log.error("could not record a denial in the audit trail: %s", exc.__class__.__name__)
+        if queued or self.db.info.pop(audit.HELD_HEAD, False):
+            self._integrate()
 
-    def _write(self, entries: list[audit.PendingEntry]) -> None:
+    def _write(self, entries: list[audit.PendingEntry]) -> bool:
+        """Put the entries in the transaction: queued (True) or already in the chain (False)."""
+        entries = denials.collapse(self.db, entries)
+        if self.settings.trail_queue and audit.queues(self.db):
+            return audit.queue_entries(self.db, entries) > 0
         audit.write_entries(
             self.db,
-            denials.collapse(self.db, entries),
+            entries,
             self.keys.checkpoint_key,
             self.settings.checkpoint_every,
             self.settings.checkpoint_minutes,
         )
+        return False
+
+    def _integrate(self, wait: bool = False) -> None:
+        """Integrate the queued entries now, unless another worker is already at it (then that
+        worker takes ours too); on a session of its own, so the unit of work's objects stay as
+        they are. The action is done and its entries are durable either way: a failure here
+        only leaves them queued for the next integration, so it is logged, not raised."""
+        if not audit.queues(self.db):
+            return
+        try:
+            with self.runtime.sessions() as db:
+                audit.integrate(
+                    db,
+                    self.keys.checkpoint_key,
+                    self.settings.checkpoint_every,
+                    self.settings.checkpoint_minutes,
+                    wait=wait,
+                )
+        except SQLAlchemyError as exc:
+            log.error(
+                "queued audit entries not integrated yet (they stay queued): %s",
+                exc.__class__.__name__,
+            )
+
+    def settle_trail(self) -> None:
+        """Before the trail is read: every entry queued so far joins the chain (waiting for a
+        worker that is integrating), so what is read has no gap; entries that cannot join now
+        stay queued, outside the head and so outside what a verification covers."""
+        self._integrate(wait=True)
 
 
 def _conflict(exc: IntegrityError) -> Conflict:
@@ -244,7 +284,7 @@ def _conflict(exc: IntegrityError) -> Conflict:
     diag = getattr(exc.orig, "diag", None)
     what = getattr(diag, "constraint_name", None) or str(exc.orig).splitlines()[0]
     log.warning("the database refused a change: %s", what)
-    return Conflict(f"the change collides with another one ({what}); reload and try again")
+    return Conflict(Msg("change.collides", what=what))
 
 
 def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Decision:
@@ -255,15 +295,31 @@ def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Dec
     Authorization comes before state: a role that may never do the action is denied whatever
     state the object is in. Every decision is queued for the trail with its rule or reason.
     """
+    allowed, rule, role, hidden = _judge(ctx, action, target, checks)
+    entry = ctx.record(action, target, "allow" if allowed else "deny", rule, keep=not allowed)
+    return Decision(allowed, rule, role, entry, hidden=hidden)
+
+
+def can(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> bool:
+    """Would :func:`decide` allow it? The same organisation, casbin and object checks, but no
+    trail entry: only for drawing a page (which tabs, buttons and links to show). The action
+    itself, when taken, makes its own audited decision."""
+    return _judge(ctx, action, target, checks)[0]
+
+
+def _judge(
+    ctx: Ctx, action: Action, target: Target, checks: Checks
+) -> tuple[bool, str, str | None, bool]:
+    """The verdict of :func:`decide` without its record: (allowed, rule, role, hidden)."""
     principal = ctx.principal
     hidden = other_vendor(ctx, target)
     if hidden:
         verdict_rule, role, allowed = hidden, None, False
     elif principal.kind == "system":
         # The command line is run by the host's operator, who already holds every key.
-        verdict_rule, role, allowed = "local operator (command line)", "system", True
+        verdict_rule, role, allowed = Msg("rule.operator"), "system", True
     elif principal.kind == "anonymous":
-        verdict_rule, role, allowed = "not signed in", None, False
+        verdict_rule, role, allowed = Msg("rule.anonymous"), None, False
     else:
         verdict = ctx.policy().check(principal.subject, target.domain, action.kind, action.verb)
         verdict_rule, role, allowed = verdict.rule, verdict.role, verdict.allowed
@@ -275,9 +331,14 @@ def decide(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> Dec
                 break
         reason = reason or _side_problem(principal, role)
     allowed = allowed and reason is None
-    rule = verdict_rule if reason is None else f"{reason} ({verdict_rule})"
-    entry = ctx.record(action, target, "allow" if allowed else "deny", rule, keep=not allowed)
-    return Decision(allowed, rule, role, entry, hidden=bool(hidden))
+    rule = verdict_rule if reason is None else because(reason, verdict_rule)
+    return allowed, rule, role, bool(hidden)
+
+
+def because(reason: str, basis: str) -> Msg:
+    """A denial's rule as the trail keeps it: the reason, then the rule it was checked under
+    ("no valid NDA (p, vendor_staff, ...)")."""
+    return Msg("rule.because", reason=reason, basis=basis)
 
 
 def _side_problem(principal: Principal, role: str | None) -> str | None:
@@ -287,9 +348,9 @@ def _side_problem(principal: Principal, role: str | None) -> str | None:
     if principal.kind != "user":
         return None
     if role in VENDOR_ROLES and principal.org is None:
-        return "a vendor role acts only for an account of a vendor organisation"
+        return Msg("rule.vendor_role_office")
     if role not in VENDOR_ROLES and principal.org is not None:
-        return f"an account of vendor organisation {principal.org} never acts as {role}"
+        return Msg("rule.office_role_vendor", org=principal.org, role=role)
     return None
 
 
@@ -304,17 +365,17 @@ def other_vendor(ctx: Ctx, target: Target) -> str | None:
     vendor = ctx.vendor_of(target.domain)
     if target.domain == GLOBAL or vendor == org:
         return None
-    return f"{target.domain} is not an agreement of vendor organisation {org}"
+    return Msg("rule.other_vendor", domain=target.domain, org=org)
 
 
 def not_found(target: Target) -> NotFound:
     """The answer for an object of another vendor: the same as for one that does not exist."""
     if target.shown:
-        return NotFound(f"{target.shown} does not exist")
+        return NotFound(Msg("missing.named", what=target.shown))
     if isinstance(target.id, int):
         what = {"ntk": "need-to-know"}.get(target.kind, target.kind)
-        return NotFound(f"{what} {target.id} does not exist")
-    return NotFound(f"agreement {target.domain.split(':', 1)[-1]} does not exist")
+        return NotFound(Msg("missing.object", kind=what, id=target.id))
+    return NotFound(Msg("missing.agreement", id=target.domain.split(":", 1)[-1]))
 
 
 def overrule(ctx: Ctx, decision: Decision, reason: str, error: type = Forbidden) -> Exception:
@@ -322,12 +383,12 @@ def overrule(ctx: Ctx, decision: Decision, reason: str, error: type = Forbidden)
     names): still one trail entry, kept even though the unit of work fails, with the reason and
     the rule. Returns the exception to raise (403 by default, 409 for a state that is wrong)."""
     entry = decision.entry
-    entry.decision, entry.rule = "deny", f"{reason} ({decision.rule})"
+    entry.decision, entry.rule = "deny", because(reason, decision.rule)
     decision.allowed, decision.rule = False, entry.rule
     if entry in ctx.pending:
         ctx.pending.remove(entry)
         ctx.kept.append(entry)
-    return error(f"denied: {reason}", rule=entry.rule)
+    return error(Msg("denied", rule=reason), rule=entry.rule)
 
 
 def require_role_for(ctx: Ctx, action: Action) -> None:
@@ -345,5 +406,104 @@ def require(ctx: Ctx, action: Action, target: Target, checks: Checks = ()) -> De
     if decision.hidden:
         raise not_found(target)
     if not decision.allowed:
-        raise Forbidden(f"denied: {decision.rule}", rule=decision.rule)
+        raise Forbidden(Msg("denied", rule=decision.rule), rule=decision.rule)
     return decision
+
+
+# Pages that list: one decision for the page, the rows fetched by set-based queries it allows.
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where one kind of row may be listed: in every agreement the caller sees, in some (the
+    domains whose role or rule allows it), or nowhere; with the rule or the reason."""
+
+    rule: str
+    everywhere: bool = False
+    agreement_ids: frozenset[int] = frozenset()
+
+    @property
+    def allowed(self) -> bool:
+        return self.everywhere or bool(self.agreement_ids)
+
+
+@dataclass
+class Listing:
+    """One audited decision for a page that lists rows of several kinds across agreements.
+
+    ``where`` narrows a statement to the rows the decision allows, in SQL: the organisation rule
+    (a vendor account sees only its own organisation's agreements) and the domains casbin allows
+    the kind in. The rows are then read by a few set-based queries, however many there are."""
+
+    decision: Decision
+    scopes: dict[Action, Scope]
+    org: str | None
+
+    def where(self, action: Action, agreement_id):
+        """The criteria keeping rows whose agreement is ``agreement_id`` (a column) to those
+        this decision allows for ``action``."""
+        scope = self.scopes[action]
+        if not (self.decision.allowed and scope.allowed):
+            return false()
+        criteria = []
+        if not scope.everywhere:
+            criteria.append(agreement_id.in_(sorted(scope.agreement_ids)))
+        if self.org is not None:
+            criteria.append(
+                agreement_id.in_(select(Agreement.id).where(Agreement.vendor == self.org))
+            )
+        return and_(true(), *criteria)
+
+
+def _scope(ctx: Ctx, action: Action) -> Scope:
+    """casbin's answer for ``action`` over every agreement, with the side rule, in memory."""
+    principal = ctx.principal
+    if principal.kind == "system":
+        return Scope("local operator (command line)", everywhere=True)
+    if principal.kind == "anonymous":
+        return Scope("not signed in")
+    overall, domains = ctx.policy().scope(principal.subject, action.kind, action.verb)
+    problem = _side_problem(principal, overall.role) if overall.allowed else None
+    if overall.allowed and problem is None:
+        return Scope(overall.rule, everywhere=True)
+    allowed = {
+        dom: verdict
+        for dom, verdict in domains.items()
+        if dom.startswith("agreement:") and _side_problem(principal, verdict.role) is None
+    }
+    if not allowed:
+        return Scope(f"{problem} ({overall.rule})" if problem else overall.rule)
+    rules = "; ".join(f"{verdict.rule} in {dom}" for dom, verdict in sorted(allowed.items()))
+    ids = frozenset(int(dom.split(":", 1)[1]) for dom in allowed)
+    return Scope(rules, agreement_ids=ids)
+
+
+def decide_listing(
+    ctx: Ctx, action: Action, parts: Iterable[Action] = (), page: str | None = None
+) -> Listing:
+    """May the caller list ``action``'s rows, and with them the rows of ``parts``, across the
+    agreements it sees? One decision and one trail entry for the whole page, whatever the number
+    of rows: the rule of ``action`` (a denial when none allows it), each part's rule or reason in
+    the details, and the organisation the rows are held to. A part casbin denies is not shown."""
+    parts = tuple(parts)
+    scopes = {a: _scope(ctx, a) for a in (action, *parts)}
+    main = scopes[action]
+    details: dict = {}
+    if parts:
+        details["shown"] = {str(a): s.rule for a, s in scopes.items() if a != action}
+    if page:
+        details["page"] = page
+    if ctx.principal.org is not None:
+        # The organisation rule, applied to every row in SQL (see Listing.where).
+        details["organisation"] = ctx.principal.org
+    if main.allowed and not main.everywhere:
+        details["agreements"] = sorted(main.agreement_ids)
+    entry = ctx.record(
+        action,
+        Target(action.kind, "*"),
+        "allow" if main.allowed else "deny",
+        main.rule,
+        keep=not main.allowed,
+        **details,
+    )
+    return Listing(Decision(main.allowed, main.rule, None, entry), scopes, ctx.principal.org)

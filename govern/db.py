@@ -1,15 +1,17 @@
 """The database: the declarative base with stable constraint names, engines and sessions.
 
-SQLite is the embedded default (WAL, foreign keys on, a busy timeout so concurrent writers wait
-instead of failing); PostgreSQL through psycopg 3 is the production store.
+SQLite is the embedded default (WAL with synchronous=FULL, foreign keys on, a busy timeout so
+concurrent writers wait instead of failing); PostgreSQL through psycopg 3 is the production store.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 NAMING = {
@@ -70,8 +72,34 @@ def make_engine(url: str, **kwargs) -> Engine:
         if "poolclass" not in kwargs:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
-        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "checkin", _checked_in)
+        event.listen(engine, "checkout", _pinger(engine.dialect))
     return engine
+
+
+# A pooled PostgreSQL connection that sat idle this long is pinged before use (the server may
+# have restarted, a firewall may have dropped it); one in steady use is not: a ping on every
+# checkout (pool_pre_ping) is a round trip on every request, as much as a statement.
+IDLE_PING_SECONDS = 5.0
+
+
+def _checked_in(_dbapi_conn, record) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _pinger(dialect):
+    def ping_if_idle(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # new, or in steady use
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out another (as pool_pre_ping would).
+            raise DisconnectionError("an idle connection no longer answers") from exc
+
+    return ping_if_idle
 
 
 def upsert(session, table, values: dict, keys: list[str], changes: dict, returning=()):
@@ -92,7 +120,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    # An audited read's entry is committed before its bytes leave: FULL syncs the WAL at every
+    # commit, so a served read's entry survives power loss, not only a killed process.
+    cur.execute("PRAGMA synchronous=FULL")
     cur.close()
 
 

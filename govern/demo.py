@@ -22,15 +22,15 @@ TITLE = "常州市一体化政务服务平台软件运维项目 保密协议"
 OTHER_VENDOR = "江苏云岫数据科技有限公司"
 OTHER_TITLE = "常州市政务数据共享交换平台运维项目 保密协议"
 ROLES = [
-    ("handler", "office_handler", "经办人 (handler)", None),
-    ("approver", "office_approver", "分管负责人 (leader in charge)", None),
-    ("lead", "vendor_lead", "项目经理 (vendor project lead)", VENDOR),
-    ("staff", "vendor_staff", "运维工程师 (vendor engineer)", VENDOR),
-    ("lead-b", "vendor_lead", "项目经理 (second vendor's lead)", OTHER_VENDOR),
-    ("staff-b", "vendor_staff", "运维工程师 (second vendor's engineer)", OTHER_VENDOR),
-    ("audit", "auditor", "审计员 (auditor)", None),
-    ("secadmin", "security_admin", "安全管理员 (security administrator)", None),
-    ("sysadmin", "system_admin", "系统管理员 (system administrator)", None),
+    ("handler", "office_handler", "王芳（经办人）", None),
+    ("approver", "office_approver", "李明（分管负责人）", None),
+    ("lead", "vendor_lead", "张伟（项目经理）", VENDOR),
+    ("staff", "vendor_staff", "刘洋（运维工程师）", VENDOR),
+    ("lead-b", "vendor_lead", "陈静（项目经理）", OTHER_VENDOR),
+    ("staff-b", "vendor_staff", "赵磊（运维工程师）", OTHER_VENDOR),
+    ("audit", "auditor", "孙丽（审计员）", None),
+    ("secadmin", "security_admin", "周强（安全管理员）", None),
+    ("sysadmin", "system_admin", "吴刚（系统管理员）", None),
 ]
 
 CASES = [
@@ -58,7 +58,7 @@ def _b64(text: str) -> str:
 
 ITEMS = [
     (
-        "办件数据样本 (case records, JSON)",
+        "办件数据样本（JSON）",
         "data",
         ["applicant", "id_number", "service", "status"],
         _b64(json.dumps(CASES, ensure_ascii=False)),
@@ -66,7 +66,7 @@ ITEMS = [
         False,
     ),
     (
-        "办件数据导出 (case records, CSV)",
+        "办件数据导出（CSV）",
         "data",
         ["applicant", "id_number", "service", "status"],
         _b64(CSV),
@@ -74,7 +74,7 @@ ITEMS = [
         False,
     ),
     (
-        "平台部署架构图 (deployment design)",
+        "平台部署架构图",
         "design",
         [],
         _b64("<design document>"),
@@ -82,7 +82,7 @@ ITEMS = [
         False,
     ),
     (
-        "数据库运维口令 (database credentials)",
+        "数据库运维口令",
         "credential",
         [],
         _b64("db-admin / demo-only"),
@@ -90,7 +90,7 @@ ITEMS = [
         False,
     ),
     (
-        "办事指南公开页 (public service guide)",
+        "办事指南公开页",
         "business_document",
         [],
         _b64("<public guide>"),
@@ -126,7 +126,7 @@ def load(ctx: Ctx) -> list[tuple[str, str, str]] | None:
         ctx,
         other.id,
         {
-            "title": "交换平台接口说明 (exchange interface design)",
+            "title": "交换平台接口说明",
             "category": "technical_document",
             "fields": [],
             "content_b64": b"<interface design of the exchange platform>",
@@ -207,7 +207,7 @@ def load_vendor_side(runtime) -> str:
             {
                 "username": "staff",
                 "item_ids": [item_ids[ITEMS[2][0]]],
-                "reason": "platform maintenance",
+                "reason": "平台日常运维",
             },
         )
         today = ctx.today()
@@ -216,12 +216,12 @@ def load_vendor_side(runtime) -> str:
             ctx,
             agreement_id,
             {
-                "name": "工单统计云服务 (ticket statistics SaaS)",
-                "service": "monthly service-level statistics",
+                "name": "工单统计云服务",
+                "service": "月度服务水平统计",
                 "dsa_signed_on": today - timedelta(days=10),
                 "dsa_expires_on": today + timedelta(days=365),
                 "dsa_sha256": sha256_hex(b"data-security agreement"),
-                "purpose": "count cases per service and status for the monthly SLA report",
+                "purpose": "按事项和状态统计办件量，用于月度服务水平报告",
                 "item_ids": [item_ids[ITEMS[0][0]], item_ids[ITEMS[1][0]]],
                 "fields": ["service", "status"],
                 "until": min(today + timedelta(days=180), agreements.term_ends_on(agreement)),

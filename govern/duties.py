@@ -18,23 +18,29 @@ from govern import policy
 from govern.actions import ACTION_DUTIES, ROLE_DUTY, Action, Duty
 from govern.context import Ctx, Target
 from govern.errors import Conflict, Forbidden, GovernError
+from govern.messages import Msg
 from govern.models import CasbinRule
 
 # The invariants, by the names a refusal carries (``error.invariant``) and the trail records.
-ROLE_IN_DUTY = "a role acts only within its duty"
-ONE_DUTY = "an account holds roles of one duty"
-ACCOUNTS_HOLD_ROLES = "only accounts hold roles"
-KEEPERS_KEEP_RULES = "the auditor keeps its trail rules and security_admin its own"
-NOT_ONESELF = "nobody changes their own roles or credentials"
+ROLE_IN_DUTY = Msg("inv.role_in_duty")
+ONE_DUTY = Msg("inv.one_duty")
+ACCOUNTS_HOLD_ROLES = Msg("inv.accounts_hold_roles")
+KEEPERS_KEEP_RULES = Msg("inv.keepers")
+NOT_ONESELF = Msg("inv.not_oneself")
 
 # Where an action belongs, said once for the messages (content, trail, rules, accounts).
 _OWNERS = {
-    frozenset({Duty.VENDOR, Duty.OFFICE}): "the vendor and office duties",
-    frozenset({Duty.AUDIT}): "the audit duty",
-    frozenset({Duty.SECURITY}): "the security duty",
-    frozenset({Duty.SYSTEM}): "the system duty",
+    frozenset({Duty.VENDOR, Duty.OFFICE}): Msg("owners.vendor_office"),
+    frozenset({Duty.AUDIT}): Msg("owners.audit"),
+    frozenset({Duty.SECURITY}): Msg("owners.security"),
+    frozenset({Duty.SYSTEM}): Msg("owners.system"),
 }
 _ACTIONS = {(a.kind, a.verb): a for a in Action}
+
+
+def broken(invariant: Msg, detail: Msg) -> Msg:
+    """A refusal under separation of duties: the invariant, then what breaks it."""
+    return Msg("duty.violation", invariant=invariant, detail=detail)
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,8 @@ def duties_of(action: Action) -> frozenset[Duty]:
 
 def _owners(duties: frozenset[Duty]) -> str:
     if not duties:
-        return "no duty (no rule decides it)"
-    return _OWNERS.get(duties) or "the " + " and ".join(sorted(duties)) + " duties"
+        return Msg("owners.none")
+    return _OWNERS.get(duties) or Msg("owners.some", duties=" and ".join(sorted(duties)))
 
 
 def rule_violation(role: str, kind: str, verb: str) -> Violation | None:
@@ -66,8 +72,16 @@ def rule_violation(role: str, kind: str, verb: str) -> Violation | None:
         return None
     return Violation(
         ROLE_IN_DUTY,
-        f"separation of duties ({ROLE_IN_DUTY}): {kind}:{verb} belongs to "
-        f"{_owners(duties_of(action))}; {role} is of the {duty} duty",
+        broken(
+            ROLE_IN_DUTY,
+            Msg(
+                "duty.belongs",
+                action=f"{kind}:{verb}",
+                owners=_owners(duties_of(action)),
+                role=role,
+                duty=str(duty),
+            ),
+        ),
     )
 
 
@@ -79,8 +93,7 @@ def holding_violation(held: set[str], role: str) -> Violation | None:
     mine = ", ".join(f"{r} ({duty_of(r)})" for r in sorted(held))
     return Violation(
         ONE_DUTY,
-        f"separation of duties ({ONE_DUTY}): it holds {mine}; {role} is of the "
-        f"{duty_of(role)} duty",
+        broken(ONE_DUTY, Msg("duty.holds", held=mine, role=role, duty=str(duty_of(role)))),
     )
 
 
@@ -93,12 +106,10 @@ def assignment_violation(
         # another, around every check on p rules. Only accounts hold roles.
         return Violation(
             ACCOUNTS_HOLD_ROLES,
-            f"separation of duties ({ACCOUNTS_HOLD_ROLES}): {username} is a role, not an account",
+            broken(ACCOUNTS_HOLD_ROLES, Msg("duty.is_role", name=username)),
         )
     if actor is not None and username == actor:
-        return Violation(
-            NOT_ONESELF, f"separation of duties ({NOT_ONESELF}): {username} is you", 403
-        )
+        return Violation(NOT_ONESELF, broken(NOT_ONESELF, Msg("duty.is_you", name=username)), 403)
     return holding_violation(policy.roles_in_table(db, username), role)
 
 
@@ -113,13 +124,11 @@ def _kept(rule: CasbinRule) -> bool:
 def removal_violation(actor: str | None, rule: CasbinRule) -> Violation | None:
     """May ``actor`` remove this rule or role assignment?"""
     if rule.ptype == "g" and actor is not None and rule.v0 == actor:
-        return Violation(
-            NOT_ONESELF, f"separation of duties ({NOT_ONESELF}): {rule.v0} is you", 403
-        )
+        return Violation(NOT_ONESELF, broken(NOT_ONESELF, Msg("duty.is_you", name=rule.v0)), 403)
     if _kept(rule):
         return Violation(
             KEEPERS_KEEP_RULES,
-            f"separation of duties ({KEEPERS_KEEP_RULES}): {rule} cannot be removed",
+            broken(KEEPERS_KEEP_RULES, Msg("duty.kept", rule=str(rule))),
         )
     return None
 

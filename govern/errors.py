@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from govern.messages import Msg
+
 
 class GovernError(Exception):
+    """A refusal. ``message`` is a :class:`~govern.messages.Msg` (a key with parameters whose
+    text is English); ``at`` is the name the English text is prefixed with ("ends_on: ..."),
+    usually the field's. The API answers the English text with the key and the parameters; the
+    pages render the key in the reader's language."""
+
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, **extra):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, field: str | None = None, at: str | None = None, **extra):
+        self.msg = message if isinstance(message, Msg) else None
+        self.at = at
+        text = f"{at}: {message}" if at else str(message)
+        super().__init__(text)
+        self.message = text
         self.field = field
         self.extra = extra
 
+    @property
+    def key(self) -> str | None:
+        return self.msg.key if self.msg is not None else None
+
     def as_dict(self) -> dict:
         body = {"code": self.code, "message": self.message}
+        if self.msg is not None:
+            body.update(self.msg.as_dict())
         if self.field:
             body["field"] = self.field
         body.update(self.extra)
@@ -60,7 +76,7 @@ class TooManyFailedLogins(GovernError):
     def __init__(self, resets_in: int, until: datetime):
         # ``until`` is when the lockout ends (UTC); pages show it in the office's time.
         super().__init__(
-            f"too many failed logins; try again after {until.isoformat(timespec='seconds')}",
+            Msg("auth.locked", until=until),
             resets_in=resets_in,
             until=until.isoformat(timespec="seconds"),
         )

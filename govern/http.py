@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import current_app, g, request
+from flask import current_app, g, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 
 from govern.actions import Action
 from govern.context import Ctx, Principal, Runtime, Target
 from govern.errors import Forbidden, Unauthenticated
+from govern.messages import Msg
 from govern.models import User
 
 login_manager = LoginManager()
@@ -21,6 +22,17 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 def runtime() -> Runtime:
     return current_app.extensions["govern"]
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute link to a page of govern, for what leaves the service (a letter's QR code, a
+    set-password link): on ``GOVERN_PUBLIC_URL`` when the office set one, else on the host the
+    request came to."""
+    base = runtime().settings.public_url
+    if not base:
+        return url_for(endpoint, _external=True, **values)
+    path = url_for(endpoint, **values)[len(request.script_root) :]
+    return base.rstrip("/") + path
 
 
 def db():
@@ -114,14 +126,14 @@ def refuse_cross_site_read(ctx: Ctx, item_id: int) -> None:
     site = request.headers.get("Sec-Fetch-Site")
     if site is None or site in SAME_SITE_FETCHES:
         return
-    rule = f"cross-site request over a cookie session (Sec-Fetch-Site: {site[:16]})"
+    rule = Msg("rule.cross_site", site=site[:16])
     ctx.record(Action.ITEM_READ, Target("item", item_id), "deny", rule, keep=True)
-    raise Forbidden(f"denied: {rule}", rule=rule)
+    raise Forbidden(Msg("denied", rule=rule), rule=rule)
 
 
 def require_principal(ctx: Ctx) -> None:
     if ctx.principal.kind == "anonymous":
-        raise Unauthenticated("sign in or send a bearer token")
+        raise Unauthenticated(Msg("auth.sign_in"))
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -138,7 +150,7 @@ def authenticate_api(ctx: Ctx, method: str) -> None:
     principal = session_principal()
     if principal is not None:
         if method not in SAFE_METHODS:
-            raise Unauthenticated("changes through the API need a bearer token")
+            raise Unauthenticated(Msg("auth.api_needs_bearer"))
         ctx.principal = principal
         return
-    raise Unauthenticated("sign in or send a bearer token")
+    raise Unauthenticated(Msg("auth.sign_in"))

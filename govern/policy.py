@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from govern.actions import ROLE_DUTY, Duty
 from govern.config import POLICY_DIR
+from govern.messages import Msg
 from govern.models import CasbinRule, PolicyState
 from govern.policy_store import VERSION, RuleSet
 
@@ -151,9 +152,11 @@ class PolicyEngine:
     def version(self) -> int:
         return self._snapshot.version
 
-    def refresh(self, session: Session) -> None:
-        """Catch up when the policy version in the database moved (one primary-key read)."""
-        version = current_version(session)
+    def refresh(self, session: Session, version: int | None = None) -> None:
+        """Catch up when the policy version in the database moved (one primary-key read, unless
+        the caller read the ``version`` in this transaction already)."""
+        if version is None:
+            version = current_version(session)
         if version != self._snapshot.version:
             with self._lock:
                 if version != self._snapshot.version:
@@ -190,7 +193,7 @@ class PolicyEngine:
             if allowed and explain:
                 verdict = Verdict(True, "p, " + ", ".join(explain), explain[0])
             else:
-                verdict = Verdict(False, "no matching policy rule", None)
+                verdict = Verdict(False, Msg("rule.none"), None)
             self._remember(snap.cache, key, verdict)
         return verdict
 
@@ -223,3 +226,33 @@ class PolicyEngine:
                 found = tuple(sorted(names))
             self._remember(snap.roles, key, found)
         return found
+
+    def scope(self, subject: str, kind: str, action: str) -> tuple[Verdict, dict[str, Verdict]]:
+        """Where the subject may do the action, for a page that lists across agreements: the
+        verdict in the global domain (which, when it allows, allows in every domain), and when it
+        denies, the allowing verdicts of the single domains the subject's own role links or the
+        action's rules name (the only domains a narrower rule can allow it in). Costs the subject's
+        links and the action's rules, never the number of agreements."""
+        snap = self._snapshot
+        key = ("scope", subject, kind, action)
+        found = snap.cache.get(key)
+        if found is None:
+            overall = self.check(subject, GLOBAL, kind, action)
+            domains: dict[str, Verdict] = {}
+            if not overall.allowed and subject not in TOKEN_ROLES:
+                named = {dom for _role, dom in snap.rules.links.held_by(subject)}
+                rules = snap.enforcer.get_model().model["p"]["p"].policy
+                named |= {r[1] for r in rules if r[2:4] == [kind, action]}
+                for dom in sorted(named - {GLOBAL}):
+                    verdict = self.check(subject, dom, kind, action)
+                    if verdict.allowed:
+                        domains[dom] = verdict
+            found = (overall, domains)
+            self._remember(snap.cache, key, found)
+        return found
+
+    def roles_anywhere(self, subject: str) -> frozenset[str]:
+        """The roles the subject holds in any domain (which panels a page draws for it)."""
+        if subject in TOKEN_ROLES:
+            return frozenset({subject})
+        return frozenset(role for role, _dom in self._snapshot.rules.links.held_by(subject))

@@ -26,6 +26,7 @@ from werkzeug.routing import IntegerConverter
 from govern import jsontext
 from govern.db import MAX_ID
 from govern.errors import Invalid
+from govern.messages import Msg
 
 _MISSING = object()
 # Row ids are bounded by the stores' keys (db.MAX_ID); the trail's sequence numbers are BIGINT,
@@ -59,14 +60,14 @@ def whole_number(text: str) -> int | str:
 def text_problem(value: str, multiline: bool = False) -> str | None:
     """Why ``value`` is not acceptable text, or None."""
     if _SURROGATE.search(value):
-        return "must not contain lone surrogates (not valid Unicode)"
+        return Msg("schema.surrogates")
     control = _CONTROL_MULTI_LINE if multiline else _CONTROL_ONE_LINE
     if control.search(value):
-        return "must not contain control characters"
+        return Msg("schema.control")
     if not multiline and _BIDI.search(value):
-        return "must not contain bidirectional override or isolate characters"
+        return Msg("schema.bidi")
     if not value.isascii() and _unassigned(value):
-        return "must not contain unassigned code points"
+        return Msg("schema.unassigned")
     return None
 
 
@@ -74,14 +75,14 @@ def _no_surrogates(value, where: str) -> None:
     """Lone surrogates (``"\\ud800"`` decodes to one) cannot be stored or encoded as UTF-8."""
     if isinstance(value, str):
         if _SURROGATE.search(value):
-            raise Invalid(f"{where}: must not contain lone surrogates", field=where)
+            raise Invalid(Msg("body.surrogates"), field=where, at=where)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _no_surrogates(v, f"{where}[{i}]")
     elif isinstance(value, dict):
         for k, v in value.items():
             if _SURROGATE.search(k):
-                raise Invalid("a field name contains lone surrogates", field="body")
+                raise Invalid(Msg("body.key_surrogates"), field="body")
             _no_surrogates(v, k if where == "body" else f"{where}.{k}")
 
 
@@ -91,13 +92,13 @@ def parse_json(raw: bytes):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Invalid("the body is not UTF-8", field="body") from exc
+        raise Invalid(Msg("body.not_utf8"), field="body") from exc
     try:
         value = jsontext.loads(text)
     except jsontext.TooDeep as exc:
-        raise Invalid(f"the body is {exc}", field="body") from exc
+        raise Invalid(Msg("body.too_deep", what=str(exc)), field="body") from exc
     except ValueError as exc:
-        raise Invalid("the body is not valid JSON", field="body") from exc
+        raise Invalid(Msg("body.not_json"), field="body") from exc
     _no_surrogates(value, "body")
     return value
 
@@ -145,7 +146,7 @@ class Field:
         raise NotImplementedError
 
     def _fail(self, name: str, message: str):
-        raise Invalid(f"{name}: {message}", field=name)
+        raise Invalid(message, field=name, at=name)
 
 
 @dataclass
@@ -158,20 +159,22 @@ class Str(Field):
 
     def check(self, name, value):
         if not isinstance(value, str):
-            self._fail(name, "must be a string")
+            self._fail(name, Msg("schema.string"))
         value = value.strip()
         if len(value) < self.min_len:
             self._fail(
                 name,
-                "must not be empty" if self.min_len == 1 else f"needs {self.min_len}+ characters",
+                Msg("schema.empty")
+                if self.min_len == 1
+                else Msg("schema.min_len", min=self.min_len),
             )
         if len(value) > self.max_len:
-            self._fail(name, f"must be at most {self.max_len} characters")
+            self._fail(name, Msg("schema.too_long", max=self.max_len))
         problem = text_problem(value, self.multiline)
         if problem:
             self._fail(name, problem)
         if self.pattern and not re.fullmatch(self.pattern, value):
-            self._fail(name, f"must match {self.pattern}")
+            self._fail(name, Msg("schema.pattern", pattern=self.pattern))
         return value
 
     def spec(self):
@@ -189,7 +192,7 @@ class Sha256(Str):
 
     def check(self, name, value):
         if isinstance(value, str) and not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
-            self._fail(name, "must be 64 hexadecimal digits")
+            self._fail(name, Msg("schema.sha256"))
         return super().check(name, value).lower()
 
 
@@ -199,7 +202,7 @@ class Enum(Field):
 
     def check(self, name, value):
         if value not in self.choices:
-            self._fail(name, f"must be one of {', '.join(self.choices)}")
+            self._fail(name, Msg("schema.one_of", choices=", ".join(self.choices)))
         return value
 
     def spec(self):
@@ -215,11 +218,11 @@ class Int(Field):
 
     def check(self, name, value):
         if isinstance(value, bool) or not isinstance(value, int):
-            self._fail(name, "must be an integer")
+            self._fail(name, Msg("schema.integer"))
         if value < self.minimum:
-            self._fail(name, f"must be at least {self.minimum}")
+            self._fail(name, Msg("schema.at_least", min=self.minimum))
         if value > self.maximum:
-            self._fail(name, f"must be at most {self.maximum}")
+            self._fail(name, Msg("schema.at_most", max=self.maximum))
         return value
 
     def spec(self):
@@ -238,7 +241,7 @@ class Id(Int):
 class Bool(Field):
     def check(self, name, value):
         if not isinstance(value, bool):
-            self._fail(name, "must be true or false")
+            self._fail(name, Msg("schema.boolean"))
         return value
 
     def spec(self):
@@ -251,17 +254,17 @@ class Money(Field):
 
     def check(self, name, value):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            self._fail(name, "must be an amount such as 3985000.00")
+            self._fail(name, Msg("schema.amount"))
         if isinstance(value, str | int) and len(str(value)) > 40:
-            self._fail(name, "is too large")
+            self._fail(name, Msg("schema.too_large"))
         try:
             amount = Decimal(str(value))
         except InvalidOperation:
-            self._fail(name, "must be an amount such as 3985000.00")
+            self._fail(name, Msg("schema.amount"))
         if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:
-            self._fail(name, "must be a non-negative amount with at most two decimals")
+            self._fail(name, Msg("schema.amount_range"))
         if amount >= Decimal("1e16"):
-            self._fail(name, "is too large")
+            self._fail(name, Msg("schema.too_large"))
         return amount.quantize(Decimal("0.01"))
 
     def spec(self):
@@ -272,11 +275,11 @@ class Money(Field):
 class Date(Field):
     def check(self, name, value):
         if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            self._fail(name, "must be a date as YYYY-MM-DD")
+            self._fail(name, Msg("schema.date"))
         try:
             return date.fromisoformat(value)
         except ValueError:
-            self._fail(name, "is not a real calendar date")
+            self._fail(name, Msg("schema.calendar"))
 
     def spec(self):
         return {"type": "string", "format": "date"}
@@ -288,11 +291,11 @@ class Base64(Field):
 
     def check(self, name, value):
         if not isinstance(value, str):
-            self._fail(name, "must be a base64 string")
+            self._fail(name, Msg("schema.base64_string"))
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            self._fail(name, "is not valid base64")
+            self._fail(name, Msg("schema.base64"))
 
     def spec(self):
         return {"type": "string", "contentEncoding": "base64"}
@@ -307,16 +310,19 @@ class List(Field):
 
     def check(self, name, value):
         if not isinstance(value, list):
-            self._fail(name, "must be a list")
+            self._fail(name, Msg("schema.list"))
         if len(value) < self.min_items:
             self._fail(
-                name, f"needs at least {self.min_items} entr{'y' if self.min_items == 1 else 'ies'}"
+                name,
+                Msg("schema.min_one")
+                if self.min_items == 1
+                else Msg("schema.min_items", min=self.min_items),
             )
         if len(value) > self.max_items:
-            self._fail(name, f"may have at most {self.max_items} entries")
+            self._fail(name, Msg("schema.max_items", max=self.max_items))
         out = [self.of.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
         if self.unique and len(set(map(repr, out))) != len(out):
-            self._fail(name, "has duplicates")
+            self._fail(name, Msg("schema.duplicates"))
         return out
 
     def spec(self):
@@ -340,17 +346,17 @@ class Schema:
 
     def validate(self, body) -> dict:
         if not isinstance(body, dict):
-            raise Invalid("the body must be a JSON object", field="body")
+            raise Invalid(Msg("body.not_object"), field="body")
         unknown = sorted(set(body) - set(self.fields))
         if unknown:
             shown = unknown[0][:100]
-            raise Invalid(f"{shown}: unknown field", field=shown)
+            raise Invalid(Msg("field.unknown"), field=shown, at=shown)
         out = {}
         for name, spec in self.fields.items():
             value = body.get(name, _MISSING)
             if value is _MISSING or value is None:
                 if spec.required:
-                    raise Invalid(f"{name}: is required", field=name)
+                    raise Invalid(Msg("field.required"), field=name, at=name)
                 continue
             out[name] = spec.check(name, value)
         return out

@@ -11,6 +11,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from jose import jwt
 from jose.exceptions import JOSEError
@@ -18,8 +19,17 @@ from jose.exceptions import JOSEError
 from govern.crypto import SEAL_ALGORITHM, Keyring
 from govern.db import utcnow
 from govern.errors import Unauthenticated
+from govern.messages import Msg
 
 API_AUDIENCE = "govern-api"
+# python-jose checks aud, iss and sub only when they are present: every token requires them.
+REQUIRED_CLAIMS = {
+    "require_aud": True,
+    "require_iss": True,
+    "require_sub": True,
+    "require_exp": True,
+    "require_jti": True,
+}
 GRANT_AUDIENCE = "govern-grant"
 SUBCONTRACTOR_AUDIENCE = "govern-subcontractor"
 API_ALGORITHM = "HS256"
@@ -56,18 +66,41 @@ def issue_api_token(
 
 
 def check_api_token(keys: Keyring, issuer: str, token: str) -> Claims:
+    """An account's API token: HS256 only, signature, audience, issuer, exp, nbf, iat and jti.
+
+    python-jose checks the signature and the claims once per token; the decoded claims are kept
+    (bounded, per key and issuer) so the next requests with the same token only check its time
+    window again. The claims are then only a claim: the caller checks the live account on every
+    request (accounts.user_for_token), so a disabled account or changed password ends the token
+    at once, whatever is kept here."""
     try:
-        claims = jwt.decode(
-            token,
-            keys.api_token_secret,
-            algorithms=[API_ALGORITHM],
-            audience=API_AUDIENCE,
-            issuer=issuer,
-            options={"require_exp": True, "require_iat": True, "require_jti": True},
-        )
+        claims = _verified_api_claims(keys.api_token_secret, issuer, token)
     except JOSEError as exc:
-        raise Unauthenticated("the bearer token is invalid or expired") from exc
+        raise Unauthenticated(Msg("auth.bearer_invalid")) from exc
+    now = int(utcnow().timestamp())
+    exp, nbf = claims["exp"], claims.get("nbf", claims["iat"])
+    if not (type(exp) is int and type(nbf) is int and nbf <= now <= exp):
+        raise Unauthenticated(Msg("auth.bearer_invalid"))
     return _claims(claims)
+
+
+@lru_cache(maxsize=4096)
+def _verified_api_claims(secret: str, issuer: str, token: str) -> dict:
+    # The time window is checked by the caller on every use (a kept entry outlives its token's
+    # expiry otherwise); everything else is python-jose's own check. Errors are not cached.
+    return jwt.decode(
+        token,
+        secret,
+        algorithms=[API_ALGORITHM],
+        audience=API_AUDIENCE,
+        issuer=issuer,
+        options={
+            **REQUIRED_CLAIMS,
+            "require_iat": True,
+            "verify_exp": False,
+            "verify_nbf": False,
+        },
+    )
 
 
 def issue_party_token(
@@ -96,10 +129,10 @@ def check_party_token(keys: Keyring, issuer: str, token: str, audience: str) -> 
             algorithms=[SEAL_ALGORITHM],
             audience=audience,
             issuer=issuer,
-            options={"require_exp": True, "require_jti": True},
+            options=REQUIRED_CLAIMS,
         )
     except JOSEError as exc:
-        raise Unauthenticated("the token is invalid or expired") from exc
+        raise Unauthenticated(Msg("auth.token_invalid")) from exc
     return _claims(claims)
 
 

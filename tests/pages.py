@@ -37,7 +37,7 @@ class Reader:
 
     def login(self, username: str, password: str = PASSWORD) -> Reader:
         response = self.submit("/login", {"username": username, "password": password})
-        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
         return self
 
 

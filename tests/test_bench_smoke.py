@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from bench import decision, http_load, policy_scale, search, tree, verify
+from bench import decision, http_load, policy_scale, search, trail_scale, tree, verify
 from bench.__main__ import main
 
 PG_URL = os.environ.get("GOVERN_TEST_DATABASE_URL")
@@ -47,6 +47,33 @@ def test_http_figure_serves_and_audits_every_read(tmp_path):
         # Requests still in flight when wrk stops are served and audited after it counted.
         assert figures["reads_in_trail"] >= figures["reads_served"]
         assert figures["p99_ms"] >= figures["p50_ms"] > 0
+
+
+@pytest.mark.skipif(
+    not PG_URL or shutil.which("wrk") is None,
+    reason="needs PostgreSQL and wrk (apt-get install wrk)",
+)
+def test_trail_figure_puts_every_read_of_every_master_in_the_trail(tmp_path):
+    configs = ("queue_w2", "queue_2x4", "locked_w2")
+    fig = trail_scale.run(
+        tmp_path,
+        pg_url=PG_URL,
+        duration=1,
+        rounds=1,
+        connections=4,
+        configs=configs,
+        direct_processes=(2,),
+        direct_seconds=0.5,
+    )
+    assert fig.raw["direct_appends_per_s"]["queue_p2"] > 0
+    assert fig.raw["direct_appends_per_s"]["locked_p2"] > 0
+    for name in configs:
+        assert fig.raw[name]["errors"] == 0 and fig.raw[name]["rps"] != "invalid"
+    assert fig.raw["queue_2x4"]["masters"] == 2
+    # Requests still in flight when wrk stops are served and audited after it counted.
+    assert fig.raw["reads_in_trail"] >= fig.raw["reads_served"] > 0
+    assert fig.raw["left_queued"] == 0 and fig.raw["trail_verifies"] is True
+    assert fig.raw["ratios"]["queue_w2/locked_w2"] > 0
 
 
 def test_policy_figure_times_the_first_request_after_each_change(tmp_path):

@@ -16,35 +16,15 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import PASSWORD
+from tests.conftest import CHROMIUM, PASSWORD
 from tests.disclosure_flow import approved_subcontractor
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
 )
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_api.sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -58,6 +38,26 @@ def served(app):
     thread.join()
 
 
+class _Settled:
+    """A page whose click returns once the page it led to has loaded.
+
+    Playwright's click returns when a navigation it started has committed, before the new page is
+    parsed, and count() does not wait: a count right after a click could read a half-loaded page
+    (0 rows, and a "count() == 0" that proves nothing). Every click here waits for "load"; on a
+    click that navigates nowhere that returns at once.
+    """
+
+    def __init__(self, page):
+        self._page = page
+
+    def __getattr__(self, name):
+        return getattr(self._page, name)
+
+    def click(self, selector: str, **kwargs) -> None:
+        self._page.click(selector, **kwargs)
+        self._page.wait_for_load_state()
+
+
 class Person:
     """One user in their own browser context (own cookies, own language)."""
 
@@ -67,7 +67,7 @@ class Person:
         self.context = browser.new_context(
             locale=locale, viewport={"width": 1280, "height": 900}, java_script_enabled=False
         )
-        self.page = self.context.new_page()
+        self.page = _Settled(self.context.new_page())
         self.base, self.name, self.shots, self.counter = base, name, shots, counter
         # Anything the Content-Security-Policy blocked (an inline style, a foreign image) shows
         # up on the console; the test fails on it when the person leaves.
@@ -170,6 +170,7 @@ def test_the_auditor_searches_opens_an_entry_and_verifies(office, people):
     assert all(t == "deny" for t in rows.locator("td:nth-child(6)").all_inner_texts())
     auditor.shot("denials")
     rows.first.locator("a").first.click()
+    page.wait_for_load_state()
     assert re.search(r"/audit/\d+$", page.url)
     assert "audit:search" in page.locator("dl.facts").inner_text()
     auditor.shot("entry")
@@ -232,6 +233,8 @@ def _file_request(office, lead: Person, agreement_id: int, third_party: str) -> 
     page.click("form.grid button[type=submit]")
     assert re.search(r"/requests/\d+$", page.url)
     page.click("text=Submit for review")
+    # The button leads to its confirmation page (no script), which posts the step.
+    page.click("#confirm-button")
     assert "submitted" in page.locator("h1 .state").inner_text()
     return page.url.rsplit("/", 1)[1]
 
@@ -251,6 +254,7 @@ def test_file_review_approve_grant_across_three_people(office, people):
     # The handler may pass the review or deny, but never approve.
     assert page.locator("text=Approve and seal").count() == 0
     page.click("text=Pass the review")
+    page.click("#confirm-button")
     assert "reviewed" in page.locator("h1 .state").inner_text()
 
     page = approver.login()
@@ -258,6 +262,11 @@ def test_file_review_approve_grant_across_three_people(office, people):
     page.click(f"#request-{request_id} a")
     approver.shot("to-approve")
     page.click("text=Approve and seal")
+    # Sealing asks the approver's password again on its confirmation page.
+    assert page.locator("#consequence").count() == 1
+    approver.shot("confirm-seal")
+    page.fill("#ask-password", PASSWORD)
+    page.click("#confirm-button")
     assert "approved" in page.locator("h1 .state").inner_text()
     page.click("#letter")
     assert page.locator("article.letter h1").inner_text() == "保密信息对外提供审批单"
@@ -279,6 +288,7 @@ def test_file_review_approve_grant_across_three_people(office, people):
 
     page = lead.go(f"/requests/{request_id}")
     page.click("text=Hand a grant to the third party")
+    page.click("#confirm-button")
     token = page.locator("#once").input_value()
     lead.shot("grant-token")
     item_id = office.get(f"/api/v1/disclosures/{request_id}", "lead").get_json()["item_ids"][0]
@@ -299,8 +309,9 @@ def test_a_denial_with_its_reason(office, people):
     request_id = _file_request(office, lead, agreement_id, "某咨询公司")
     page = handler.login()
     page.goto(handler.base + f"/requests/{request_id}")
-    page.fill("#deny-reason", "用途与所需信息不相称")
-    page.click("form.deny button")
+    page.click("a.button.danger >> text=驳回")
+    page.fill("#ask-reason", "用途与所需信息不相称")
+    page.click("#confirm-button")
     assert "已驳回" in page.locator("h1 .state").inner_text()
     handler.shot("denied")
     page = lead.go(f"/requests/{request_id}")

@@ -147,7 +147,11 @@ def test_file_submit_review_approve_seal_grant_read_revoke(office, runtime, case
     revoked = office.post(f"/api/v1/grants/{granted['grant_id']}/revoke", "lead")
     assert revoked.status_code == 200 and revoked.get_json()["state"] == "revoked"
     after = shared(office, first["id"], granted["token"])
-    assert after.status_code == 403 and b"revoked" in after.data
+    # The holder reads one stable refusal; the trail keeps why (who revoked it).
+    assert after.status_code == 403 and b"revoked" not in after.data
+    assert after.get_json()["error"]["message"].startswith("this token gives no access")
+    why = office.audit_entries(action="shared:read", decision="deny")[-1]["rule"]
+    assert why.startswith(f"grant {granted['grant_id']} is revoked")
     assert office.post(f"/api/v1/grants/{granted['grant_id']}/revoke", "lead").status_code == 409
     assert office.client.get(f"/api/v1/shared/items/{first['id']}").status_code == 401
     garbage = shared(office, first["id"], granted["token"][:-6] + "AAAAAA")

@@ -366,7 +366,7 @@ def test_a_user_changes_its_own_password_and_its_other_sessions_end(admins, app)
         "/account/password",
         {"current": PASSWORD, "password": "handler's new one", "again": "handler's new one"},
     )
-    assert done.status_code == 302
+    assert done.status_code == 303
     assert mine.get("/").status_code == 200
     assert other.get("/").status_code == 302
     entries = admins.audit_entries(action="auth:change-password")
@@ -380,7 +380,7 @@ def test_the_security_admin_confirms_on_its_page(admins, app):
     assert "wang" in page and "sysadm" in page
     link_id = admins.get("/api/v1/users/confirmations", "sec").get_json()["confirmations"][0]["id"]
     done = sec.submit(f"/admin/confirmations/{link_id}/confirm", form_on="/admin/confirmations")
-    assert done.status_code == 302
+    assert done.status_code == 303
     assert "Nothing waits for confirmation." in text(sec.get("/admin/confirmations"))
     zh = Reader(app, "zh-CN").login("sec2")
     assert "没有待确认的事项" in text(zh.get("/admin/confirmations"))
@@ -393,7 +393,7 @@ def test_a_security_admin_refuses_a_reset_and_nothing_changes(admins, app):
     assert admins.post(f"/api/v1/users/confirmations/{link_id}/refuse", "sysadm").status_code == 403
     sec = Reader(app).login("sec")
     refused = sec.submit(f"/admin/confirmations/{link_id}/refuse", form_on="/admin/confirmations")
-    assert refused.status_code == 302
+    assert refused.status_code == 303
     assert admins.set_password(reset["set_password_url"]).status_code == 409
     admins.login("approver")
     assert admins.post(f"/api/v1/users/confirmations/{link_id}/confirm", "sec").status_code == 409

@@ -219,7 +219,7 @@ def test_login_page_sets_safe_cookies_and_needs_csrf(office, app):
         "/login",
         data={"username": "staff", "password": "correct horse battery staple", "csrf_token": token},
     )
-    assert response.status_code == 302
+    assert response.status_code == 303
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "remember_token" not in str(response.headers)

@@ -121,3 +121,36 @@ def test_an_unreachable_server_changes_nothing(runtime, settings_overrides, monk
     )
     assert result.exit_code == 1 and "cannot be reached" in result.output
     assert _sent(runtime) == [None, None]
+
+
+def test_a_notice_is_mailed_in_chinese_with_its_english(
+    runtime, settings_overrides, smtp_server, monkeypatch
+):
+    """A notice stored as message keys is mailed readable by the office: Chinese, then English."""
+    from email import message_from_string, policy
+
+    from govern.messages import Msg
+    from govern.services import outbox
+
+    with as_operator(runtime) as ctx:
+        outbox.notify(
+            ctx,
+            "term-ends:test",
+            "term_ends",
+            Msg("notice.term_ends", id=7, day="2027-06-26"),
+            Msg("notice.term_ends", id=7, day="2027-06-26"),
+            recipient_role="office_approver",
+        )
+    mailbox, port = smtp_server()
+    result = _send(
+        monkeypatch, settings_overrides, port, "--to", "office_approver=boss@gov.example"
+    )
+    assert result.exit_code == 0, result.output
+    mail = message_from_string(mailbox.received[0][1], policy=policy.default)
+    subject = str(mail["Subject"])
+    assert subject == (
+        "协议 7 的保密期限将于 2027-06-26 届满 / "
+        "The confidentiality term of agreement 7 ends on 2027-06-26"
+    )
+    body = mail.get_content()
+    assert body.index("The confidentiality term of agreement 7")

@@ -95,7 +95,9 @@ def test_every_page_route_is_declared_with_page_and_anonymous_readers_go_to_sign
         assert rule.endpoint in PAGES, f"{rule.rule} bypasses @page"
         if rule.endpoint in PUBLIC_PAGES or "GET" not in rule.methods:
             continue
-        path = re.sub(r"<[^>]+>", "1", rule.rule)
+        # A step among several (<any(submit, review):move>) is reached by its first name.
+        path = re.sub(r"<any\(([^,)]+)[^>]*>", r"\1", rule.rule)
+        path = re.sub(r"<[^>]+>", "1", path)
         response = client.get(path)
         assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
     assert {
@@ -104,14 +106,19 @@ def test_every_page_route_is_declared_with_page_and_anonymous_readers_go_to_sign
         "web.seal_check",
         "web.subcontractor_seal_check",
         "web.set_password",
+        # Token holders have no account: the token they post is the credential.
+        "web.shared_page",
+        "web.shared_download",
     } == PUBLIC_PAGES
 
 
 def test_templates_have_no_inline_script_or_style():
-    # The CSP allows scripts and styles from 'self' only; inline ones would be blocked.
+    # The CSP allows scripts and styles from 'self' only; inline ones would be blocked. (A script
+    # file of govern's own, e.g. static/shared.js, is allowed: no page needs it to work.)
     for path in (ROOT / "govern/web/templates").rglob("*.html"):
         body = path.read_text(encoding="utf-8")
-        assert "<script" not in body and "style=" not in body and "<style" not in body, path
+        inline_script = re.search(r"<script(?![^>]*\bsrc=)", body)
+        assert not inline_script and "style=" not in body and "<style" not in body, path
 
 
 def test_signed_in_pages_send_the_security_headers(office, app):
@@ -157,7 +164,7 @@ def test_agreement_form_shows_the_error_next_to_the_field_then_records(office, a
     assert field_error(missing, "title") == "不能为空"
 
     created = reader.submit("/agreements", {**good, "signed_on": "2022-06-27"})
-    assert created.status_code == 302
+    assert created.status_code == 303
     listed = office.get("/api/v1/agreements", "approver").get_json()["agreements"]
     assert [a["term_ends_on"] for a in listed] == ["2027-06-27"]
     entry = office.audit_entries(action="agreement:create")[-1]
@@ -174,7 +181,7 @@ def test_registering_an_item_by_upload_encrypts_it_and_it_reads_back(office, app
     assert field_error(no_file, "content") == "is required"
     upload = {**form, "content": (io.BytesIO(b"name,id\nwang,1\n"), "people.csv", "text/csv")}
     done = reader.submit(path, upload, content_type="multipart/form-data")
-    assert done.status_code == 302
+    assert done.status_code == 303
     page = text(reader.get(path))
     assert "户籍数据" in page and "name, id" in page
     item_id = office.get(f"{'/api/v1/agreements/'}{agreement['id']}/items", "approver").get_json()[
@@ -197,7 +204,10 @@ def test_the_vendor_without_nda_gets_the_403_page_and_it_is_audited(office, app)
     refused = staff.get(f"/items/{item['id']}/content")
     assert refused.status_code == 403
     assert re.search(r'id="error-message">no valid NDA[^<]*</p>', text(refused))
-    assert "<code>p, vendor_staff, *, item, read</code>" in text(refused)
+    # The casbin rule is said as a sentence (issue 12), not as its tuple.
+    assert "<code>vendor staff may read an item&#39;s content in every agreement</code>" in text(
+        refused
+    )
     assert office.audit_entries(action="item:read", decision="deny")[-1]["actor"] == "staff"
     # A vendor cannot open the trail or the administration either.
     for path in ("/audit", "/audit/charts", "/admin/users", "/admin/policies"):
@@ -274,8 +284,14 @@ def test_system_admin_creates_disables_and_resets_with_links_shown_once(office, 
     assert clash.status_code == 409 and "is taken" in field_error(clash, "username")
     orgless = admin.submit("/admin/users", {"username": "zhao", "role": "vendor_staff"})
     assert orgless.status_code == 400 and "vendor organisation" in field_error(orgless, "org")
-    made = admin.submit("/admin/users", {"username": "zhao", "role": "vendor_staff", "org": VENDOR})
+    posted = admin.submit(
+        "/admin/users", {"username": "zhao", "role": "vendor_staff", "org": VENDOR}
+    )
+    # The POST answers a redirect; the link is on the GET page it leads to, once.
+    assert posted.status_code == 303
+    made = admin.get(posted.headers["Location"])
     assert made.status_code == 200 and 'id="awaiting"' not in text(made)
+    assert admin.get(posted.headers["Location"]).status_code == 410
     assert made.headers["Cache-Control"] == "no-store"
     link = _link_on(made)
     assert link.startswith("http://localhost/set-password/")
@@ -292,12 +308,13 @@ def test_system_admin_creates_disables_and_resets_with_links_shown_once(office, 
     chosen = holder.submit(
         link, {"password": "zhao's own password", "again": "zhao's own password"}
     )
-    assert chosen.status_code == 302
+    assert chosen.status_code == 303
     Reader(app).login("zhao", "zhao's own password")
     assert holder.get(link).status_code == 409
     users = office.get("/api/v1/users", "sysadm").get_json()["users"]
     zhao = next(u for u in users if u["username"] == "zhao")
-    reset = admin.submit(f"/admin/users/{zhao['id']}/reset", form_on="/admin/users")
+    reset_path = f"/admin/users/{zhao['id']}/reset"
+    reset = admin.get(admin.submit(reset_path, form_on=reset_path).headers["Location"])
     # A link is shown once: no cache may keep the page that shows it.
     assert reset.headers["Cache-Control"] == "no-store"
     relink = _link_on(reset)
@@ -307,11 +324,11 @@ def test_system_admin_creates_disables_and_resets_with_links_shown_once(office, 
     Reader(app).submit(relink, {"password": "another password", "again": "another password"})
     Reader(app).login("zhao", "another password")
     disabled = admin.submit(f"/admin/users/{zhao['id']}/disable", form_on="/admin/users")
-    assert disabled.status_code == 302
+    assert disabled.status_code == 303
     refused = Reader(app).submit("/login", {"username": "zhao", "password": "another password"})
     assert refused.status_code == 401
     enabled = admin.submit(f"/admin/users/{zhao['id']}/enable", form_on="/admin/users")
-    assert enabled.status_code == 302
+    assert enabled.status_code == 303
     Reader(app).login("zhao", "another password")
 
 
@@ -329,13 +346,15 @@ def test_security_admin_adds_and_removes_rules_with_errors_at_the_field(office, 
     added = sec.submit(
         "/admin/policies", {"ptype": "p", "v0": "auditor", "v1": "*", "v2": "outbox", "v3": "list"}
     )
-    assert added.status_code == 302
+    assert added.status_code == 303
     rule_id = office.audit_entries(action="policy:add", decision="allow")[-1]["target"]
     rule_id = int(rule_id.split(":")[1])
-    assert f'id="rule-{rule_id}"' in text(sec.get("/admin/policies"))
+    # The list is paged: adding leads to the rules of the role the new one is about.
+    assert added.headers["Location"].endswith("/admin/policies?who=auditor")
+    assert f'id="rule-{rule_id}"' in text(sec.get(added.headers["Location"]))
     removed = sec.submit(f"/admin/policies/{rule_id}/remove", form_on="/admin/policies")
-    assert removed.status_code == 302
-    assert f'id="rule-{rule_id}"' not in text(sec.get("/admin/policies"))
+    assert removed.status_code == 303
+    assert f'id="rule-{rule_id}"' not in text(sec.get("/admin/policies?who=auditor"))
     # The security administrator sees the accounts but cannot create one.
     assert sec.get("/admin/users").status_code == 200
     assert sec.submit("/admin/users", {"username": "x1", "role": "vendor_staff"}).status_code == 403

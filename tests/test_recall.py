@@ -121,7 +121,9 @@ def test_recall_ends_every_access_at_once_and_asks_each_holder(office, runtime, 
     assert entry["details"]["grants_revoked"] == [grant["grant_id"]]
     assert entry["details"]["requests_revoked"] == [held["request"]["id"]]
     ended = next(e for e in entries if e["target"] == f"disclosure:{held['request']['id']}")
-    assert ended["details"] == {"from": "approved", "to": "revoked"}
+    # The reason is kept as a message key beside the English rule (issue 12).
+    facts = {k: v for k, v in ended["details"].items() if k != "rule_key"}
+    assert facts == {"from": "approved", "to": "revoked"}
 
     # The vendor confirms each return; open ones stay listed until then.
     confirmation = recall["open_confirmations"][0]

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import timedelta
 
+from tests.conftest import PASSWORD
 from tests.pages import Reader, field_error, text
 
 
@@ -30,7 +31,7 @@ def _filed(app, aid: int, item_id: int) -> tuple[Reader, int]:
             "ends_on": (today + timedelta(days=10)).isoformat(),
         },
     )
-    assert made.status_code == 302, re.findall(r'class="error[^>]*>([^<]*)', text(made))
+    assert made.status_code == 303, re.findall(r'class="error[^>]*>([^<]*)', text(made))
     request_id = int(made.headers["Location"].rsplit("/", 1)[1])
     return lead, request_id
 
@@ -39,11 +40,13 @@ def _approved(office, app) -> tuple[int, int, int]:
     aid, item_id = _agreement(office)
     lead, rid = _filed(app, aid, item_id)
     page = f"/requests/{rid}"
-    assert lead.submit(f"{page}/submit", form_on=page).status_code == 302
+    assert lead.submit(f"{page}/submit", form_on=page).status_code == 303
     handler = Reader(app).login("handler")
-    assert handler.submit(f"{page}/review", form_on=page).status_code == 302
+    assert handler.submit(f"{page}/review", form_on=page).status_code == 303
     approver = Reader(app).login("approver")
-    assert approver.submit(f"{page}/approve", form_on=page).status_code == 302
+    assert (
+        approver.submit(f"{page}/approve", {"password": PASSWORD}, form_on=page).status_code == 303
+    )
     return aid, item_id, rid
 
 
@@ -87,7 +90,7 @@ def test_filing_shows_errors_at_the_field_and_edits_a_draft(office, app):
             "ends_on": office.day(10),
         },
     )
-    assert saved.status_code == 302
+    assert saved.status_code == 303
     shown = office.get(f"/api/v1/disclosures/{rid}", "lead").get_json()
     assert shown["third_party"] == "另一家测评中心" and shown["form"] == "copy"
 
@@ -98,14 +101,16 @@ def test_moves_are_the_services_decisions(office, app):
     page = f"/requests/{rid}"
     approver = Reader(app).login("approver")
     # Out of order: the approver cannot approve a draft (409 page), the lead cannot review (403).
-    assert approver.submit(f"{page}/approve", form_on=page).status_code == 409
+    assert (
+        approver.submit(f"{page}/approve", {"password": PASSWORD}, form_on=page).status_code == 409
+    )
     assert lead.submit(f"{page}/review", form_on=page).status_code == 403
     assert office.audit_entries(action="disclosure:review", decision="deny")[-1]["actor"] == "lead"
     # A denial needs its reason, and it is shown to the lead.
     lead.submit(f"{page}/submit", form_on=page)
     handler = Reader(app).login("handler")
     assert handler.submit(f"{page}/deny", {"reason": ""}, form_on=page).status_code == 400
-    assert handler.submit(f"{page}/deny", {"reason": "范围过大"}, form_on=page).status_code == 302
+    assert handler.submit(f"{page}/deny", {"reason": "范围过大"}, form_on=page).status_code == 303
     assert "范围过大" in text(lead.get(page))
     assert office.get(f"/api/v1/disclosures/{rid}", "lead").get_json()["state"] == "denied"
     queue = text(handler.get("/queue"))
@@ -116,7 +121,9 @@ def test_grant_token_is_shown_once_and_works(office, app):
     _aid, item_id, rid = _approved(office, app)
     lead = Reader(app).login("lead")
     page = f"/requests/{rid}"
-    issued = lead.submit(f"{page}/grants", form_on=page)
+    posted = lead.submit(f"{page}/grants", form_on=page)
+    assert posted.status_code == 303
+    issued = lead.get(posted.headers["Location"])
     assert issued.status_code == 200
     # Shown once: no cache (browser, proxy, back button) may keep the page with the token.
     assert issued.headers["Cache-Control"] == "no-store"
@@ -130,7 +137,7 @@ def test_grant_token_is_shown_once_and_works(office, app):
     grant_id = office.get(f"/api/v1/disclosures/{rid}/grants", "lead").get_json()["grants"][0][
         "grant_id"
     ]
-    assert lead.submit(f"/grants/{grant_id}/revoke", form_on=page).status_code == 302
+    assert lead.submit(f"/grants/{grant_id}/revoke", form_on=page).status_code == 303
     again = office.get(
         f"/api/v1/shared/items/{item_id}", headers={"Authorization": f"Bearer {token}"}
     )
@@ -191,7 +198,8 @@ def test_the_letter_is_not_for_everyone(office, app):
 def test_recall_confirm_and_terminate_with_the_manifest(office, app):
     aid, item_id, rid = _approved(office, app)
     lead = Reader(app).login("lead")
-    issued = lead.submit(f"/requests/{rid}/grants", form_on=f"/requests/{rid}")
+    posted = lead.submit(f"/requests/{rid}/grants", form_on=f"/requests/{rid}")
+    issued = lead.get(posted.headers["Location"])
     token = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(issued)).group(1)
     # The third party reads the item, so it holds it and must confirm its return.
     office.get(f"/api/v1/shared/items/{item_id}", headers={"Authorization": f"Bearer {token}"})
@@ -199,8 +207,15 @@ def test_recall_confirm_and_terminate_with_the_manifest(office, app):
     path = f"/agreements/{aid}/recalls"
     nothing = approver.submit(path, {"reason": "项目调整"})
     assert nothing.status_code == 400 and field_error(nothing, "item_ids")
-    recalled = approver.submit(path, {"item_ids": str(item_id), "reason": "项目调整"})
-    assert recalled.status_code == 302
+    asked = approver.submit(path, {"item_ids": str(item_id), "reason": "项目调整"})
+    # First the confirmation page, naming the item; nothing is recalled yet.
+    assert asked.status_code == 200 and 'id="consequence"' in text(asked)
+    assert f"#{item_id} " in text(asked)
+    assert not office.get(f"/api/v1/agreements/{aid}/recalls", "approver").get_json()["recalls"]
+    recalled = approver.submit(
+        path, {"item_ids": str(item_id), "reason": "项目调整", "confirmed": "y"}
+    )
+    assert recalled.status_code == 303
     page = text(lead.get(path))
     confirmation = int(re.search(r'id="confirmation-(\d+)"', page).group(1))
     done = lead.submit(
@@ -208,13 +223,14 @@ def test_recall_confirm_and_terminate_with_the_manifest(office, app):
         {"outcome": "destroyed", "note": "已删除"},
         form_on=path,
     )
-    assert done.status_code == 302 and "已删除" in text(lead.get(path))
+    assert done.status_code == 303 and "已删除" in text(lead.get(path))
     # Termination needs the box ticked; then everything ends and the manifest is shown.
     unticked = approver.submit(f"/agreements/{aid}/terminate", form_on=path)
-    assert unticked.status_code == 302
+    assert unticked.status_code == 303
     assert office.get(f"/api/v1/agreements/{aid}", "approver").get_json()["status"] == "active"
     ended = approver.submit(f"/agreements/{aid}/terminate", {"understood": "y"}, form_on=path)
-    assert ended.status_code == 200 and "return manifest" in text(ended)
+    assert ended.status_code == 303 and "#recall-" in ended.headers["Location"]
+    assert "terminated" in text(approver.get(path))
     assert office.get(f"/api/v1/agreements/{aid}", "approver").get_json()["status"] == "terminated"
     assert lead.get(path).status_code == 200
 
@@ -228,7 +244,7 @@ def test_declassify_from_the_agreement_page(office, app):
         {"status": "declassified", "reason": "已公开"},
         form_on=page,
     )
-    assert done.status_code == 302
+    assert done.status_code == 303
     assert (
         office.get(f"/api/v1/agreements/{aid}/items", "approver").get_json()["items"][0]["status"]
         == "declassified"
@@ -264,6 +280,6 @@ def test_the_filer_withdraws_and_nobody_else_can(office, app):
     handler = Reader(app).login("handler")
     assert "Withdraw" not in text(handler.get(page))
     assert handler.submit(f"{page}/withdraw", form_on=page).status_code == 403
-    assert lead.submit(f"{page}/withdraw", form_on=page).status_code == 302
+    assert lead.submit(f"{page}/withdraw", form_on=page).status_code == 303
     assert office.get(f"/api/v1/disclosures/{rid}", "lead").get_json()["state"] == "withdrawn"
     assert "Nothing for you to do" in text(lead.get(page))

@@ -171,6 +171,18 @@ def valid_row(table: str, n: int) -> dict:
             "prev_hash": "0" * 64,
             "hash": "0" * 64,
         },
+        "audit_queue": {
+            "queued_at": "2026-01-05T08:00:00.000000Z",
+            "actor": "a",
+            "role": "r",
+            "action": "item:read",
+            "target": "item:1",
+            "decision": "allow",
+            "rule": "r",
+            "request_id": "-",
+            "client": "-",
+            "details": "{}",
+        },
         "audit_checkpoints": {
             "seq": 1000 + n,
             "head_hash": "0" * 64,
@@ -273,6 +285,7 @@ BAD_ROWS = [
     ("ck_policy_state_one_row", "policy_state", {}),
     ("ck_audit_head_one_row", "audit_head", {}),
     ("ck_audit_entries_decision", "audit_entries", {"decision": "maybe"}),
+    ("ck_audit_queue_decision", "audit_queue", {"decision": "maybe"}),
 ]
 SINGLE_ROW = {"policy_state", "audit_head"}
 

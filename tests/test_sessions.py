@@ -69,7 +69,7 @@ def test_next_goes_only_to_a_local_path(office, app, raw):
         "/login?next=" + raw,
         data={"csrf_token": token, "username": "approver", "password": PASSWORD},
     )
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"] == "/"
 
 
@@ -80,7 +80,7 @@ def test_next_keeps_a_local_path(office, app):
         "/login?next=/agreements%3Fpage%3D2",
         data={"csrf_token": token, "username": "approver", "password": PASSWORD},
     )
-    assert response.status_code == 302 and response.headers["Location"] == "/agreements?page=2"
+    assert response.status_code == 303 and response.headers["Location"] == "/agreements?page=2"
 
 
 def test_sign_out_ends_a_copied_cookie_too(office, app):
@@ -118,7 +118,7 @@ def test_cookies_are_secure_over_https_and_behind_a_proxy_that_says_so(settings_
                 headers={**headers, "Referer": "https://localhost/login"},
                 data={"csrf_token": token, "username": "approver", "password": PASSWORD},
             )
-            assert signed.status_code == 302, (base, headers)
+            assert signed.status_code == 303, (base, headers)
             cookie = _cookie_header(signed)
             assert "session=" in cookie
             assert ("Secure" in cookie) is secure, (base, headers, cookie)
@@ -174,7 +174,7 @@ def test_a_system_administrator_unlocks_an_account(office, app):
     users_page = text(admin.get("/admin/users"))
     assert f"/admin/users/{handler['id']}/unlock" in users_page and "locked until" in users_page
     unlocked = admin.submit(f"/admin/users/{handler['id']}/unlock", form_on="/admin/users")
-    assert unlocked.status_code == 302
+    assert unlocked.status_code == 303
     Reader(app).login("handler")
     (entry,) = [e for e in office.audit_entries(action="user:unlock") if e["decision"] == "allow"]
     assert entry["actor"] == "sysadm" and entry["target"] == "user:handler"

@@ -7,6 +7,7 @@ import hashlib
 import io
 import re
 
+from tests.conftest import PASSWORD
 from tests.pages import Reader, field_error, text
 
 
@@ -51,7 +52,7 @@ def test_lead_registers_an_nda_and_need_to_know_and_staff_can_then_read(office, 
         csrf_field="nda-csrf_token",
         content_type="multipart/form-data",
     )
-    assert done.status_code == 302
+    assert done.status_code == 303
     listed = office.get(f"/api/v1/agreements/{aid}/ndas", "lead").get_json()["ndas"]
     assert listed[0]["document_sha256"] == hashlib.sha256(pdf).hexdigest()
     assert listed[0]["document_stored"] is True
@@ -74,7 +75,7 @@ def test_lead_registers_an_nda_and_need_to_know_and_staff_can_then_read(office, 
         },
         csrf_field="ntk-csrf_token",
     )
-    assert granted.status_code == 302
+    assert granted.status_code == 303
     assert staff.get(f"/items/{item_id}/content").data.startswith(b"name,phone")
 
     ntk_id = office.get(f"/api/v1/agreements/{aid}/need-to-know", "lead").get_json()[
@@ -85,7 +86,7 @@ def test_lead_registers_an_nda_and_need_to_know_and_staff_can_then_read(office, 
         {"reason": "left the project"},
         form_on=path,
     )
-    assert revoked.status_code == 302
+    assert revoked.status_code == 303
     assert staff.get(f"/items/{item_id}/content").status_code == 403
     page = text(lead.get(path))
     assert "left the project" in page and "Renew" in page
@@ -110,7 +111,7 @@ def test_nda_renewal_page(office, app):
     bad = lead.submit(path, {"expires_on": office.day(400), "document_sha256": "xyz"})
     assert bad.status_code == 400 and "64 hexadecimal" in field_error(bad, "document_sha256")
     good = lead.submit(path, {"expires_on": office.day(400), "document_sha256": "c" * 64})
-    assert good.status_code == 302
+    assert good.status_code == 303
     listed = office.get(f"/api/v1/agreements/{aid}/ndas", "lead").get_json()["ndas"]
     assert [n["renews_id"] for n in listed] == [None, nda_id]
 
@@ -132,7 +133,7 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     missing = lead.submit(path, record)
     assert missing.status_code == 400 and field_error(missing, "item_ids")
     filed = lead.submit(path, {**record, "item_ids": str(item_id)})
-    assert filed.status_code == 302, re.findall(r"class=\"error[^>]*>([^<]*)", text(filed))
+    assert filed.status_code == 303, re.findall(r"class=\"error[^>]*>([^<]*)", text(filed))
     sub_id = office.get(f"/api/v1/agreements/{aid}/subcontractors", "lead").get_json()[
         "subcontractors"
     ][0]["id"]
@@ -143,11 +144,18 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     assert f'id="subcontractor-{sub_id}"' in text(handler.get("/queue"))
     assert "初审通过并转交" in text(handler.get(path))
     assert lead.submit(f"{path}/{sub_id}/review", form_on=path).status_code == 403
-    assert handler.submit(f"{path}/{sub_id}/review", form_on=path).status_code == 302
+    assert handler.submit(f"{path}/{sub_id}/review", form_on=path).status_code == 303
     approver = Reader(app).login("approver")
-    assert approver.submit(f"{path}/{sub_id}/approve", form_on=path).status_code == 302
+    assert (
+        approver.submit(
+            f"{path}/{sub_id}/approve", {"password": PASSWORD}, form_on=path
+        ).status_code
+        == 303
+    )
     assert "state-approved" in text(lead.get(path))
-    made = lead.submit(f"{path}/{sub_id}/token", form_on=path)
+    posted = lead.submit(f"{path}/{sub_id}/token", form_on=path)
+    assert posted.status_code == 303
+    made = lead.get(posted.headers["Location"])
     assert made.status_code == 200
     token = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(made)).group(1)
     assert token not in str(office.audit_entries())
@@ -159,7 +167,7 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     sub_id = office.get(f"/api/v1/agreements/{aid}/subcontractors", "lead").get_json()[
         "subcontractors"
     ][0]["id"]
-    rotated = lead.submit(f"{path}/{sub_id}/rotate", form_on=path)
+    rotated = lead.get(lead.submit(f"{path}/{sub_id}/rotate", form_on=path).headers["Location"])
     new = re.search(r'id="once"[^>]*>([^<]+)</textarea>', text(rotated)).group(1)
     assert rotated.headers["Cache-Control"] == "no-store"
     assert new != token
@@ -170,7 +178,7 @@ def test_subcontractor_token_shown_once_works_rotates_and_is_revoked(office, app
     report = text(lead.get(f"{path}/{sub_id}/report"))
     assert "短信平台" in report and "name, phone" in report
     revoked = lead.submit(f"{path}/{sub_id}/revoke", {"reason": "contract ended"}, form_on=path)
-    assert revoked.status_code == 302
+    assert revoked.status_code == 303
     assert "contract ended" in text(lead.get(path))
 
 
@@ -187,10 +195,14 @@ def test_breach_page_for_the_approver_only(office, app):
         "responsible": "staff",
         "audit_seqs": "999999",
     }
-    bad = approver.submit(path, body)
+    bad = approver.submit(path, {**body, "confirmed": "y"})
     assert bad.status_code in (400, 404) and field_error(bad, "audit_seqs")
-    good = approver.submit(path, {**body, "audit_seqs": str(seq)})
-    assert good.status_code == 302
+    asked = approver.submit(path, {**body, "audit_seqs": str(seq)})
+    # First the confirmation page, saying what it costs; nothing is recorded yet.
+    assert asked.status_code == 200 and "3,985,000.00 CNY" in text(asked)
+    assert not office.audit_entries(action="breach:create", decision="allow")
+    good = approver.submit(path, {**body, "audit_seqs": str(seq), "confirmed": "y"})
+    assert good.status_code == 303
     listed = text(approver.get(path))
     assert "3,985,000.00 CNY" in listed and "上海今点软件有限公司" in listed
     assert Reader(app).login("lead").get(path).status_code == 403
@@ -209,7 +221,8 @@ def test_a_breach_may_terminate_at_once_with_the_manifest(office, app):
             "responsible": "staff",
             "audit_seqs": str(seq),
             "terminate": "y",
+            "confirmed": "y",
         },
     )
-    assert done.status_code == 200 and "return manifest" in text(done)
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/{aid}/recalls")
     assert office.get(f"/api/v1/agreements/{aid}", "approver").get_json()["status"] == "terminated"

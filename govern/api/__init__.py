@@ -20,6 +20,7 @@ from govern import http
 from govern.actions import Action
 from govern.context import require_role_for
 from govern.errors import GovernError, Invalid, Unauthenticated
+from govern.messages import Msg
 from govern.schema import Schema, Str, parse_json
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,9 @@ def error_response(exc: GovernError) -> Response:
 def _json_body():
     raw = request.get_data(cache=True)
     if not raw:
-        raise Invalid("a JSON body is required", field="body")
+        raise Invalid(Msg("body.required"), field="body")
     if not request.is_json:
-        raise Invalid(
-            "the body is not valid JSON (send Content-Type: application/json)", field="body"
-        )
+        raise Invalid(Msg("body.not_json_type"), field="body")
     # Parsed by the schema module, which bounds nesting and text before Python's parser runs.
     return parse_json(raw)
 
@@ -149,10 +148,10 @@ def query_int(name: str, default: int, lo: int, hi: int) -> int:
     if raw is None or raw == "":
         return default
     if not re.fullmatch(r"[0-9]{1,19}", raw):
-        raise Invalid(f"{name}: must be a whole number from {lo} to {hi}", field=name)
+        raise Invalid(Msg("query.whole_number", lo=lo, hi=hi), field=name, at=name)
     value = int(raw)
     if not lo <= value <= hi:
-        raise Invalid(f"{name}: must be between {lo} and {hi}", field=name)
+        raise Invalid(Msg("query.between", lo=lo, hi=hi), field=name, at=name)
     return value
 
 

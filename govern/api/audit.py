@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 
 from flask import Response, request, stream_with_context
@@ -10,11 +11,53 @@ from govern import audit
 from govern.actions import Action
 from govern.api import endpoint, query_int, query_text
 from govern.clock import OfficeClock
+from govern.db import MAX_ID
 from govern.errors import Invalid
+from govern.messages import Msg
 from govern.schema import Schema, Str
 from govern.services import trail
 
-QUERY = ("actor", "action", "decision", "since", "until")
+QUERY = ("actor", "action", "decision", "since", "until", "item", "request", "grant", "third_party")
+
+# The CSV export's column names for a reader (?headers=...), in the order of audit.EXPORTED.
+# Without the argument the export keeps the trail's own column names and no byte-order mark.
+CSV_HEADERS = {
+    "en": (
+        "Seq",
+        "Time (UTC)",
+        "Actor",
+        "Role",
+        "Action",
+        "Target",
+        "Decision",
+        "Rule",
+        "Request id",
+        "Client",
+        "Details",
+        "Previous hash",
+        "Hash",
+        "Office time",
+        "Office time zone",
+    ),
+    "zh_CN": (
+        "序号",
+        "时间（UTC）",
+        "操作人",
+        "角色",
+        "操作",
+        "对象",
+        "决定",
+        "依据规则",
+        "请求编号",
+        "客户端",
+        "详情",
+        "前一条哈希",
+        "哈希",
+        "办公室时间",
+        "办公室时区",
+    ),
+}
+assert all(len(names) == len(audit.EXPORTED) for names in CSV_HEADERS.values())
 
 
 def _moment(name: str, clock: OfficeClock) -> datetime | None:
@@ -29,7 +72,7 @@ def _moment(name: str, clock: OfficeClock) -> datetime | None:
         moment.astimezone(UTC)  # the trail's times are UTC: the moment must have one
         return clock.local(moment)
     except (ValueError, OverflowError) as exc:
-        raise Invalid(f"{name}: must be an ISO-8601 date or time", field=name) from exc
+        raise Invalid(Msg("query.moment"), field=name, at=name) from exc
 
 
 def _parse(name: str, raw: str, clock: OfficeClock) -> datetime:
@@ -44,12 +87,27 @@ def _parse(name: str, raw: str, clock: OfficeClock) -> datetime:
 def query_from_args(clock: OfficeClock) -> audit.Query:
     decision = request.args.get("decision") or None
     if decision not in (None, "allow", "deny"):
-        raise Invalid("decision: must be allow or deny", field="decision")
+        raise Invalid(Msg("query.decision"), field="decision", at="decision")
     action = request.args.get("action") or None
     if action is not None and action not in {a.value for a in Action}:
-        raise Invalid("action: not a known audit action", field="action")
+        raise Invalid(Msg("query.action"), field="action", at="action")
     actor = query_text("actor", 200)
-    return audit.Query(actor, action, decision, _moment("since", clock), _moment("until", clock))
+    return audit.Query(
+        actor,
+        action,
+        decision,
+        _moment("since", clock),
+        _moment("until", clock),
+        # About one item, request or grant (their ids), or the requests of a third party.
+        item=_id("item"),
+        request=_id("request"),
+        grant=_id("grant"),
+        third_party=query_text("third_party", 300),
+    )
+
+
+def _id(name: str) -> int | None:
+    return query_int(name, 0, 1, MAX_ID) if request.args.get(name) else None
 
 
 @endpoint(
@@ -84,16 +142,24 @@ def verify_audit(ctx):
     "/audit/export",
     summary="Stream the selection as CSV or JSON lines",
     tag="audit",
-    query=QUERY + ("format",),
+    query=QUERY + ("format", "headers"),
     produces="text/csv",
     action=Action.AUDIT_EXPORT,
 )
 def export_audit(ctx):
     fmt = request.args.get("format", "jsonl")
     if fmt not in ("csv", "jsonl"):
-        raise Invalid("format: must be csv or jsonl", field="format")
+        raise Invalid(Msg("query.format"), field="format", at="format")
+    headers = request.args.get("headers") or None
+    if headers not in (None, *CSV_HEADERS):
+        raise Invalid(Msg("query.headers"), field="headers", at="headers")
     query = query_from_args(ctx.clock)
-    rows = trail.export(ctx, query, fmt)
+    header = CSV_HEADERS[headers] if headers else audit.EXPORTED
+    rows = trail.export(ctx, query, fmt, header)
+    if fmt == "csv" and headers:
+        # Asked for a reader (the page's export link asks in its language): a UTF-8 byte-order
+        # mark first, so spreadsheet programs (Excel set to Chinese) read UTF-8, not GBK.
+        rows = itertools.chain(["\ufeff"], rows)
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     response = Response(stream_with_context(rows), mimetype=mimetype)
     response.headers["Content-Disposition"] = f"attachment; filename=govern-audit.{fmt}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import request
 
 from govern.actions import Action
-from govern.api import endpoint
+from govern.api import _json_body, endpoint, query_int, query_text
+from govern.db import MAX_ID
 from govern.schema import Date, Enum, Id, List, Schema, Str
 from govern.services import disclosures, grants
 
@@ -23,6 +24,15 @@ DISCLOSURE_EDIT = Schema(
     **{name: type(f)(**{**f.__dict__, "required": False}) for name, f in _FIELDS.items()},
 )
 DENY_IN = Schema("DisclosureDeny", reason=Str(max_len=2000, multiline=True))
+# The reviewer's opinion (审核意见) that a review or an approval may carry; the body is optional.
+OPINION_IN = Schema("DisclosureOpinion", opinion=Str(required=False, max_len=2000, multiline=True))
+
+
+def opinion_from_body() -> str | None:
+    """The optional ``{"opinion": ...}`` of a review or an approval (no body: no opinion)."""
+    if not request.get_data(cache=True):
+        return None
+    return OPINION_IN.validate(_json_body()).get("opinion")
 
 
 def disclosure_json(ctx, d) -> dict:
@@ -44,14 +54,21 @@ def create_disclosure(ctx, data, agreement_id):
 
 @endpoint(
     "/agreements/<int:agreement_id>/disclosures",
-    summary="List an agreement's disclosure requests (?state=)",
+    summary="List an agreement's disclosure requests (?state=&third_party=&item=)",
     tag="disclosures",
-    query=("state",),
+    query=("state", "third_party", "item"),
     action=Action.DISCLOSURE_LIST,
 )
 def list_disclosures(ctx, agreement_id):
-    found = disclosures.list_for(ctx, agreement_id, request.args.get("state") or None)
-    return {"disclosures": [disclosure_json(ctx, d) for d in found]}
+    # Each request's items and people are read for all of them at once, not per request.
+    found = disclosures.list_for(
+        ctx,
+        agreement_id,
+        request.args.get("state") or None,
+        third_party=query_text("third_party", 300),
+        item_id=query_int("item", 0, 1, MAX_ID) or None,
+    )
+    return {"disclosures": disclosures.rows_json(ctx, found)}
 
 
 @endpoint(
@@ -110,15 +127,16 @@ _move(
 )
 _move(
     "/disclosures/<int:disclosure_id>/review",
-    "First-level review (office_handler)",
+    'First-level review (office_handler); optional body {"opinion"}: the handler\'s 审核意见',
     Action.DISCLOSURE_REVIEW,
-    disclosures.review,
+    lambda ctx, ident: disclosures.review(ctx, ident, opinion_from_body()),
 )
 _move(
     "/disclosures/<int:disclosure_id>/approve",
-    "Approve and seal (office_approver)",
+    'Approve and seal (office_approver); optional body {"opinion"}: the approver\'s 审核意见, '
+    "sealed with the decision",
     Action.DISCLOSURE_APPROVE,
-    disclosures.approve,
+    lambda ctx, ident: disclosures.approve(ctx, ident, opinion_from_body()),
 )
 _move(
     "/disclosures/<int:disclosure_id>/withdraw",

@@ -40,7 +40,12 @@ ERROR = {
             "type": "object",
             "properties": {
                 "code": {"type": "string"},
-                "message": {"type": "string"},
+                "message": {"type": "string", "description": "English text"},
+                "key": {
+                    "type": "string",
+                    "description": "the message key (govern.messages), for a client's own words",
+                },
+                "params": {"type": "object", "description": "the key's named parameters"},
                 "field": {"type": "string"},
             },
             "required": ["code", "message"],

@@ -4,11 +4,10 @@ and the admins' links), and the holder's own password (/auth/set-password, /auth
 
 from __future__ import annotations
 
-from flask import url_for
-
 from govern import policy
 from govern.actions import Action
 from govern.api import endpoint
+from govern.http import external_url
 from govern.schema import Enum, Schema, Str
 from govern.services import accounts, links, users
 
@@ -37,7 +36,7 @@ CHANGE_PASSWORD_IN = Schema(
 
 
 def set_password_url(token: str) -> str:
-    return url_for("web.set_password", token=token, _external=True)
+    return external_url("web.set_password", token=token)
 
 
 def _linked(user, token, link) -> dict:

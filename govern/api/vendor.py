@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from govern.actions import Action
 from govern.api import endpoint
+from govern.api.disclosures import opinion_from_body
 from govern.audit import iso
 from govern.schema import Base64, Bool, Date, Enum, Id, Int, List, Schema, Sha256, Str
 from govern.services import breaches, ndas, subcontractors
@@ -104,6 +105,8 @@ def subcontractor_json(ctx, sub, scopes) -> dict:
         "reviewed_by": subcontractors.username(ctx, sub.reviewed_by),
         "decided_by": subcontractors.username(ctx, sub.decided_by),
         "deny_reason": sub.deny_reason,
+        "review_opinion": sub.review_note,
+        "decision_opinion": sub.decision_note if sub.deny_reason is None else sub.deny_reason,
         "sealed": sub.approval_jws is not None,
         "whole_items": [s.item_id for s in scopes if not s.fields],
         "scopes": [
@@ -265,15 +268,17 @@ def _sub_move(rule: str, summary: str, action: Action, service):
 
 _sub_move(
     "/subcontractors/<int:sub_id>/review",
-    "First-level review of a subcontractor record (office_handler)",
+    "First-level review of a subcontractor record (office_handler); optional body "
+    '{"opinion"}: the handler\'s 审核意见',
     Action.SUBCONTRACTOR_REVIEW,
-    subcontractors.review,
+    lambda ctx, ident: subcontractors.review(ctx, ident, opinion_from_body()),
 )
 _sub_move(
     "/subcontractors/<int:sub_id>/approve",
-    "Approve a subcontractor record and seal it (office_approver)",
+    "Approve a subcontractor record and seal it (office_approver); optional body "
+    '{"opinion"}: the approver\'s 审核意见, sealed with the decision',
     Action.SUBCONTRACTOR_APPROVE,
-    subcontractors.approve,
+    lambda ctx, ident: subcontractors.approve(ctx, ident, opinion_from_body()),
 )
 
 

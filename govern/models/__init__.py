@@ -1,12 +1,13 @@
 """Typed ORM models, one module per domain. Importing this package registers every table."""
 
-from govern.models.accounts import LoginThrottle, PasswordLink, User
+from govern.models.accounts import LoginThrottle, PasswordLink, ShownOnce, User
 from govern.models.agreements import Agreement, Item
 from govern.models.audit import (
     AuditCheckpoint,
     AuditCosignature,
     AuditEntry,
     AuditHead,
+    AuditQueued,
     AuditTreeCheckpoint,
     AuditTreeNode,
     AuditWitness,
@@ -24,6 +25,7 @@ __all__ = [
     "AuditCosignature",
     "AuditEntry",
     "AuditHead",
+    "AuditQueued",
     "AuditTreeCheckpoint",
     "AuditTreeNode",
     "AuditWitness",
@@ -43,6 +45,7 @@ __all__ = [
     "PolicyState",
     "Recall",
     "ReturnConfirmation",
+    "ShownOnce",
     "Subcontractor",
     "SubcontractorScope",
     "User",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base, UTCDateTime, utcnow
@@ -66,3 +66,21 @@ class PasswordLink(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Spent without use: a newer link for the same account replaced it.
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShownOnce(Base):
+    """A secret a page shows once (a grant token, a client token, a set-password link), kept
+    between the POST that made it and the one GET that shows it (issue 12: a reload never repeats
+    the action). Only its maker's account may open it, once, within minutes; the secret is
+    encrypted under the keyring and the address holds a random handle of which only the SHA-256
+    is kept. The row is deleted when shown."""
+
+    __tablename__ = "shown_once"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -54,6 +54,30 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditQueued(Base):
+    """An entry durably queued, not yet in the chain (PostgreSQL): each unit of work inserts its
+    own rows here in its own transaction, touching no shared row, and the sequencer moves them
+    into ``audit_entries`` in batches (seq, hashes, tree, head: one lock, one commit). The columns
+    are the entries' own, so a value the trail would refuse is refused here, with the action."""
+
+    __tablename__ = "audit_queue"
+    __table_args__ = (CheckConstraint(one_of("decision", DECISIONS), name="decision"),)
+
+    id: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    # When the unit of work queued it (UTC ISO, as ``at``); its ``at`` in the chain is this time
+    # or the previous entry's, whichever is later (time never runs backwards in the trail).
+    queued_at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(8))
+    rule: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text)
+
+
 class AuditHead(Base):
     """The chain's head, one row. Locking it is what makes concurrent appends one gapless chain."""
 

@@ -48,5 +48,8 @@ class OutboxMessage(Base):
     )
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # The subject and body as message keys with parameters (JSON), for pages in the reader's
+    # language; ``subject`` and ``body`` keep the English text for mail (None before 0008).
+    message_keys: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -116,6 +116,9 @@ class Subcontractor(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deny_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The handler's and the approver's opinions (审核意见) on their steps, as they wrote them.
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decision_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The office's seal over the record it approved (the same seal as a disclosure's approval).
     approval_document: Mapped[str | None] = mapped_column(Text, nullable=True)
     approval_jws: Mapped[str | None] = mapped_column(Text, nullable=True)

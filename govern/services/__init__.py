@@ -8,6 +8,8 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from govern.errors import NotFound
+from govern.messages import Msg
+from govern.models import User
 
 T = TypeVar("T")
 
@@ -16,5 +18,11 @@ def get_or_404(db: Session, model: type[T], ident, what: str | None = None) -> T
     """Fetch one row by primary key or raise NotFound naming the resource."""
     obj = db.get(model, ident) if isinstance(ident, int) and ident > 0 else None
     if obj is None:
-        raise NotFound(f"{what or model.__tablename__} {ident} does not exist")
+        raise NotFound(Msg("missing.object", kind=what or model.__tablename__, id=ident))
     return obj
+
+
+def username(db: Session, user_id: int | None) -> str | None:
+    """The username of an account id (None for none or an unknown id)."""
+    user = db.get(User, user_id) if user_id else None
+    return user.username if user else None

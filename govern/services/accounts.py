@@ -8,14 +8,15 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, delete, select
+from sqlalchemy import bindparam, case, delete, select
 
 from govern import duties, policy, tokens
 from govern.actions import Action
 from govern.context import Ctx, Principal, Target, require
-from govern.db import upsert, utcnow
+from govern.db import as_id, upsert, utcnow
 from govern.errors import Conflict, Forbidden, Invalid, TooManyFailedLogins, Unauthenticated
-from govern.models import LoginThrottle, User
+from govern.messages import Msg
+from govern.models import LoginThrottle, PolicyState, User
 
 
 @lru_cache(maxsize=4)
@@ -45,9 +46,9 @@ def check_org(role: str, org: str | None) -> str | None:
     """A vendor account names its vendor organisation; an office or admin account names none."""
     org = (org or "").strip() or None
     if role in policy.VENDOR_ROLES and org is None:
-        raise Invalid(f"org: a {role} account belongs to a vendor organisation", field="org")
+        raise Invalid(Msg("account.needs_org", role=role), field="org", at="org")
     if role not in policy.VENDOR_ROLES and org is not None:
-        raise Invalid(f"org: a {role} account belongs to the office, not a vendor", field="org")
+        raise Invalid(Msg("account.office_org", role=role), field="org", at="org")
     return org
 
 
@@ -66,18 +67,17 @@ def create_user(
     decision = require(ctx, Action.USER_CREATE, target)
     username = username.strip().lower()
     if not USERNAME.fullmatch(username) or username in policy.ROLES:
-        raise Invalid("username: 2-64 of a-z 0-9 _ . -, not a role name", field="username")
+        raise Invalid(Msg("account.username_form"), field="username", at="username")
     if role not in policy.ACCOUNT_ROLES:
-        raise Invalid(
-            f"role: must be one of {', '.join(sorted(policy.ACCOUNT_ROLES))}", field="role"
-        )
+        choices = ", ".join(sorted(policy.ACCOUNT_ROLES))
+        raise Invalid(Msg("schema.one_of", choices=choices), field="role", at="role")
     org = check_org(role, org)
     if password is not None and ctx.principal.kind != "system":
-        raise Forbidden("only the local operator sets a password for someone else")
+        raise Forbidden(Msg("account.operator_password"))
     if password is not None and len(password) < MIN_PASSWORD:
-        raise Invalid(f"password: needs at least {MIN_PASSWORD} characters", field="password")
+        raise Invalid(Msg("password.short", min=MIN_PASSWORD), field="password", at="password")
     if ctx.db.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"username: {username} is taken", field="username")
+        raise Conflict(Msg("account.taken", name=username), field="username", at="username")
     violation = duties.assignment_violation(ctx.db, duties.actor(ctx), username, role)
     duties.enforce(ctx, Action.USER_CREATE, target, violation, "role", role=role)
     hashed = _hasher(ctx).hash(password) if password is not None else NO_PASSWORD
@@ -89,7 +89,7 @@ def create_user(
     ctx.record(
         Action.ROLE_ASSIGN,
         Target("user", username),
-        rule="account creation",
+        rule=Msg("rule.account_creation"),
         role_assigned=role,
         org=org,
     )
@@ -98,7 +98,7 @@ def create_user(
 
 def set_password(ctx: Ctx, user: User, password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise Invalid(f"password: needs at least {MIN_PASSWORD} characters", field="password")
+        raise Invalid(Msg("password.short", min=MIN_PASSWORD), field="password", at="password")
     user.password_hash = _hasher(ctx).hash(password)
     # Every token and session carries the credential version; moving it ends them all.
     user.credential_version += 1
@@ -110,7 +110,11 @@ def change_password(ctx: Ctx, username: str, current: str, new: str) -> User:
     user = authenticate(ctx, username, current)
     ctx.principal = principal_for(user)
     set_password(ctx, user, new)
-    ctx.record(Action.AUTH_CHANGE_PASSWORD, Target("user", user.username), rule="password verified")
+    ctx.record(
+        Action.AUTH_CHANGE_PASSWORD,
+        Target("user", user.username),
+        rule=Msg("rule.password_verified"),
+    )
     return user
 
 
@@ -140,7 +144,7 @@ def _check_throttle(ctx: Ctx, username: str) -> None:
                 Action.AUTH_LOGIN,
                 Target("user", username),
                 "deny",
-                "too many failed logins",
+                Msg("rule.locked"),
                 keep=True,
                 throttled=key.split(":")[0],
                 until=until.isoformat(timespec="seconds"),
@@ -186,21 +190,48 @@ def authenticate(ctx: Ctx, username: str, password: str) -> User:
             Action.AUTH_LOGIN,
             Target("user", username),
             "deny",
-            "bad username or password",
+            Msg("auth.bad_password"),
             collapse=False,
         )
         ctx.commit()
-        raise Unauthenticated("bad username or password")
+        raise Unauthenticated(Msg("auth.bad_password"))
     ctx.db.query(LoginThrottle).filter(LoginThrottle.key == f"account:{username}").delete()
     if _hasher(ctx).check_needs_rehash(user.password_hash):
         user.password_hash = _hasher(ctx).hash(password)
     return user
 
 
+def confirm_password(ctx: Ctx, password: str, action: Action, target: Target | str) -> None:
+    """The signed-in holder proves its password again before sealing (issue 12: the approver's
+    seal is a signature). A wrong password seals nothing: the refusal is audited under the
+    sealing action, kept though the step fails, and counts toward the account's sign-in lockout
+    (a stolen session cannot guess the password here faster than at the sign-in page)."""
+    username = ctx.principal.name
+    _check_throttle(ctx, username)
+    user = ctx.db.get(User, ctx.principal.id)
+    try:
+        _hasher(ctx).verify(user.password_hash, password or "")
+        good = user.password_hash != NO_PASSWORD
+    except (VerificationError, InvalidHashError):
+        good = False
+    if good:
+        return
+    _count_failure(ctx, username)
+    ctx.record(action, target, "deny", Msg("rule.password_not_confirmed"), collapse=False)
+    # Written now (with the failure count): the seal does not happen, the refusal stays.
+    ctx.commit()
+    raise Unauthenticated(Msg("auth.password_not_confirmed"))
+
+
 def login(ctx: Ctx, username: str, password: str, how: str) -> User:
     user = authenticate(ctx, username, password)
     ctx.principal = principal_for(user)
-    ctx.record(Action.AUTH_LOGIN, Target("user", user.username), rule="password verified", via=how)
+    ctx.record(
+        Action.AUTH_LOGIN,
+        Target("user", user.username),
+        rule=Msg("rule.password_verified"),
+        via=how,
+    )
     return user
 
 
@@ -209,7 +240,7 @@ def logout(ctx: Ctx) -> None:
     (the one in this browser and any copy of it) stops working on the server."""
     user = ctx.db.get(User, ctx.principal.id)
     user.session_epoch += 1
-    ctx.record(Action.AUTH_LOGOUT, Target("user", user.username), rule="signed out")
+    ctx.record(Action.AUTH_LOGOUT, Target("user", user.username), rule=Msg("rule.signed_out"))
 
 
 def unlock(ctx: Ctx, user: User) -> bool:
@@ -234,25 +265,49 @@ def issue_token(ctx: Ctx, username: str, password: str) -> dict:
     ctx.record(
         Action.AUTH_TOKEN,
         Target("user", user.username),
-        rule="password verified",
+        rule=Msg("rule.password_verified"),
         expires_in=seconds,
     )
     return {"access_token": token, "token_type": "Bearer", "expires_in": seconds}
 
 
-def user_for_token(ctx: Ctx, token: str) -> User:
+# Every bearer request reads the account's live state and the policy version, in one statement
+# built once: the credential version and the active flag are checked on every request (no time
+# window in which a disabled account or a changed password still works), and the policy version
+# tells the decision point whether its rules are current (Ctx.policy) without a read of its own.
+_LIVE_ACCOUNT = select(
+    User.id,
+    User.username,
+    User.org,
+    User.active,
+    User.credential_version,
+    select(PolicyState.version)
+    .where(PolicyState.id == 1)
+    .scalar_subquery()
+    .label("policy_version"),
+).where(User.id == bindparam("user_id"))
+
+
+def user_for_token(ctx: Ctx, token: str):
     """The live account behind an API token: still active, same credentials as when issued.
-    A refusal is audited (with the token's fingerprint, never the token)."""
+    A refusal is audited (with the token's fingerprint, never the token). Answers the account's
+    row (id, username, org), not a loaded object: nothing here changes it."""
     try:
         claims = tokens.check_api_token(ctx.keys, ctx.settings.issuer, token)
     except Unauthenticated:
-        _refuse_bearer(ctx, token, "invalid or expired bearer token")
+        _refuse_bearer(ctx, token, Msg("rule.bearer_invalid"))
         raise
-    user = ctx.db.get(User, int(claims.subject)) if claims.subject.isdigit() else None
+    user = None
+    if as_id(claims.subject) is not None:
+        # On the session's connection (same transaction): a core row, no ORM loading around it.
+        conn = ctx.db.connection()
+        user = conn.execute(_LIVE_ACCOUNT, {"user_id": int(claims.subject)}).first()
     if user is None or not user.active or user.credential_version != claims.credential_version:
-        why = "account disabled" if user is not None and not user.active else "credentials changed"
-        _refuse_bearer(ctx, token, f"the bearer token is no longer valid: {why}")
-        raise Unauthenticated("the bearer token is no longer valid")
+        disabled = user is not None and not user.active
+        why = Msg("rule.account_disabled") if disabled else Msg("rule.credentials_changed")
+        _refuse_bearer(ctx, token, Msg("rule.bearer_stale", why=why))
+        raise Unauthenticated(Msg("auth.bearer_stale"))
+    ctx.policy_version = user.policy_version or 0
     return user
 
 

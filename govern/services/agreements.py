@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from govern.actions import Action
 from govern.context import Ctx, Target, require
+from govern.messages import Msg
 from govern.models import Agreement, Item
 from govern.policy import GLOBAL
 from govern.services import get_or_404
@@ -101,5 +102,7 @@ def clocks(ctx: Ctx, listing: list[Agreement], today: date) -> dict[int, dict]:
 def is_active(agreement: Agreement):
     """A check for :func:`decide`: the agreement has not been terminated."""
     return lambda: (
-        None if agreement.status == "active" else f"agreement {agreement.id} is {agreement.status}"
+        None
+        if agreement.status == "active"
+        else Msg("agreement.is", id=agreement.id, status=agreement.status)
     )

@@ -7,13 +7,25 @@ the project amount, i.e. the agreement's contract value (clause 7).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, literal, select, union_all
 
 from govern.actions import Action
-from govern.context import Ctx, Target, require
+from govern.context import Ctx, Target, can, require
 from govern.db import as_id
 from govern.errors import Invalid
-from govern.models import Agreement, AuditEntry, Breach, Subcontractor
+from govern.messages import Msg
+from govern.models import (
+    Agreement,
+    AuditEntry,
+    Breach,
+    Disclosure,
+    Grant,
+    Item,
+    Nda,
+    NeedToKnow,
+    Recall,
+    Subcontractor,
+)
 from govern.models import recalls as rules
 from govern.services import agreements, get_or_404, recalls
 from govern.services.ndas import vendor_user
@@ -35,16 +47,97 @@ def _responsible(ctx: Ctx, agreement: Agreement, kind: str, who: str) -> str:
     sub = ctx.db.get(Subcontractor, sub_id) if sub_id else None
     if sub is None or sub.agreement_id != agreement.id:
         raise Invalid(
-            f"responsible: no subcontractor {who} in agreement {agreement.id}", field="responsible"
+            Msg("breach.no_subcontractor", who=who, agreement=agreement.id),
+            field="responsible",
+            at="responsible",
         )
     return f"subcontractor:{sub.id}"
 
 
-def _check_seqs(ctx: Ctx, seqs: list[int]) -> None:
-    found = set(ctx.db.scalars(select(AuditEntry.seq).where(AuditEntry.seq.in_(seqs))))
+def _named(kind: str, column):
+    """``kind:<id>`` as the trail writes a target, built by the database (both stores)."""
+    return literal(f"{kind}:") + cast(column, String)
+
+
+def _targets(agreement_id: int):
+    """Every trail target that names the agreement or one of its objects, as one subquery."""
+    of = agreement_id
+    parts = [
+        select(literal(f"agreement:{of}")),
+        select(_named("item", Item.id)).where(Item.agreement_id == of),
+        select(_named("nda", Nda.id)).where(Nda.agreement_id == of),
+        select(_named("ntk", NeedToKnow.id)).where(NeedToKnow.agreement_id == of),
+        select(_named("subcontractor", Subcontractor.id)).where(Subcontractor.agreement_id == of),
+        select(_named("disclosure", Disclosure.id)).where(Disclosure.agreement_id == of),
+        select(_named("grant", Grant.id))
+        .join(Disclosure, Disclosure.id == Grant.disclosure_id)
+        .where(Disclosure.agreement_id == of),
+        select(_named("recall", Recall.id)).where(Recall.agreement_id == of),
+        select(_named("breach", Breach.id)).where(Breach.agreement_id == of),
+    ]
+    return union_all(*parts).scalar_subquery()
+
+
+def _of_agreement(agreement_id: int):
+    return select(AuditEntry).where(AuditEntry.target.in_(_targets(agreement_id)))
+
+
+def evidence(
+    ctx: Ctx,
+    agreement: Agreement,
+    limit: int = 50,
+    before: int | None = None,
+    decision: str | None = None,
+) -> tuple[list[AuditEntry], int | None]:
+    """The trail entries about this agreement and its objects, newest first, for the approver
+    recording a breach (clause 7: a breach is tied to the entries that show it).
+
+    Only what recording a breach needs, not the trail: entries whose target is the agreement or
+    one of its objects, for a reader who may record a breach here (asked without a trail entry:
+    the page's own breach:list decision is its audited one). Only denials or only allowed
+    decisions when ``decision`` says so. Returns (entries, older cursor)."""
+    if not can(ctx, Action.BREACH_CREATE, agreements.target(agreement)):
+        return [], None
+    if decision not in (None, "allow", "deny"):
+        raise Invalid("decision: must be allow or deny", field="decision")
+    stmt = _of_agreement(agreement.id)
+    if decision:
+        stmt = stmt.where(AuditEntry.decision == decision)
+    if before is not None:
+        stmt = stmt.where(AuditEntry.seq < before)
+    rows = list(ctx.db.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].seq if more and rows else None)
+
+
+def _check_seqs(ctx: Ctx, agreement: Agreement, seqs: list[int]) -> None:
+    """Every entry named exists and is about this agreement (no entry of another agreement, nor
+    of the rest of the trail, which the approver does not read)."""
+    found = set(
+        ctx.db.scalars(
+            _of_agreement(agreement.id)
+            .where(AuditEntry.seq.in_(seqs))
+            .with_only_columns(AuditEntry.seq)
+        )
+    )
     missing = sorted(set(seqs) - found)
     if missing:
-        raise Invalid(f"audit_seqs: no audit entries {missing}", field="audit_seqs")
+        raise Invalid(
+            Msg("breach.not_about", seqs=missing, agreement=agreement.id),
+            field="audit_seqs",
+            at="audit_seqs",
+        )
+
+
+def check(ctx: Ctx, agreement_id: int, data: dict) -> dict:
+    """What :func:`create` would refuse in ``data`` (the responsible party, the entries), for
+    the confirmation page shown before it: reads only, no trail entry (the record itself, when
+    confirmed, makes its audited decision and checks again)."""
+    agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
+    responsible = _responsible(ctx, agreement, data["responsible_kind"], data["responsible"])
+    _check_seqs(ctx, agreement, data["audit_seqs"])
+    return {**data, "responsible": responsible}
 
 
 def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Breach, Agreement, list[dict] | None]:
@@ -54,7 +147,7 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Breach, Agreement, 
     agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
     decision = require(ctx, Action.BREACH_CREATE, agreements.target(agreement))
     responsible = _responsible(ctx, agreement, data["responsible_kind"], data["responsible"])
-    _check_seqs(ctx, data["audit_seqs"])
+    _check_seqs(ctx, agreement, data["audit_seqs"])
     breach = Breach(
         agreement_id=agreement.id,
         recorded_by=ctx.principal.id,

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from govern import services
 from govern.actions import Action
-from govern.approvals import sealed_approval
+from govern.approvals import sealed_approval, sealed_step
 from govern.audit import iso
-from govern.context import Ctx, Decision, Target, require
+from govern.context import Ctx, Decision, Target, can, require
 from govern.crypto import canonical_json
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, NotFound
+from govern.messages import Msg
 from govern.models import (
     Agreement,
     AuditEntry,
@@ -67,13 +69,30 @@ def effective_state(ctx: Ctx, d: Disclosure) -> str:
     return d.state
 
 
+def effective_state_sql(ctx: Ctx):
+    """:func:`effective_state` as a SQL expression, so that a page counts or filters requests by
+    their state as of now in one statement (the two must say the same)."""
+    cutoff = utcnow() - timedelta(days=ctx.settings.request_expiry_days)
+    return case(
+        (
+            and_(
+                Disclosure.state.in_(UNDECIDED),
+                Disclosure.submitted_at.is_not(None),
+                Disclosure.submitted_at <= cutoff,
+            ),
+            "expired",
+        ),
+        (and_(Disclosure.state == "approved", Disclosure.ends_on < ctx.today()), "expired"),
+        else_=Disclosure.state,
+    )
+
+
 def item_ids(ctx: Ctx, d: Disclosure) -> list[int]:
     return [r.item_id for r in _rows(ctx, d)]
 
 
 def _username(ctx: Ctx, user_id: int | None) -> str | None:
-    user = ctx.db.get(User, user_id) if user_id else None
-    return user.username if user else None
+    return services.username(ctx.db, user_id)
 
 
 def _rows(ctx: Ctx, d: Disclosure) -> list[DisclosureItem]:
@@ -86,8 +105,7 @@ def _rows(ctx: Ctx, d: Disclosure) -> list[DisclosureItem]:
     )
 
 
-def as_json(ctx: Ctx, d: Disclosure) -> dict:
-    rows = _rows(ctx, d)
+def _json(ctx: Ctx, d: Disclosure, rows: list[DisclosureItem], name) -> dict:
     return {
         "id": d.id,
         "agreement_id": d.agreement_id,
@@ -99,17 +117,40 @@ def as_json(ctx: Ctx, d: Disclosure) -> dict:
         "starts_on": d.starts_on.isoformat(),
         "ends_on": d.ends_on.isoformat(),
         "state": effective_state(ctx, d),
-        "filed_by": _username(ctx, d.filed_by),
+        "filed_by": name(d.filed_by) if d.filed_by else None,
         "submitted_at": iso(d.submitted_at) if d.submitted_at else None,
-        "reviewed_by": _username(ctx, d.reviewed_by),
+        "reviewed_by": name(d.reviewed_by) if d.reviewed_by else None,
         "reviewed_at": iso(d.reviewed_at) if d.reviewed_at else None,
-        "decided_by": _username(ctx, d.decided_by),
+        "decided_by": name(d.decided_by) if d.decided_by else None,
         "decided_at": iso(d.decided_at) if d.decided_at else None,
         "deny_reason": d.deny_reason,
+        "review_opinion": d.review_note,
+        "decision_opinion": d.decision_note if d.deny_reason is None else d.deny_reason,
         "ended_at": iso(d.ended_at) if d.ended_at else None,
         "ended_reason": d.ended_reason,
         "sealed": d.approval_jws is not None,
     }
+
+
+def rows_json(ctx: Ctx, listed: list[Disclosure]) -> list[dict]:
+    """:func:`as_json` of many requests with two statements in all (their items, the people
+    named), not two per request: for the pages that list them. Both run even for no request, so
+    that a page's statements do not depend on what it finds."""
+    ids = [d.id for d in listed]
+    items: dict[int, list[DisclosureItem]] = {i: [] for i in ids}
+    for row in ctx.db.scalars(
+        select(DisclosureItem)
+        .where(DisclosureItem.disclosure_id.in_(ids))
+        .order_by(DisclosureItem.item_id)
+    ):
+        items[row.disclosure_id].append(row)
+    people = {p for d in listed for p in (d.filed_by, d.reviewed_by, d.decided_by) if p}
+    names = dict(ctx.db.execute(select(User.id, User.username).where(User.id.in_(people))).all())
+    return [_json(ctx, d, items[d.id], names.get) for d in listed]
+
+
+def as_json(ctx: Ctx, d: Disclosure) -> dict:
+    return _json(ctx, d, _rows(ctx, d), lambda user_id: _username(ctx, user_id))
 
 
 # Refusals that are not authorization failures are still decisions: they reach the trail even
@@ -121,9 +162,9 @@ def refuse(ctx: Ctx, action: Action, tgt: Target, reason: str) -> Conflict:
 
 def _check_window(data: dict, today) -> None:
     if data["ends_on"] < data["starts_on"]:
-        raise Invalid("ends_on: the window ends before it starts", field="ends_on")
+        raise Invalid(Msg("window.ends_before_start"), field="ends_on", at="ends_on")
     if data["ends_on"] < today:
-        raise Invalid("ends_on: the window has already ended", field="ends_on")
+        raise Invalid(Msg("window.ended"), field="ends_on", at="ends_on")
 
 
 def _items_for(ctx: Ctx, agreement: Agreement, ids: list[int]) -> list[Item]:
@@ -133,8 +174,9 @@ def _items_for(ctx: Ctx, agreement: Agreement, ids: list[int]) -> list[Item]:
         item = found.get(ident)
         if item is None or item.agreement_id != agreement.id:
             raise Invalid(
-                f"item_ids: item {ident} is not an item of agreement {agreement.id}",
+                Msg("item.not_in_agreement", item=ident, agreement=agreement.id),
                 field="item_ids",
+                at="item_ids",
             )
     return [found[i] for i in ids]
 
@@ -142,12 +184,12 @@ def _items_for(ctx: Ctx, agreement: Agreement, ids: list[int]) -> list[Item]:
 def _unavailable(agreement: Agreement, items: list[Item]) -> str | None:
     """Why these items may not be disclosed now, or None."""
     if agreement.status != "active":
-        return f"agreement {agreement.id} is {agreement.status}"
+        return Msg("agreement.is", id=agreement.id, status=agreement.status)
     for item in items:
         # Only protected items need (and may get) a request: recalled, returned or destroyed
         # ones are gone, public or declassified ones need no request (clause 1.1, 5.2).
         if item.status != "protected":
-            return f"item {item.id} is {item.status}"
+            return Msg("item.is", id=item.id, status=item.status)
     return None
 
 
@@ -196,14 +238,43 @@ def get(ctx: Ctx, disclosure_id: int) -> Disclosure:
     return d
 
 
-def list_for(ctx: Ctx, agreement_id: int, state: str | None = None) -> list[Disclosure]:
+def list_json(
+    ctx: Ctx,
+    agreement_id: int,
+    state: str | None = None,
+    third_party: str | None = None,
+    item_id: int | None = None,
+) -> list[dict]:
+    """An agreement's requests (of one state as of now) for a page: one decision, and the same
+    few statements however many requests there are."""
+    return rows_json(ctx, list_for(ctx, agreement_id, state, third_party, item_id))
+
+
+def list_for(
+    ctx: Ctx,
+    agreement_id: int,
+    state: str | None = None,
+    third_party: str | None = None,
+    item_id: int | None = None,
+) -> list[Disclosure]:
+    """The agreement's requests, oldest first; narrowed to a state, a third party (any part of
+    its name, in any case) or a request naming one item."""
     agreement = get_or_404(ctx.db, Agreement, agreement_id, "agreement")
     if state is not None and state not in STATES:
-        raise Invalid(f"state: must be one of {', '.join(STATES)}", field="state")
+        raise Invalid(Msg("schema.one_of", choices=", ".join(STATES)), field="state", at="state")
     require(ctx, Action.DISCLOSURE_LIST, agreements.target(agreement))
-    rows = ctx.db.scalars(
-        select(Disclosure).where(Disclosure.agreement_id == agreement.id).order_by(Disclosure.id)
-    )
+    stmt = select(Disclosure).where(Disclosure.agreement_id == agreement.id)
+    if third_party:
+        stmt = stmt.where(
+            func.lower(Disclosure.third_party).contains(third_party.lower(), autoescape=True)
+        )
+    if item_id is not None:
+        stmt = stmt.where(
+            Disclosure.id.in_(
+                select(DisclosureItem.disclosure_id).where(DisclosureItem.item_id == item_id)
+            )
+        )
+    rows = ctx.db.scalars(stmt.order_by(Disclosure.id))
     return [d for d in rows if state is None or effective_state(ctx, d) == state]
 
 
@@ -218,27 +289,20 @@ def participants(ctx: Ctx, d: Disclosure) -> set[int]:
 
 def _not_a_participant(ctx: Ctx, d: Disclosure):
     return lambda: (
-        "the filer, an editor or the submitter of a request never reviews or decides it "
-        "(separation of duties)"
-        if ctx.principal.id in participants(ctx, d)
-        else None
+        Msg("duty.request_participant") if ctx.principal.id in participants(ctx, d) else None
     )
 
 
 def _not_the_reviewer(ctx: Ctx, d: Disclosure):
     return lambda: (
-        "the reviewer and the approver of one request must be two people (separation of duties)"
+        Msg("duty.reviewer_approver")
         if d.reviewed_by is not None and d.reviewed_by == ctx.principal.id
         else None
     )
 
 
 def _only_the_filer(ctx: Ctx, d: Disclosure):
-    return lambda: (
-        None
-        if d.filed_by == ctx.principal.id
-        else "only the filer edits, submits or withdraws its request"
-    )
+    return lambda: None if d.filed_by == ctx.principal.id else Msg("duty.only_filer")
 
 
 DUTIES = {
@@ -251,13 +315,28 @@ DUTIES = {
 }
 
 
+def possible_moves(ctx: Ctx, d: Disclosure) -> set[str]:
+    """The moves the reader could make on ``d`` now, for drawing its buttons: the same decision
+    point and duties as the move itself, and the state it moves from. No trail entry (the move,
+    when taken, makes its own audited decision)."""
+    state = effective_state(ctx, d)
+    return {
+        str(action)
+        for action, states in MOVES.items()
+        if state in states
+        and can(ctx, action, target(d), [duty(ctx, d) for duty in DUTIES.get(action, ())])
+    }
+
+
 def _begin_move(ctx: Ctx, disclosure_id: int, action: Action) -> tuple[Disclosure, Decision]:
     """Authorization first (403), then the state (409). Returns the request and the decision."""
     d = get_or_404(ctx.db, Disclosure, disclosure_id, "disclosure")
     decision = require(ctx, action, target(d), [duty(ctx, d) for duty in DUTIES.get(action, ())])
     state = effective_state(ctx, d)
     if state not in MOVES[action]:
-        raise refuse(ctx, action, target(d), f"request {d.id} is {state}; cannot {action.verb}")
+        raise refuse(
+            ctx, action, target(d), Msg("request.cannot", id=d.id, state=state, verb=action.verb)
+        )
     # Moves towards disclosure need the items still protected and the agreement running; an
     # edit needs the agreement running (it may replace an item that has gone).
     if action not in (Action.DISCLOSURE_DENY, Action.DISCLOSURE_WITHDRAW):
@@ -286,7 +365,7 @@ def _save(ctx: Ctx, d: Disclosure, action: Action, decision: Decision, new_state
         # The failed flush leaves the transaction unusable; the unit of work is lost anyway,
         # and recording the refusal needs a working session.
         ctx.db.rollback()
-        raise refuse(ctx, action, tgt, f"{tgt} was moved by someone else first; reload it") from exc
+        raise refuse(ctx, action, tgt, Msg("moved.first", what=str(tgt))) from exc
 
 
 def edit(ctx: Ctx, disclosure_id: int, data: dict) -> Disclosure:
@@ -320,22 +399,27 @@ def submit(ctx: Ctx, disclosure_id: int) -> Disclosure:
     d, decision = _begin_move(ctx, disclosure_id, Action.DISCLOSURE_SUBMIT)
     d.submitted_at, d.submitted_by = utcnow(), ctx.principal.id
     _save(ctx, d, Action.DISCLOSURE_SUBMIT, decision, "submitted")
-    _notify_office(ctx, d, "office_handler", "submitted", "awaits first-level review")
+    _notify_office(ctx, d, "office_handler", "submitted")
     return d
 
 
-def review(ctx: Ctx, disclosure_id: int) -> Disclosure:
+def review(ctx: Ctx, disclosure_id: int, opinion: str | None = None) -> Disclosure:
+    """First-level review, with the handler's opinion (审核意见) when it gives one."""
     d, decision = _begin_move(ctx, disclosure_id, Action.DISCLOSURE_REVIEW)
-    d.reviewed_by, d.reviewed_at = ctx.principal.id, utcnow()
+    d.reviewed_by, d.reviewed_at, d.review_note = ctx.principal.id, utcnow(), opinion or None
+    if opinion:
+        decision.record(opinion=opinion)
     _save(ctx, d, Action.DISCLOSURE_REVIEW, decision, "reviewed")
-    _notify_office(ctx, d, "office_approver", "reviewed", "awaits approval and the seal")
+    _notify_office(ctx, d, "office_approver", "reviewed")
     return d
 
 
-def approve(ctx: Ctx, disclosure_id: int) -> Disclosure:
+def approve(ctx: Ctx, disclosure_id: int, opinion: str | None = None) -> Disclosure:
     # clause 3.6: only after the owner signs and seals its consent may the vendor disclose.
     d, decision = _begin_move(ctx, disclosure_id, Action.DISCLOSURE_APPROVE)
-    d.decided_by, d.decided_at = ctx.principal.id, utcnow()
+    d.decided_by, d.decided_at, d.decision_note = ctx.principal.id, utcnow(), opinion or None
+    if opinion:
+        decision.record(opinion=opinion)
     # Sealed before the move lands, in the same write: the database refuses an approved request
     # without its seal. Nothing is flushed while the document is read, so that the move's
     # version check (in _save) still guards the whole change.
@@ -346,7 +430,7 @@ def approve(ctx: Ctx, disclosure_id: int) -> Disclosure:
     d.approval_kid = seal.kid
     _save(ctx, d, Action.DISCLOSURE_APPROVE, decision, "approved")
     decision.record(key_id=seal.kid)
-    _notify_filer(ctx, d, "approved and sealed")
+    _notify_filer(ctx, d, "approved")
     return d
 
 
@@ -355,13 +439,13 @@ def deny(ctx: Ctx, disclosure_id: int, reason: str) -> Disclosure:
     d.decided_by, d.decided_at, d.deny_reason = ctx.principal.id, utcnow(), reason
     decision.record(reason=reason)
     _save(ctx, d, Action.DISCLOSURE_DENY, decision, "denied")
-    _notify_filer(ctx, d, f"denied: {reason}")
+    _notify_filer(ctx, d, "denied", reason)
     return d
 
 
 def withdraw(ctx: Ctx, disclosure_id: int) -> Disclosure:
     d, decision = _begin_move(ctx, disclosure_id, Action.DISCLOSURE_WITHDRAW)
-    d.ended_at, d.ended_reason = utcnow(), "withdrawn by the filer"
+    d.ended_at, d.ended_reason = utcnow(), Msg("ended.withdrawn")
     _save(ctx, d, Action.DISCLOSURE_WITHDRAW, decision, "withdrawn")
     return d
 
@@ -370,6 +454,7 @@ def _submitter(ctx: Ctx, d: Disclosure) -> str | None:
     """Who submitted the request (requests submitted before it was kept: as the trail says)."""
     if d.submitted_by is not None:
         return _username(ctx, d.submitted_by)
+    ctx.settle_trail()
     return ctx.db.scalar(
         select(AuditEntry.actor)
         .where(
@@ -403,8 +488,10 @@ def approval_document(ctx: Ctx, d: Disclosure) -> dict:
         "window": {"starts_on": d.starts_on.isoformat(), "ends_on": d.ends_on.isoformat()},
         "filed": {"by": _username(ctx, d.filed_by), "at": iso(d.created_at)},
         "submitted": {"by": _submitter(ctx, d), "at": iso(d.submitted_at)},
-        "reviewed": {"by": _username(ctx, d.reviewed_by), "at": iso(d.reviewed_at)},
-        "approved": {"by": _username(ctx, d.decided_by), "at": iso(d.decided_at)},
+        # The opinions are sealed with their steps when given (approvals sealed before they were
+        # kept simply lack the key: what each seal covers is its own stored document).
+        "reviewed": sealed_step(_username(ctx, d.reviewed_by), iso(d.reviewed_at), d.review_note),
+        "approved": sealed_step(_username(ctx, d.decided_by), iso(d.decided_at), d.decision_note),
         "decision": "approved",
     }
 
@@ -412,7 +499,7 @@ def approval_document(ctx: Ctx, d: Disclosure) -> dict:
 def approval(ctx: Ctx, disclosure_id: int) -> dict:
     d = get(ctx, disclosure_id)
     if d.approval_jws is None:
-        raise NotFound(f"request {d.id} has no sealed approval (it is {effective_state(ctx, d)})")
+        raise NotFound(Msg("request.no_seal", id=d.id, state=effective_state(ctx, d)))
     return sealed_approval("request_id", d)
 
 
@@ -436,40 +523,43 @@ def expire_overdue(ctx: Ctx) -> list[int]:
         if effective_state(ctx, d) != "expired":
             continue
         if d.state == "approved":
-            reason = f"the window ended on {d.ends_on.isoformat()}"
+            reason = Msg("ended.window", day=d.ends_on)
         else:
-            reason = f"no decision within {ctx.settings.request_expiry_days} days of submission"
+            reason = Msg("ended.undecided", days=ctx.settings.request_expiry_days)
         previous = d.state
         d.state, d.ended_at, d.ended_reason, d.updated_at = "expired", utcnow(), reason, utcnow()
         ctx.record(
             Action.DISCLOSURE_EXPIRE, target(d), rule=reason, **{"from": previous, "to": "expired"}
         )
-        _notify_filer(ctx, d, f"expired: {reason}")
+        _notify_filer(ctx, d, "expired", reason)
         expired.append(d.id)
     ctx.db.flush()
     return expired
 
 
-def _notify_office(ctx: Ctx, d: Disclosure, role: str, step: str, what: str) -> None:
+def _notify_office(ctx: Ctx, d: Disclosure, role: str, step: str) -> None:
+    facts = dict(id=d.id, form=d.form, third_party=d.third_party, purpose=d.purpose)
     outbox.notify(
         ctx,
         f"disclosure-{step}:{d.id}",
         f"disclosure_{step}",
-        f"Disclosure request {d.id} {what}",
-        f"Request {d.id} to show {d.form} to {d.third_party} ({d.purpose}), "
-        f"{d.starts_on.isoformat()} to {d.ends_on.isoformat()}, {what}.",
+        Msg(f"notice.disclosure_{step}", id=d.id),
+        Msg(f"notice.disclosure_{step}.body", **facts, starts=d.starts_on, ends=d.ends_on),
         agreement_id=d.agreement_id,
         recipient_role=role,
     )
 
 
-def _notify_filer(ctx: Ctx, d: Disclosure, outcome: str) -> None:
+def _notify_filer(ctx: Ctx, d: Disclosure, outcome: str, reason: str | None = None) -> None:
+    # The filer learns the outcome, and for a denial or an expiry its reason.
+    why = {"reason": reason} if reason is not None else {}
+    body = Msg(f"notice.disclosure_{outcome}.body", id=d.id, third_party=d.third_party, **why)
     outbox.notify(
         ctx,
         f"disclosure-decided:{d.id}:{d.state}",
         "disclosure_decided",
-        f"Disclosure request {d.id} {outcome.split(':')[0]}",
-        f"Your request {d.id} for {d.third_party} was {outcome}.",
+        Msg(f"notice.disclosure_{outcome}", id=d.id),
+        body,
         agreement_id=d.agreement_id,
         recipient_user_id=d.filed_by,
     )

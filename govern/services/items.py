@@ -3,16 +3,18 @@ through the decision point."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Date, bindparam, exists, or_, select
+from sqlalchemy import Date, Exists, bindparam, exists, or_, select
 
 from govern import shapes
 from govern.actions import Action
 from govern.context import Check, Ctx, Target, require
 from govern.crypto import DecryptError, sha256_hex
 from govern.db import utcnow
-from govern.errors import Conflict, Invalid, TooLarge
+from govern.errors import Conflict, Invalid, NotFound, TooLarge
+from govern.messages import Msg
 from govern.models import Agreement, Item, Nda, NeedToKnow
 from govern.models import agreements as rules
 from govern.policy import OFFICE_ROLES, VENDOR_ROLES
@@ -42,7 +44,9 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> Item:
     content: bytes = data["content_b64"]
     if len(content) > ctx.settings.max_content_bytes:
         raise TooLarge(
-            f"content_b64: more than {ctx.settings.max_content_bytes} bytes", field="content_b64"
+            Msg("content.more_than", max=ctx.settings.max_content_bytes),
+            field="content_b64",
+            at="content_b64",
         )
     fields = data.get("fields", [])
     shape = checked_shape(content, data.get("media_type"), fields)
@@ -78,12 +82,12 @@ def checked_shape(content: bytes, media_type: str | None, fields: list[str]) -> 
     named = ", ".join(missing)
     if missing and shape.names is None:
         raise Invalid(
-            f"fields: the content is {shape.where}, so fields cannot be checked ({named}); "
-            "declare fields only for JSON records or CSV with a header",
-            field="fields",
+            Msg("fields.unchecked", where=shape.where, names=named), field="fields", at="fields"
         )
     if missing:
-        raise Invalid(f"fields: not among {shape.where}: {named}", field="fields")
+        raise Invalid(
+            Msg("fields.missing", where=shape.where, names=named), field="fields", at="fields"
+        )
     return shape
 
 
@@ -95,27 +99,31 @@ def list_for(ctx: Ctx, agreement_id: int) -> list[Item]:
     )
 
 
-# Both lookups run on every vendor read: built once with bound parameters, since building the
-# statement cost more than running it (indexed: ndas by user and agreement, need_to_know by user
-# and item).
+# Both lookups run on every vendor read, inside the one statement of an audited read
+# (_READ_FACTS), or alone when a denial explains itself (indexed: ndas by user and agreement,
+# need_to_know by user and item); statements built once with bound parameters.
 # clause 3.8: no valid NDA, no access; one not yet started or lapsed gives nothing.
-_VALID_NDA = select(
-    exists().where(
+def _nda_covers(agreement_id) -> Exists:
+    return exists().where(
         Nda.user_id == bindparam("user_id"),
-        Nda.agreement_id == bindparam("agreement_id"),
+        Nda.agreement_id == agreement_id,
         Nda.signed_on <= bindparam("today", type_=Date),
         Nda.expires_on >= bindparam("today", type_=Date),
     )
-)
+
+
 # clause 3.5: inside the vendor only to staff with a need to know.
-_NEED_TO_KNOW = select(
-    exists().where(
+def _need_to_know_covers(item_id) -> Exists:
+    return exists().where(
         NeedToKnow.user_id == bindparam("user_id"),
-        NeedToKnow.item_id == bindparam("item_id"),
+        NeedToKnow.item_id == item_id,
         NeedToKnow.revoked_at.is_(None),
         or_(NeedToKnow.ends_on.is_(None), NeedToKnow.ends_on >= bindparam("today", type_=Date)),
     )
-)
+
+
+_VALID_NDA = select(_nda_covers(bindparam("agreement_id")))
+_NEED_TO_KNOW = select(_need_to_know_covers(bindparam("item_id")))
 
 
 def has_valid_nda(db, user_id: int, agreement_id: int, today: date) -> bool:
@@ -136,11 +144,11 @@ def nda_problem(db, user_id: int, agreement_id: int, today: date) -> str | None:
         db.scalars(select(Nda).where(Nda.user_id == user_id, Nda.agreement_id == agreement_id))
     )
     if not ndas:
-        return "no valid NDA: none registered"
+        return Msg("nda.none")
     upcoming = [n.signed_on for n in ndas if n.signed_on > today]
     if upcoming:
-        return f"no valid NDA: it starts on {min(upcoming).isoformat()}"
-    return f"no valid NDA: it lapsed on {max(n.expires_on for n in ndas).isoformat()}"
+        return Msg("nda.starts", day=min(upcoming))
+    return Msg("nda.lapsed", day=max(n.expires_on for n in ndas))
 
 
 def need_to_know_problem(db, user_id: int, item_id: int, today: date) -> str | None:
@@ -154,58 +162,161 @@ def need_to_know_problem(db, user_id: int, item_id: int, today: date) -> str | N
     )
     live = [g for g in grants if g.revoked_at is None]
     if not grants:
-        return f"no need-to-know for item {item_id}"
+        return Msg("ntk.none", id=item_id)
     if live:
-        ended = max(g.ends_on for g in live).isoformat()
-        return f"no need-to-know for item {item_id}: it ended on {ended}"
-    return f"no need-to-know for item {item_id}: it was revoked"
+        return Msg("ntk.ended", id=item_id, day=max(g.ends_on for g in live))
+    return Msg("ntk.was_revoked", id=item_id)
+
+
+class Facts:
+    """The reader's NDA and need-to-know, looked up one item at a time (what a read asks)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def nda(self, user_id: int, agreement_id: int, today: date) -> str | None:
+        return nda_problem(self.db, user_id, agreement_id, today)
+
+    def need_to_know(self, user_id: int, item_id: int, today: date) -> str | None:
+        return need_to_know_problem(self.db, user_id, item_id, today)
+
+
+class AgreementFacts(Facts):
+    """The same facts for every item of one agreement at once (two queries, whatever the number
+    of items), for a page that draws an "open" link per item. Their reasons are short: they are
+    never written to the trail (the read itself, when taken, looks again and explains)."""
+
+    def __init__(self, db, user_id: int, agreement_id: int, today: date):
+        super().__init__(db)
+        self.valid = has_valid_nda(db, user_id, agreement_id, today)
+        self.known = set(
+            db.scalars(
+                select(NeedToKnow.item_id).where(
+                    NeedToKnow.user_id == user_id,
+                    NeedToKnow.agreement_id == agreement_id,
+                    NeedToKnow.revoked_at.is_(None),
+                    or_(NeedToKnow.ends_on.is_(None), NeedToKnow.ends_on >= today),
+                )
+            )
+        )
+
+    def nda(self, user_id: int, agreement_id: int, today: date) -> str | None:
+        return None if self.valid else "no valid NDA"
+
+    def need_to_know(self, user_id: int, item_id: int, today: date) -> str | None:
+        return None if item_id in self.known else f"no need-to-know for item {item_id}"
 
 
 def destroyed(item: Item) -> bool:
     return item.status == "destroyed" or item.wrapped_key is None
 
 
-def read_checks(ctx: Ctx, item: Item, agreement: Agreement, today: date):
+def read_checks(
+    ctx: Ctx,
+    item: Item,
+    agreement: Agreement,
+    today: date,
+    facts: Facts | None = None,
+    held: tuple[bool, bool] | None = None,
+):
     """The facts that must hold for the role whose rule allowed reading ``item``.
 
     A destroyed item is said to be gone before anything else; the office, which destroyed it,
-    hears it as a conflict (409, see :func:`read_content`), a vendor as a denial."""
+    hears it as a conflict (409, see :func:`read_content`), a vendor as a denial. ``facts``
+    looks up the NDA and need-to-know (one item at a time unless a page gives them for all);
+    ``held`` are the NDA and need-to-know answers when they were read with the item
+    (:data:`_READ_FACTS`): only a denial then reads the rows again to explain itself."""
+    facts = facts or Facts(ctx.db)
+    nda_held, ntk_held = held or (False, False)
 
     def exists_now() -> str | None:
-        return f"item {item.id} is destroyed" if destroyed(item) else None
+        return Msg("item.destroyed", id=item.id) if destroyed(item) else None
 
     def checks(role: str) -> list[Check]:
         if role in OFFICE_ROLES:
             return []
         if role not in VENDOR_ROLES:
-            return [lambda: f"role {role} never reads item content"]
+            return [lambda: Msg("item.role_never_reads", role=role)]
         if item.status == "public":
             return [exists_now]
         uid = ctx.principal.id
         return [
             exists_now,
             agreements.is_active(agreement),
-            lambda: None if item.status == "protected" else f"item {item.id} is {item.status}",
-            lambda: nda_problem(ctx.db, uid, agreement.id, today),
-            lambda: need_to_know_problem(ctx.db, uid, item.id, today),
+            lambda: (
+                None
+                if item.status == "protected"
+                else Msg("item.is", id=item.id, status=item.status)
+            ),
+            lambda: None if nda_held else facts.nda(uid, agreement.id, today),
+            lambda: None if ntk_held else facts.need_to_know(uid, item.id, today),
         ]
 
     return checks
 
 
-def read_content(ctx: Ctx, item_id: int, today: date) -> tuple[Item, bytes]:
-    item = get_or_404(ctx.db, Item, item_id, "item")
-    agreement = ctx.db.get(Agreement, item.agreement_id)
-    decision = require(
-        ctx, Action.ITEM_READ, target(item), read_checks(ctx, item, agreement, today)
+@dataclass(frozen=True)
+class HeldAgreement:
+    """What a read needs of the item's agreement: whether it is active, and its vendor."""
+
+    id: int
+    status: str
+    vendor: str
+
+
+# An audited read is one statement before its audit entry: the item (with its wrapped key), its
+# agreement's state and vendor, and whether the reader holds a valid NDA and a live need-to-know,
+# all by primary key or index. Built once, with bound parameters.
+_I = Item.__table__.c
+_A = Agreement.__table__.c
+_READ_FACTS = (
+    select(
+        _I.id,
+        _I.agreement_id,
+        _I.title,
+        _I.status,
+        _I.status_reason,
+        _I.media_type,
+        _I.size,
+        _I.sha256,
+        _I.nonce,
+        _I.ciphertext,
+        _I.wrapped_key,
+        _A.status.label("agreement_status"),
+        _A.vendor.label("agreement_vendor"),
+        _nda_covers(_I.agreement_id).label("nda"),
+        _need_to_know_covers(_I.id).label("ntk"),
     )
+    .join_from(Item, Agreement, _A.id == _I.agreement_id)
+    .where(_I.id == bindparam("item_id"))
+)
+
+
+def read_content(ctx: Ctx, item_id: int, today: date):
+    """The item's plaintext, when the decision allows it. Answers (item, content), the item as
+    the row read for the decision (id, title, media_type, status...)."""
+    # On the session's connection (same transaction): a core row, no ORM loading around it.
+    given = {"item_id": item_id, "user_id": ctx.principal.id or 0, "today": today}
+    found = ctx.db.connection().execute(_READ_FACTS, given).first()
+    if found is None:
+        raise NotFound(Msg("missing.object", kind="item", id=item_id))
+    item = found
+    agreement = HeldAgreement(found.agreement_id, found.agreement_status, found.agreement_vendor)
+    # The decision asks for the agreement's vendor (other_vendor): it was read with the item.
+    ctx.vendors[agreement.id] = agreement.vendor
+    checks = read_checks(ctx, item, agreement, today, held=(bool(found.nda), bool(found.ntk)))
+    decision = require(ctx, Action.ITEM_READ, target(item), checks)
     if destroyed(item):
-        why = f": {item.status_reason}" if item.status_reason else ""
-        raise refuse(ctx, Action.ITEM_READ, target(item), f"item {item.id} is destroyed{why}")
+        why = (
+            Msg("item.destroyed_why", id=item.id, reason=item.status_reason)
+            if item.status_reason
+            else Msg("item.destroyed", id=item.id)
+        )
+        raise refuse(ctx, Action.ITEM_READ, target(item), why)
     try:
         content = ctx.keys.decrypt(item.nonce, item.ciphertext, item.wrapped_key, identity(item))
     except DecryptError as exc:
-        raise Conflict(f"item {item.id} cannot be opened: {exc}") from exc
+        raise Conflict(Msg("item.unreadable_why", id=item.id, error=str(exc))) from exc
     decision.record(sha256=item.sha256, size=item.size)
     return item, content
 

@@ -20,6 +20,7 @@ from govern.actions import ROLE_DUTY, Action, Duty
 from govern.context import Ctx, Decision, Target, require
 from govern.db import utcnow
 from govern.errors import Conflict, NotFound
+from govern.messages import Msg
 from govern.models import PasswordLink, User
 from govern.services import accounts, get_or_404
 
@@ -126,12 +127,12 @@ def _second_person(ctx: Ctx, link_id: int) -> tuple[PasswordLink, User, Decision
     if duties.actor(ctx) in (link.created_by, user.username):
         violation = duties.Violation(
             duties.NOT_ONESELF,
-            f"separation of duties ({duties.NOT_ONESELF}): a second person confirms",
+            duties.broken(duties.NOT_ONESELF, Msg("duty.second_person")),
             403,
         )
         duties.enforce(ctx, Action.USER_CONFIRM, target, violation, "id", link=link.id)
     if not awaiting(link):
-        raise Conflict("this link awaits no confirmation", field="id")
+        raise Conflict(Msg("link.not_awaiting"), field="id")
     return link, user, decision
 
 
@@ -163,15 +164,15 @@ def _usable(ctx: Ctx, token: str) -> tuple[PasswordLink, User]:
     user = ctx.db.get(User, link.user_id) if link else None
     reason = None
     if link is None:
-        reason = "no such link"
+        reason = Msg("link.none")
     elif link.used_at is not None or link.revoked_at is not None:
-        reason = "this link has been used or replaced"
+        reason = Msg("link.used")
     elif awaiting(link):
-        reason = "this link awaits a security administrator's confirmation"
+        reason = Msg("link.awaits")
     elif link.expires_at is None or link.expires_at <= utcnow():
-        reason = "this link has expired; ask for a new one"
+        reason = Msg("link.expired")
     elif not user.active:
-        reason = "this account is disabled"
+        reason = Msg("link.account_disabled")
     if reason:
         target = Target("user", user.username if user else "?")
         ctx.record(Action.AUTH_SET_PASSWORD, target, "deny", reason, keep=True)

@@ -15,6 +15,7 @@ from govern.context import Ctx, Decision, Target, overrule, require
 from govern.crypto import sha256_hex
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid
+from govern.messages import Msg
 from govern.models import Agreement, Item, Nda, NeedToKnow, User
 from govern.policy import GLOBAL, OFFICE_ROLES, VENDOR_ROLES
 from govern.services import agreements, get_or_404
@@ -37,13 +38,17 @@ def vendor_user(ctx: Ctx, agreement: Agreement, username: str, field: str = "use
     """The vendor account ``username`` (staff or lead), or a 400 naming ``field``."""
     user = ctx.db.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        raise Invalid(f"{field}: no account named {username}", field=field)
+        raise Invalid(Msg("account.none", name=username), field=field, at=field)
     roles = set(ctx.runtime.policy.roles(user.username, agreement.domain))
     if not roles & VENDOR_ROLES:
         # clause 3.8: the vendor signs NDAs with (and grants need-to-know to) its own staff only.
-        raise Invalid(f"{field}: {user.username} is not vendor staff", field=field)
+        raise Invalid(Msg("account.not_vendor", name=user.username), field=field, at=field)
     if user.org != agreement.vendor:
-        raise Invalid(f"{field}: {user.username} is not staff of {agreement.vendor}", field=field)
+        raise Invalid(
+            Msg("account.not_staff_of", name=user.username, org=agreement.vendor),
+            field=field,
+            at=field,
+        )
     return user
 
 
@@ -52,14 +57,12 @@ def self_grant_problem(ctx: Ctx, role: str | None, user: User) -> str | None:
     and the office (office_approver) registers the leads'. None when ``role`` may do it for
     ``user``, else why not."""
     if user.id == ctx.principal.id:
-        return "nobody registers their own NDA or need-to-know (separation of duties)"
+        return Msg("duty.own_nda")
     is_lead = "vendor_lead" in ctx.runtime.policy.roles(user.username, GLOBAL)
     if role in VENDOR_ROLES and is_lead:
-        return (
-            f"{user.username} is a vendor lead: the office registers a lead's NDA and need-to-know"
-        )
+        return Msg("duty.lead_nda", name=user.username)
     if role in OFFICE_ROLES and not is_lead:
-        return f"{user.username} is vendor staff: its lead registers its NDA and need-to-know"
+        return Msg("duty.staff_nda", name=user.username)
     return None
 
 
@@ -83,7 +86,7 @@ def nda_status(nda: Nda, today: date) -> str:
 
 def _check_dates(starts: date, ends: date, field: str) -> None:
     if ends < starts:
-        raise Invalid(f"{field}: ends before the NDA starts ({starts.isoformat()})", field=field)
+        raise Invalid(Msg("nda.ends_before", day=starts), field=field, at=field)
 
 
 def _check_overlap(ctx: Ctx, agreement_id: int, user: User, starts, ends, ignore=None) -> None:
@@ -99,9 +102,15 @@ def _check_overlap(ctx: Ctx, agreement_id: int, user: User, starts, ends, ignore
     )
     if clash is not None:
         raise Conflict(
-            f"signed_on: overlaps NDA {clash.id} of {user.username} "
-            f"({clash.signed_on.isoformat()} to {clash.expires_on.isoformat()})",
+            Msg(
+                "nda.overlaps",
+                id=clash.id,
+                name=user.username,
+                starts=clash.signed_on,
+                ends=clash.expires_on,
+            ),
             field="signed_on",
+            at="signed_on",
         )
 
 
@@ -110,9 +119,9 @@ def _store_document(ctx: Ctx, nda: Nda, data: dict) -> None:
     if document is None:
         return
     if sha256_hex(document) != nda.document_sha256:
-        raise Invalid("document_sha256: does not match document_b64", field="document_sha256")
+        raise Invalid(Msg("nda.hash_mismatch"), field="document_sha256", at="document_sha256")
     if len(document) > ctx.settings.max_content_bytes:
-        raise Invalid("document_b64: too large", field="document_b64")
+        raise Invalid(Msg("content.too_large"), field="document_b64", at="document_b64")
     nda.document_nonce, nda.document_ciphertext, nda.document_wrapped_key = ctx.keys.encrypt(
         document, document_identity(nda)
     )
@@ -158,14 +167,14 @@ def renew_nda(ctx: Ctx, nda_id: int, data: dict) -> Nda:
     user = ctx.db.get(User, old.user_id)
     _check_duty(ctx, decision, user)
     if ctx.db.scalar(select(Nda.id).where(Nda.renews_id == old.id)) is not None:
-        raise Conflict(f"NDA {old.id} has been renewed already", field="nda_id")
+        raise Conflict(Msg("nda.renewed", id=old.id), field="nda_id")
     data = {**data, "username": user.username}
     # Signed today unless told otherwise: a renewal never backdates cover over a lapse.
     data.setdefault("signed_on", ctx.today())
     _check_dates(data["signed_on"], data["expires_on"], "expires_on")
     if data["expires_on"] <= old.expires_on:
         raise Invalid(
-            f"expires_on: a renewal must end after {old.expires_on.isoformat()}", field="expires_on"
+            Msg("nda.renewal_short", day=old.expires_on), field="expires_on", at="expires_on"
         )
     _check_overlap(ctx, agreement.id, user, data["signed_on"], data["expires_on"], ignore=old.id)
     nda = _add_nda(ctx, agreement, user, data, old)
@@ -209,7 +218,7 @@ def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKn
     ends_on = data.get("ends_on")
     today = ctx.today()
     if ends_on is not None and ends_on < today:
-        raise Invalid("ends_on: is in the past", field="ends_on")
+        raise Invalid(Msg("date.past"), field="ends_on", at="ends_on")
     found = agreement_items(ctx, agreement, data["item_ids"])
     reason = _holder_problem(ctx, agreement, user, today, ends_on)
     if reason:
@@ -225,8 +234,9 @@ def grant_need_to_know(ctx: Ctx, agreement_id: int, data: dict) -> list[NeedToKn
     )
     if active:
         raise Conflict(
-            f"item_ids: {user.username} already has need-to-know for {sorted(active)}",
+            Msg("ntk.already", name=user.username, ids=sorted(active)),
             field="item_ids",
+            at="item_ids",
         )
     grants = [
         NeedToKnow(
@@ -257,7 +267,7 @@ def _holder_problem(
     """Need-to-know goes only to an active account whose NDAs cover its whole span (clause 3.8):
     from today to ``ends_on``, or, without an end, at least today (reads check the NDA daily)."""
     if not user.active:
-        return f"{user.username}'s account is disabled"
+        return Msg("account.disabled", name=user.username)
     last = ends_on or today
     day = today
     ndas = ctx.db.scalars(
@@ -273,11 +283,8 @@ def _holder_problem(
         if day > last:
             return None
     if day == today:
-        return f"{user.username} has no valid NDA today in agreement {agreement.id}"
-    return (
-        f"{user.username}'s NDA ends on {(day - timedelta(days=1)).isoformat()}, "
-        f"before the need-to-know would ({last.isoformat()})"
-    )
+        return Msg("nda.none_today", name=user.username, agreement=agreement.id)
+    return Msg("nda.ends_first", name=user.username, day=day - timedelta(days=1), last=last)
 
 
 def agreement_items(ctx: Ctx, agreement: Agreement, item_ids: list[int]) -> list[Item]:
@@ -291,10 +298,14 @@ def agreement_items(ctx: Ctx, agreement: Agreement, item_ids: list[int]) -> list
     )
     missing = sorted(set(item_ids) - {i.id for i in found})
     if missing:
-        raise Invalid(f"item_ids: no item {missing} in agreement {agreement.id}", field="item_ids")
+        raise Invalid(
+            Msg("items.missing", ids=missing, agreement=agreement.id),
+            field="item_ids",
+            at="item_ids",
+        )
     closed = [i.id for i in found if i.status != "protected"]
     if closed:
-        raise Conflict(f"item_ids: items {closed} are not protected items", field="item_ids")
+        raise Conflict(Msg("items.closed", ids=closed), field="item_ids", at="item_ids")
     return found
 
 
@@ -302,7 +313,7 @@ def revoke_need_to_know(ctx: Ctx, ntk_id: int, data: dict) -> NeedToKnow:
     ntk = get_or_404(ctx.db, NeedToKnow, ntk_id, "need-to-know")
     decision = require(ctx, Action.NTK_REVOKE, ntk_target(ntk))
     if ntk.revoked_at is not None:
-        raise Conflict(f"need-to-know {ntk.id} is revoked already", field="ntk_id")
+        raise Conflict(Msg("ntk.revoked", id=ntk.id), field="ntk_id")
     ntk.revoked_at = utcnow()
     ntk.revoked_reason = data["reason"]
     decision.record(item_id=ntk.item_id, reason=data["reason"])
@@ -319,3 +330,34 @@ def ntk_status(ntk: NeedToKnow, today: date) -> str:
     if ntk.ends_on is not None and ntk.ends_on < today:
         return "ended"
     return "active"
+
+
+def own_standing(ctx: Ctx, agreement_id: int, today: date) -> dict | None:
+    """The reader's own NDAs and need-to-know in one agreement, for the reader's own page.
+
+    clause 3.8: a staff member knows whether its NDA lets it open anything today, and which items
+    it has a need to know for. Only the reader's own rows are read (no one else's), so it asks no
+    list permission; the page that shows it has made its own decision (item:list). None for an
+    account that is not vendor staff of this agreement's vendor."""
+    principal = ctx.principal
+    agreement = ctx.db.get(Agreement, agreement_id)
+    if principal.kind != "user" or principal.org is None or agreement is None:
+        return None
+    if agreement.vendor != principal.org:
+        return None
+    own_ndas = ctx.db.scalars(
+        select(Nda)
+        .where(Nda.user_id == principal.id, Nda.agreement_id == agreement_id)
+        .order_by(Nda.signed_on)
+    )
+    own_ntks = ctx.db.scalars(
+        select(NeedToKnow)
+        .where(NeedToKnow.user_id == principal.id, NeedToKnow.agreement_id == agreement_id)
+        .order_by(NeedToKnow.item_id)
+    )
+    ndas = [(n, nda_status(n, today)) for n in own_ndas]
+    return {
+        "ndas": ndas,
+        "valid": any(status == "valid" for _n, status in ndas),
+        "ntks": [(g, ntk_status(g, today)) for g in own_ntks],
+    }

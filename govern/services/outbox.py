@@ -3,6 +3,7 @@ sweep mails what has not been sent. Each message has a dedup key so a warning is
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 from email.message import EmailMessage
@@ -13,6 +14,7 @@ from govern.actions import Action
 from govern.context import Ctx, Target, require
 from govern.db import utcnow
 from govern.errors import Invalid, MailUnavailable
+from govern.messages import Msg, in_chinese
 from govern.models import Agreement, OutboxMessage
 from govern.models.outbox import OUTBOX_KINDS
 
@@ -41,6 +43,7 @@ def notify(
         kind=kind,
         subject=subject,
         body=body,
+        message_keys=_keys(subject, body),
         agreement_id=agreement_id,
         recipient_role=recipient_role,
         recipient_user_id=recipient_user_id,
@@ -49,19 +52,43 @@ def notify(
     return message
 
 
+def _keys(subject: str, body: str) -> str | None:
+    """The subject and body as keys with parameters, when they were given as messages."""
+    if not isinstance(subject, Msg):
+        return None
+    keys = {"subject": subject.as_dict()}
+    if isinstance(body, Msg):
+        keys["body"] = body.as_dict()
+    return json.dumps(keys, ensure_ascii=False, sort_keys=True)
+
+
+def said(m: OutboxMessage, part: str = "subject") -> str:
+    """A notice's subject or body as a message (key and parameters) when it was stored as one,
+    else its stored text."""
+    text = getattr(m, part)
+    if m.message_keys:
+        found = Msg.from_dict(json.loads(m.message_keys).get(part) or {})
+        if found is not None:
+            return found
+    return text
+
+
 def list_for(ctx: Ctx, limit: int = 100) -> list[OutboxMessage]:
     """Messages addressed to the caller or to one of the caller's roles, newest first."""
     require(ctx, Action.OUTBOX_LIST, Target("outbox", "*"))
-    roles = list(ctx.roles())
-    stmt = select(OutboxMessage).where(
-        (OutboxMessage.recipient_user_id == ctx.principal.id)
-        | (OutboxMessage.recipient_role.in_(roles))
-    )
+    stmt = select(OutboxMessage).where(addressed_to_caller(ctx))
     if ctx.principal.org is not None:
         # A vendor account reads only the messages of its own organisation's agreements.
         own = select(Agreement.id).where(Agreement.vendor == ctx.principal.org)
         stmt = stmt.where(OutboxMessage.agreement_id.in_(own))
     return list(ctx.db.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def addressed_to_caller(ctx: Ctx):
+    """The messages addressed to the caller or to one of the caller's roles (a criterion)."""
+    return (OutboxMessage.recipient_user_id == ctx.principal.id) | (
+        OutboxMessage.recipient_role.in_(list(ctx.roles()))
+    )
 
 
 def message_json(m: OutboxMessage) -> dict:
@@ -70,6 +97,7 @@ def message_json(m: OutboxMessage) -> dict:
         "kind": m.kind,
         "subject": m.subject,
         "body": m.body,
+        "message_keys": json.loads(m.message_keys) if m.message_keys else None,
         "agreement_id": m.agreement_id,
         "recipient_role": m.recipient_role,
         "created_at": m.created_at.isoformat(),
@@ -88,7 +116,7 @@ def send_pending(ctx: Ctx, addresses: dict[str, list[str]]) -> dict:
     decision = require(ctx, Action.OUTBOX_SEND, Target("outbox", "*"))
     settings = ctx.settings
     if not settings.smtp_host:
-        raise Invalid("smtp_host: no mail server is configured", field="smtp_host")
+        raise Invalid(Msg("mail.no_server"), field="smtp_host", at="smtp_host")
     pending = ctx.db.scalars(
         select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id)
     ).all()
@@ -106,17 +134,29 @@ def send_pending(ctx: Ctx, addresses: dict[str, list[str]]) -> dict:
                     refused.append(message.id)
     except (OSError, smtplib.SMTPException) as exc:
         if not sent:
-            raise MailUnavailable(f"the mail server cannot be reached: {exc}") from exc
+            raise MailUnavailable(Msg("mail.unreachable", error=str(exc))) from exc
         # Lost the server midway: keep what went out, the rest stays pending.
         log.warning("mail server lost after %d messages: %s", len(sent), exc.__class__.__name__)
     decision.record(sent=sent, refused=refused)
     return {"sent": len(sent), "refused": len(refused), "pending": len(pending) - len(sent)}
 
 
+def mail_text(message: OutboxMessage) -> tuple[str, str]:
+    """A notice's subject and body as mailed: Chinese first, then the English, when the notice
+    was stored as message keys; its stored text otherwise."""
+    subject, body = said(message, "subject"), said(message, "body")
+    if not isinstance(subject, Msg):
+        return message.subject, message.body
+    zh_body = in_chinese(body) if isinstance(body, Msg) else ""
+    both = f"{zh_body}\n\n{message.body}" if zh_body else message.body
+    return f"{in_chinese(subject)} / {message.subject}", both
+
+
 def _send(smtp: smtplib.SMTP, sender: str, to: list[str], message: OutboxMessage) -> bool:
     mail = EmailMessage()
-    mail["From"], mail["To"], mail["Subject"] = sender, ", ".join(to), message.subject
-    mail.set_content(message.body)
+    subject, body = mail_text(message)
+    mail["From"], mail["To"], mail["Subject"] = sender, ", ".join(to), subject
+    mail.set_content(body)
     try:
         smtp.send_message(mail)
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused):

@@ -17,6 +17,7 @@ from govern.audit import iso
 from govern.context import Ctx, Target, require
 from govern.db import utcnow
 from govern.errors import Invalid
+from govern.messages import Msg
 from govern.models import (
     Agreement,
     AuditEntry,
@@ -71,6 +72,7 @@ def holders(ctx: Ctx, item: Item) -> list[Holder]:
         .order_by(SubcontractorScope.subcontractor_id)
     )
     found += [Holder("subcontractor", f"subcontractor:{sid}") for sid in subs]
+    ctx.settle_trail()  # every read so far is in the chain, queued or not
     parties = ctx.db.scalars(
         select(AuditEntry.actor)
         .where(
@@ -166,7 +168,7 @@ def _items_to_recall(ctx: Ctx, agreement: Agreement, data: dict) -> list[Item]:
     everything = data.get("all") is True
     ids = data.get("item_ids")
     if everything == bool(ids):
-        raise Invalid('item_ids: give either "item_ids" or "all": true', field="item_ids")
+        raise Invalid(Msg("recall.either"), field="item_ids", at="item_ids")
     if everything:
         return list(
             ctx.db.scalars(
@@ -179,8 +181,9 @@ def _items_to_recall(ctx: Ctx, agreement: Agreement, data: dict) -> list[Item]:
     for ident in ids:
         if ident not in found or found[ident].agreement_id != agreement.id:
             raise Invalid(
-                f"item_ids: item {ident} is not an item of agreement {agreement.id}",
+                Msg("item.not_in_agreement", item=ident, agreement=agreement.id),
                 field="item_ids",
+                at="item_ids",
             )
     return [found[i] for i in ids]
 
@@ -193,10 +196,10 @@ def recall(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Recall, list[tuple]
     targets = _items_to_recall(ctx, agreement, data)
     problem = None
     if not targets:
-        problem = f"agreement {agreement.id} has no protected item to recall"
+        problem = Msg("recall.nothing", id=agreement.id)
     for item in targets:
         if item.status != "protected":
-            problem = f"item {item.id} is {item.status}; only protected items are recalled"
+            problem = Msg("recall.not_protected", id=item.id, status=item.status)
     if problem:
         raise disclosures.refuse(ctx, Action.RECALL_CREATE, tgt, problem)
     row = Recall(
@@ -210,9 +213,10 @@ def recall(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Recall, list[tuple]
     ctx.db.flush()
     opened = _open_confirmations(ctx, row, targets)
     ids = [i.id for i in targets]
-    ended = _end_access(ctx, agreement, ids, f"recall {row.id}: {row.reason}", Action.RECALL_CREATE)
+    why = Msg("ended.recall", id=row.id, reason=row.reason)
+    ended = _end_access(ctx, agreement, ids, why, Action.RECALL_CREATE)
     for item in targets:
-        items.set_status(item, "recalled", f"recall {row.id}: {row.reason}")
+        items.set_status(item, "recalled", why)
     ctx.db.flush()
     _ask_vendor(ctx, row, len(opened))
     decision.entry.target = str(_recall_target(agreement, row.id))
@@ -221,14 +225,13 @@ def recall(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Recall, list[tuple]
 
 
 def _ask_vendor(ctx: Ctx, row: Recall, confirmations: int) -> None:
-    what = "Termination" if row.kind == "termination" else "Recall order"
+    facts = {"id": row.id, "agreement": row.agreement_id, "reason": row.reason}
     outbox.notify(
         ctx,
         f"{row.kind}:{row.id}",
         row.kind,
-        f"{what} {row.id}: return or destroy, then confirm ({confirmations} to confirm)",
-        f"{what} {row.id} of agreement {row.agreement_id}: {row.reason}. Confirm each holder's "
-        "return or destruction.",
+        Msg(f"notice.{row.kind}", id=row.id, count=confirmations),
+        Msg(f"notice.{row.kind}.body", **facts),
         agreement_id=row.agreement_id,
         recipient_role="vendor_lead",
     )
@@ -250,18 +253,31 @@ def confirmation_json(ctx: Ctx, row: ReturnConfirmation) -> dict:
     }
 
 
-def _confirmations(ctx: Ctx, recall_id: int) -> list[ReturnConfirmation]:
+def _confirmations(ctx: Ctx, row: Recall) -> list[ReturnConfirmation]:
+    """A recall's own confirmations; a termination's are its whole manifest (clause 5.3): every
+    confirmation of the agreement up to it, those an earlier recall opened included, so the
+    termination's list, its manifest and its counts are the same rows."""
+    if row.kind == "termination":
+        mine = ReturnConfirmation.recall_id.in_(
+            select(Recall.id).where(Recall.agreement_id == row.agreement_id, Recall.id <= row.id)
+        )
+    else:
+        mine = ReturnConfirmation.recall_id == row.id
     return list(
         ctx.db.scalars(
             select(ReturnConfirmation)
-            .where(ReturnConfirmation.recall_id == recall_id)
-            .order_by(ReturnConfirmation.item_id, ReturnConfirmation.id)
+            .where(mine)
+            .order_by(
+                ReturnConfirmation.item_id,
+                ReturnConfirmation.holder_kind,
+                ReturnConfirmation.holder,
+            )
         )
     )
 
 
 def recall_json(ctx: Ctx, row: Recall) -> dict:
-    confirmations = [confirmation_json(ctx, c) for c in _confirmations(ctx, row.id)]
+    confirmations = [confirmation_json(ctx, c) for c in _confirmations(ctx, row)]
     return {
         "id": row.id,
         "agreement_id": row.agreement_id,
@@ -291,12 +307,12 @@ def confirm(ctx: Ctx, confirmation_id: int, data: dict) -> ReturnConfirmation:
         "recall",
         recall_row.id,
         f"agreement:{recall_row.agreement_id}",
-        shown=f"return confirmation {row.id}",
+        shown=Msg("object.confirmation", id=row.id),
     )
     decision = require(ctx, Action.RECALL_CONFIRM, tgt)
     if row.confirmed_at is not None:
         raise disclosures.refuse(
-            ctx, Action.RECALL_CONFIRM, tgt, f"confirmation {row.id} is already confirmed"
+            ctx, Action.RECALL_CONFIRM, tgt, Msg("confirmation.done", id=row.id)
         )
     # Only an open confirmation is confirmed: of two racing confirmations one lands, the other
     # finds it closed (the check above read it before the first one committed).
@@ -313,7 +329,7 @@ def confirm(ctx: Ctx, confirmation_id: int, data: dict) -> ReturnConfirmation:
     )
     if landed.rowcount != 1:
         raise disclosures.refuse(
-            ctx, Action.RECALL_CONFIRM, tgt, f"confirmation {row.id} was confirmed by someone else"
+            ctx, Action.RECALL_CONFIRM, tgt, Msg("confirmation.raced", id=row.id)
         )
     ctx.db.refresh(row)
     decision.record(
@@ -331,9 +347,9 @@ def terminate(ctx: Ctx, agreement_id: int) -> tuple[Agreement, Recall, list[tupl
             ctx,
             Action.AGREEMENT_TERMINATE,
             agreements.target(agreement),
-            f"agreement {agreement.id} is already {agreement.status}",
+            Msg("agreement.already", id=agreement.id, status=agreement.status),
         )
-    reason = "termination of the agreement (clause 5.3)"
+    reason = Msg("ended.termination")
     row = Recall(
         agreement_id=agreement.id,
         ordered_by=ctx.principal.id,
@@ -357,12 +373,16 @@ def terminate(ctx: Ctx, agreement_id: int) -> tuple[Agreement, Recall, list[tupl
     # Items keep their status: a protected item stays protected after the end (clause 5.2).
     agreement.status, agreement.terminated_on = "terminated", ctx.today()
     ctx.db.flush()
-    _ask_vendor(ctx, row, len(opened))
-    decision.record(recall=row.id, confirmations=len(opened), **ended)
+    # The vendor is asked for what is still open; the manifest counts every row.
+    waiting = sum(1 for _item, c in opened if c.confirmed_at is None)
+    _ask_vendor(ctx, row, waiting)
+    decision.record(recall=row.id, confirmations=len(opened), to_confirm=waiting, **ended)
     return agreement, row, opened
 
 
 def manifest(ctx: Ctx, opened: list[tuple]) -> list[dict]:
+    """Every (item, holder) of the manifest with its confirmation's real state: a return an
+    earlier recall already confirmed shows as returned or destroyed, not as pending."""
     return [
         {
             "item": item.id,
@@ -371,6 +391,9 @@ def manifest(ctx: Ctx, opened: list[tuple]) -> list[dict]:
             "holder": row.holder,
             "confirmation_id": row.id,
             "confirmed": row.confirmed_at is not None,
+            "outcome": row.outcome,
+            "confirmed_at": iso(row.confirmed_at) if row.confirmed_at else None,
+            "note": row.note,
         }
         for item, row in opened
     ]
@@ -401,13 +424,17 @@ def destroy(ctx: Ctx, item_id: int, reason: str) -> Item:
     tgt = items.target(item)
     decision = require(ctx, Action.ITEM_DESTROY, tgt)
     if items.destroyed(item):
-        raise disclosures.refuse(ctx, Action.ITEM_DESTROY, tgt, f"item {item.id} is destroyed")
+        raise disclosures.refuse(ctx, Action.ITEM_DESTROY, tgt, Msg("item.destroyed", id=item.id))
     agreement = ctx.db.get(Agreement, item.agreement_id)
     # Who held it is written down before access ends: the trail then says whose copies outlive
     # the office's (a holder's own copy is theirs to return or destroy, clause 3.10).
     held_by = [h.name for h in holders(ctx, item)]
     ended = _end_access(
-        ctx, agreement, [item.id], f"item {item.id} destroyed: {reason}", Action.ITEM_DESTROY
+        ctx,
+        agreement,
+        [item.id],
+        Msg("ended.destroyed", id=item.id, reason=reason),
+        Action.ITEM_DESTROY,
     )
     previous = item.status
     items.shred(item)

@@ -16,15 +16,16 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from govern import shapes, tokens
+from govern import services, shapes, tokens
 from govern.actions import Action
-from govern.approvals import sealed_approval
+from govern.approvals import sealed_approval, sealed_step
 from govern.audit import iso
-from govern.context import Ctx, Decision, Principal, Target, require
+from govern.context import Ctx, Decision, Principal, Target, can, require
 from govern.crypto import DecryptError, canonical_json, sha256_hex
 from govern.db import utcnow
 from govern.errors import Conflict, Invalid, NotFound, Unauthenticated
-from govern.models import Agreement, AuditEntry, Item, Subcontractor, SubcontractorScope, User
+from govern.messages import Msg
+from govern.models import Agreement, AuditEntry, Item, Subcontractor, SubcontractorScope
 from govern.models.vendor import SUBCONTRACTOR_OUTBOX_KINDS
 from govern.services import agreements, get_or_404, items, outbox
 from govern.services.ndas import agreement_items
@@ -45,26 +46,21 @@ def _check_record(ctx: Ctx, agreement: Agreement, data: dict, today: date) -> No
     """The DSA and the record's end date, each refusal naming its field (clause 3.7)."""
     signed, expires, until = data["dsa_signed_on"], data["dsa_expires_on"], data["until"]
     if expires < signed:
-        raise Invalid("dsa_expires_on: ends before the DSA was signed", field="dsa_expires_on")
+        raise Invalid(Msg("dsa.ends_before"), field="dsa_expires_on", at="dsa_expires_on")
     if signed > today:
-        raise Invalid(
-            f"dsa_signed_on: the DSA has not started ({signed.isoformat()})", field="dsa_signed_on"
-        )
+        raise Invalid(Msg("dsa.not_started", day=signed), field="dsa_signed_on", at="dsa_signed_on")
     if expires < today:
-        raise Invalid(
-            f"dsa_expires_on: the DSA lapsed on {expires.isoformat()}", field="dsa_expires_on"
-        )
+        raise Invalid(Msg("dsa.lapsed", day=expires), field="dsa_expires_on", at="dsa_expires_on")
     if until < today:
-        raise Invalid("until: is in the past", field="until")
+        raise Invalid(Msg("date.past"), field="until", at="until")
     if until > expires:
-        raise Invalid(
-            f"until: the record may not outlast the DSA ({expires.isoformat()})", field="until"
-        )
+        raise Invalid(Msg("record.outlasts_dsa", day=expires), field="until", at="until")
     term_end = agreements.term_ends_on(agreement)
     if until > term_end:
         raise Invalid(
-            f"until: the record may not outlast the agreement's term ({term_end.isoformat()})",
+            Msg("record.outlasts_term", day=term_end),
             field="until",
+            at="until",
         )
 
 
@@ -74,11 +70,11 @@ def _scopes(found: list[Item], fields: list[str], whole: list[int]) -> list[tupl
     ids = {item.id for item in found}
     stray = [i for i in whole if i not in ids]
     if stray:
-        raise Invalid(f"whole_items: {stray} are not among item_ids", field="whole_items")
+        raise Invalid(Msg("record.stray_whole", ids=stray), field="whole_items", at="whole_items")
     declared = {f for item in found if item.id not in whole for f in item.fields}
     unknown = [f for f in fields if f not in declared]
     if unknown:
-        raise Invalid(f"fields: {unknown} are not fields of the items named", field="fields")
+        raise Invalid(Msg("record.unknown_fields", names=unknown), field="fields", at="fields")
     scopes = []
     for item in found:
         if item.id in whole:
@@ -88,9 +84,9 @@ def _scopes(found: list[Item], fields: list[str], whole: list[int]) -> list[tupl
         if not mine:
             # An empty scope would mean "the whole item", which must be asked for by name.
             raise Invalid(
-                f"fields: names none of item {item.id}'s fields; to share it whole, name it in "
-                "whole_items",
+                Msg("record.no_fields", id=item.id),
                 field="fields",
+                at="fields",
             )
         scopes.append((item, mine))
     return scopes
@@ -154,7 +150,7 @@ def create(ctx: Ctx, agreement_id: int, data: dict) -> Subcontractor:
         whole_items=[item.id for item, fields in scopes if not fields],
         state=sub.state,
     )
-    _notify_office(ctx, sub, "office_handler", "submitted", "awaits first-level review")
+    _notify_office(ctx, sub, "office_handler", "submitted")
     return sub
 
 
@@ -168,16 +164,12 @@ MOVES = {
 
 
 def _not_the_filer(ctx: Ctx, sub: Subcontractor):
-    return lambda: (
-        "the filer of a subcontractor record never reviews or decides it (separation of duties)"
-        if sub.registered_by == ctx.principal.id
-        else None
-    )
+    return lambda: Msg("duty.record_filer") if sub.registered_by == ctx.principal.id else None
 
 
 def _not_the_reviewer(ctx: Ctx, sub: Subcontractor):
     return lambda: (
-        "the reviewer and the approver of one record must be two people (separation of duties)"
+        Msg("duty.record_reviewer")
         if sub.reviewed_by is not None and sub.reviewed_by == ctx.principal.id
         else None
     )
@@ -188,6 +180,23 @@ DUTIES = {
     Action.SUBCONTRACTOR_APPROVE: (_not_the_filer, _not_the_reviewer),
     Action.SUBCONTRACTOR_DENY: (_not_the_filer, _not_the_reviewer),
 }
+
+
+def possible_moves(ctx: Ctx, sub: Subcontractor) -> set[str]:
+    """What the reader could do on the record now, for drawing its buttons: the same decision
+    point, duties and states as the actions themselves; no trail entry."""
+    tgt = target(sub)
+    found = {
+        str(action)
+        for action, states in MOVES.items()
+        if sub.state in states
+        and can(ctx, action, tgt, [duty(ctx, sub) for duty in DUTIES[action]])
+    }
+    if sub.state == "approved" and can(ctx, Action.SUBCONTRACTOR_TOKEN, tgt):
+        found.add(str(Action.SUBCONTRACTOR_TOKEN))
+    if sub.state not in ("revoked", "denied") and can(ctx, Action.SUBCONTRACTOR_REVOKE, tgt):
+        found.add(str(Action.SUBCONTRACTOR_REVOKE))
+    return found
 
 
 def _refuse(ctx: Ctx, action: Action, sub: Subcontractor, reason: str) -> Conflict:
@@ -202,7 +211,7 @@ def _begin(ctx: Ctx, sub_id: int, action: Action) -> tuple[Subcontractor, Decisi
     decision = require(ctx, action, target(sub), checks)
     if sub.state not in MOVES[action]:
         raise _refuse(
-            ctx, action, sub, f"subcontractor {sub.id} is {sub.state}; cannot {action.verb}"
+            ctx, action, sub, Msg("record.cannot", id=sub.id, state=sub.state, verb=action.verb)
         )
     if action != Action.SUBCONTRACTOR_DENY:
         reason = _approvable(ctx, sub)
@@ -216,16 +225,16 @@ def _approvable(ctx: Ctx, sub: Subcontractor) -> str | None:
     """Why the record may not go forward now: the agreement, its dates, its items."""
     agreement = ctx.db.get(Agreement, sub.agreement_id)
     if agreement.status != "active":
-        return f"agreement {agreement.id} is {agreement.status}"
+        return Msg("agreement.is", id=agreement.id, status=agreement.status)
     problem = _record_problem(sub, ctx.today())
     if problem:
         return problem
     for scope in scopes_of(ctx, sub):
         item = ctx.db.get(Item, scope.item_id)
         if item.status != "protected":
-            return f"item {item.id} is {item.status}"
+            return Msg("item.is", id=item.id, status=item.status)
         if scope.ended_at is not None:
-            return f"the record's scope over item {item.id} ended: {scope.ended_reason}"
+            return Msg("scope.ended", id=item.id, reason=scope.ended_reason)
     return None
 
 
@@ -234,18 +243,22 @@ def _move(sub: Subcontractor, decision: Decision, state: str) -> None:
     sub.state = state
 
 
-def review(ctx: Ctx, sub_id: int) -> Subcontractor:
+def review(ctx: Ctx, sub_id: int, opinion: str | None = None) -> Subcontractor:
     sub, decision = _begin(ctx, sub_id, Action.SUBCONTRACTOR_REVIEW)
-    sub.reviewed_by, sub.reviewed_at = ctx.principal.id, utcnow()
+    sub.reviewed_by, sub.reviewed_at, sub.review_note = ctx.principal.id, utcnow(), opinion or None
+    if opinion:
+        decision.record(opinion=opinion)
     _move(sub, decision, "reviewed")
-    _notify_office(ctx, sub, "office_approver", "reviewed", "awaits approval and the seal")
+    _notify_office(ctx, sub, "office_approver", "reviewed")
     return sub
 
 
-def approve(ctx: Ctx, sub_id: int) -> Subcontractor:
+def approve(ctx: Ctx, sub_id: int, opinion: str | None = None) -> Subcontractor:
     # clause 3.5 + 3.7: the owner consents in writing, under its seal, to exactly this record.
     sub, decision = _begin(ctx, sub_id, Action.SUBCONTRACTOR_APPROVE)
-    sub.decided_by, sub.decided_at = ctx.principal.id, utcnow()
+    sub.decided_by, sub.decided_at, sub.decision_note = ctx.principal.id, utcnow(), opinion or None
+    if opinion:
+        decision.record(opinion=opinion)
     # Sealed before it is approved: the database refuses an approval without its seal.
     seal = ctx.keys.seal_key
     sub.approval_document = canonical_json(approval_document(ctx, sub))
@@ -253,7 +266,7 @@ def approve(ctx: Ctx, sub_id: int) -> Subcontractor:
     sub.approval_kid = seal.kid
     decision.record(key_id=seal.kid)
     _move(sub, decision, "approved")
-    _notify_filer(ctx, sub, "approved and sealed; its client token can now be issued")
+    _notify_filer(ctx, sub, "approved")
     return sub
 
 
@@ -263,7 +276,7 @@ def deny(ctx: Ctx, sub_id: int, reason: str) -> Subcontractor:
     _end_scopes(ctx, sub, f"record denied: {reason}")
     decision.record(reason=reason)
     _move(sub, decision, "denied")
-    _notify_filer(ctx, sub, f"denied: {reason}")
+    _notify_filer(ctx, sub, "denied", reason)
     return sub
 
 
@@ -305,8 +318,12 @@ def approval_document(ctx: Ctx, sub: Subcontractor) -> dict:
             for s in scopes
         ],
         "filed": {"by": username(ctx, sub.registered_by), "at": iso(sub.created_at)},
-        "reviewed": {"by": username(ctx, sub.reviewed_by), "at": iso(sub.reviewed_at)},
-        "approved": {"by": username(ctx, sub.decided_by), "at": iso(sub.decided_at)},
+        "reviewed": sealed_step(
+            username(ctx, sub.reviewed_by), iso(sub.reviewed_at), sub.review_note
+        ),
+        "approved": sealed_step(
+            username(ctx, sub.decided_by), iso(sub.decided_at), sub.decision_note
+        ),
         "decision": "approved",
     }
 
@@ -314,13 +331,12 @@ def approval_document(ctx: Ctx, sub: Subcontractor) -> dict:
 def approval(ctx: Ctx, sub_id: int) -> dict:
     sub = get(ctx, sub_id)
     if sub.approval_jws is None:
-        raise NotFound(f"subcontractor {sub.id} has no sealed approval (it is {sub.state})")
+        raise NotFound(Msg("record.no_seal", id=sub.id, state=sub.state))
     return sealed_approval("subcontractor_id", sub)
 
 
 def username(ctx: Ctx, user_id: int | None) -> str | None:
-    user = ctx.db.get(User, user_id) if user_id else None
-    return user.username if user else None
+    return services.username(ctx.db, user_id)
 
 
 def get(ctx: Ctx, sub_id: int) -> Subcontractor:
@@ -338,9 +354,9 @@ def _tokenable(ctx: Ctx, action: Action, sub_id: int) -> tuple[Subcontractor, De
     agreement = ctx.db.get(Agreement, sub.agreement_id)
     reason = None
     if sub.state != "approved":
-        reason = f"subcontractor {sub.id} is {sub.state}; only an approved record has a token"
+        reason = Msg("record.no_token", id=sub.id, state=sub.state)
     elif agreement.status != "active":
-        reason = f"agreement {agreement.id} is {agreement.status}"
+        reason = Msg("agreement.is", id=agreement.id, status=agreement.status)
     else:
         reason = _record_problem(sub, ctx.today())
     if reason:
@@ -369,9 +385,9 @@ def revoke(ctx: Ctx, sub_id: int, reason: str) -> Subcontractor:
     sub = get_or_404(ctx.db, Subcontractor, sub_id, "subcontractor")
     decision = require(ctx, Action.SUBCONTRACTOR_REVOKE, target(sub))
     if sub.state in ("revoked", "denied"):
-        raise Conflict(f"subcontractor {sub.id} is {sub.state} already", field="subcontractor_id")
+        raise Conflict(Msg("record.already", id=sub.id, state=sub.state), field="subcontractor_id")
     sub.revoked_at, sub.token_jti = utcnow(), None
-    _end_scopes(ctx, sub, f"subcontractor revoked: {reason}")
+    _end_scopes(ctx, sub, Msg("ended.record_revoked", reason=reason))
     decision.record(reason=reason, **{"from": sub.state, "to": "revoked"})
     sub.state = "revoked"
     return sub
@@ -384,26 +400,27 @@ def _end_scopes(ctx: Ctx, sub: Subcontractor, why: str) -> None:
             scope.ended_at, scope.ended_reason = now, why
 
 
-def _notify_office(ctx: Ctx, sub: Subcontractor, role: str, step: str, what: str) -> None:
+def _notify_office(ctx: Ctx, sub: Subcontractor, role: str, step: str) -> None:
+    facts = dict(id=sub.id, name=sub.name, service=sub.service, purpose=sub.purpose)
     outbox.notify(
         ctx,
         f"subcontractor-{step}:{sub.id}",
         SUBCONTRACTOR_OUTBOX_KINDS[("submitted", "reviewed").index(step)],
-        f"Subcontractor record {sub.id} {what}",
-        f"The record of subcontractor {sub.id} ({sub.name}, {sub.service}) for "
-        f"{sub.purpose}, until {sub.until.isoformat()}, {what}.",
+        Msg(f"notice.subcontractor_{step}", id=sub.id),
+        Msg(f"notice.subcontractor_{step}.body", **facts, until=sub.until),
         agreement_id=sub.agreement_id,
         recipient_role=role,
     )
 
 
-def _notify_filer(ctx: Ctx, sub: Subcontractor, outcome: str) -> None:
+def _notify_filer(ctx: Ctx, sub: Subcontractor, outcome: str, reason: str | None = None) -> None:
+    why = {"reason": reason} if reason is not None else {}
     outbox.notify(
         ctx,
         f"subcontractor-decided:{sub.id}:{sub.state}",
         SUBCONTRACTOR_OUTBOX_KINDS[2],
-        f"Subcontractor record {sub.id} {outcome.split(':')[0].split(';')[0]}",
-        f"Your record of subcontractor {sub.id} ({sub.name}) was {outcome}.",
+        Msg(f"notice.subcontractor_{outcome}", id=sub.id),
+        Msg(f"notice.subcontractor_{outcome}.body", id=sub.id, name=sub.name, **why),
         agreement_id=sub.agreement_id,
         recipient_user_id=sub.registered_by,
     )
@@ -433,7 +450,7 @@ def list_for(ctx: Ctx, agreement_id: int) -> list[tuple[Subcontractor, list[Subc
 # What a subcontractor receives.
 
 
-def _claims(ctx: Ctx, item_id: int, token: str) -> tokens.Claims:
+def _claims(ctx: Ctx, item_id: int | None, token: str) -> tokens.Claims:
     try:
         return tokens.check_party_token(
             ctx.keys, ctx.settings.issuer, token, tokens.SUBCONTRACTOR_AUDIENCE
@@ -441,30 +458,79 @@ def _claims(ctx: Ctx, item_id: int, token: str) -> tokens.Claims:
     except Unauthenticated:
         ctx.record(
             Action.SHARED_READ,
-            Target("item", item_id),
+            Target("item", item_id) if item_id is not None else "shared:items",
             "deny",
-            "invalid or expired client token",
+            Msg("rule.client_invalid"),
             keep=True,
             token_sha256=tokens.fingerprint(token),
         )
         raise
 
 
-def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
-    """The item as the record allows: only its fields, only while everything holds."""
+def _holder(ctx: Ctx, item_id: int | None, token: str) -> tuple[Subcontractor, tokens.Claims]:
     claims = _claims(ctx, item_id, token)
     sub = ctx.db.get(Subcontractor, int(claims.subject)) if claims.subject.isdigit() else None
     if sub is None:
         ctx.record(
             Action.SHARED_READ,
-            Target("item", item_id),
+            Target("item", item_id) if item_id is not None else "shared:items",
             "deny",
-            "client token names no subcontractor",
+            Msg("rule.client_unknown"),
             keep=True,
             token_sha256=tokens.fingerprint(token),
         )
-        raise Unauthenticated("the client token names no subcontractor")
+        raise Unauthenticated(Msg("auth.client_unknown"))
     ctx.principal = Principal("subcontractor", actor_name(sub.id), "subcontractor", sub.id)
+    return sub, claims
+
+
+def covered(ctx: Ctx, token: str) -> dict:
+    """What a client token covers, for its holder (GET /shared/items): the record's items with
+    their fields (clause 3.7: nothing more is sent), until when, decided and audited like a
+    read. Scopes that ended are listed as unavailable, without the office's reason."""
+    sub, claims = _holder(ctx, None, token)
+    agreement = ctx.db.get(Agreement, sub.agreement_id)
+    decision = require(ctx, Action.SHARED_READ, target(sub))
+    today = ctx.today()
+    problem = (
+        _token_problem(sub, claims)
+        or _record_problem(sub, today)
+        or agreements.is_active(agreement)()
+    )
+    known = {i.id: i for i in ctx.db.scalars(select(Item).where(Item.agreement_id == agreement.id))}
+    shown = []
+    for scope in scopes_of(ctx, sub):
+        item = known.get(scope.item_id)
+        shown.append(
+            {
+                "id": scope.item_id,
+                "title": item.title if item else "",
+                "fields": list(scope.fields),
+                "whole_item": not scope.fields,
+                "available": problem is None
+                and scope.ended_at is None
+                and item is not None
+                and _item_problem(item) is None,
+            }
+        )
+    decision.record(subcontractor=sub.id, listing=True)
+    return {
+        "holder": "subcontractor",
+        "subcontractor_id": sub.id,
+        "name": sub.name,
+        "service": sub.service,
+        "purpose": sub.purpose,
+        "until": sub.until.isoformat(),
+        "expires_at": iso(token_expiry(ctx, sub.until)),
+        "office_zone": ctx.clock.name,
+        "state": "live" if problem is None else "ended",
+        "items": shown,
+    }
+
+
+def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
+    """The item as the record allows: only its fields, only while everything holds."""
+    sub, claims = _holder(ctx, item_id, token)
     agreement = ctx.db.get(Agreement, sub.agreement_id)
     item = ctx.db.get(Item, item_id)
     scope = ctx.db.scalar(
@@ -496,9 +562,9 @@ def read_shared(ctx: Ctx, item_id: int, token: str) -> tuple[Item, bytes, dict]:
 
 def _token_problem(sub: Subcontractor, claims: tokens.Claims) -> str | None:
     if sub.state != "approved":
-        return f"subcontractor {sub.id} is {sub.state}"
+        return Msg("record.is", id=sub.id, state=sub.state)
     if claims.jti != sub.token_jti:
-        return "the client token was replaced by a newer one"
+        return Msg("token.replaced")
     return None
 
 
@@ -506,34 +572,34 @@ def _destroyed(item: Item | None, scope: SubcontractorScope | None) -> str | Non
     # An item the record named and the office has since destroyed is said to be gone for good,
     # rather than only that the scope ended; items outside the record are never described.
     if item is not None and scope is not None and item.status == "destroyed":
-        return f"item {item.id} is destroyed"
+        return Msg("item.destroyed", id=item.id)
     return None
 
 
 def _record_problem(sub: Subcontractor, today: date) -> str | None:
     # clause 3.7: nothing outside the record's dates or the signed data-security agreement.
     if sub.until < today:
-        return f"the minimisation record ended on {sub.until.isoformat()}"
+        return Msg("record.ended", day=sub.until)
     if sub.dsa_signed_on > today:
-        return f"the data-security agreement starts on {sub.dsa_signed_on.isoformat()}"
+        return Msg("dsa.starts", day=sub.dsa_signed_on)
     if sub.dsa_expires_on < today:
-        return f"the data-security agreement lapsed on {sub.dsa_expires_on.isoformat()}"
+        return Msg("dsa.lapsed_on", day=sub.dsa_expires_on)
     return None
 
 
 def _scope_problem(item: Item | None, scope: SubcontractorScope | None) -> str | None:
     if item is None or scope is None:
-        return "the item is not in the minimisation record"
+        return Msg("scope.outside")
     if scope.ended_at is not None:
-        return f"the record's scope over item {item.id} ended: {scope.ended_reason}"
+        return Msg("scope.ended", id=item.id, reason=scope.ended_reason)
     return None
 
 
 def _item_problem(item: Item) -> str | None:
     if item.status != "protected":
-        return f"item {item.id} is {item.status}"
+        return Msg("item.is", id=item.id, status=item.status)
     if item.wrapped_key is None:
-        return f"item {item.id} is destroyed"
+        return Msg("item.destroyed", id=item.id)
     return None
 
 
@@ -547,7 +613,7 @@ def _minimise(ctx: Ctx, item: Item, fields: list[str], served: dict) -> str | No
             item.nonce, item.ciphertext, item.wrapped_key, items.identity(item)
         )
     except DecryptError:
-        return f"item {item.id} cannot be opened"
+        return Msg("item.unreadable", id=item.id)
     served["media_type"] = item.media_type
     if not fields:
         served.update(content=content, fields=[])
@@ -556,16 +622,13 @@ def _minimise(ctx: Ctx, item: Item, fields: list[str], served: dict) -> str | No
         return _minimise_json(content, fields, served)
     if shapes.is_csv(item.media_type):
         return _minimise_csv(content, fields, served)
-    return (
-        f"item {item.id} is {shapes.base_type(item.media_type)}, which cannot be cut down to "
-        f"fields {fields}; the record names fields for it"
-    )
+    return Msg("minimise.type", id=item.id, type=shapes.base_type(item.media_type), names=fields)
 
 
 def _minimise_json(content: bytes, fields: list[str], served: dict) -> str | None:
     records = shapes.json_records(content)
     if records is None:
-        return "the item is not JSON records (a list of objects); only whole fields may be served"
+        return Msg("minimise.json")
     wanted = set(fields)
     cut = [{k: v for k, v in record.items() if k in wanted} for record in records]
     served.update(
@@ -579,7 +642,7 @@ def _minimise_json(content: bytes, fields: list[str], served: dict) -> str | Non
 def _minimise_csv(content: bytes, fields: list[str], served: dict) -> str | None:
     rows = shapes.csv_table(content)
     if rows is None:
-        return "the item is not CSV with a header; only whole columns may be served"
+        return Msg("minimise.csv")
     # The file's own column order is kept; only the record's columns survive.
     keep = [i for i, name in enumerate(rows[0]) if name in fields]
     out = io.StringIO(newline="")
@@ -605,6 +668,7 @@ def report(ctx: Ctx, sub_id: int) -> dict:
     received: dict[int, set[str]] = {}
     reads: Counter = Counter()
     denied = 0
+    ctx.settle_trail()
     entries = ctx.db.scalars(
         select(AuditEntry).where(
             AuditEntry.actor == actor_name(sub.id), AuditEntry.action == str(Action.SHARED_READ)

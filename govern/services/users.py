@@ -6,12 +6,13 @@ password: no administrator can sign in as anyone else. No administrator acts on 
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from govern import duties
 from govern.actions import Action
 from govern.context import Ctx, Decision, Target, require
 from govern.errors import Conflict
+from govern.messages import Msg
 from govern.models import CasbinRule, LoginThrottle, PasswordLink, User
 from govern.services import accounts, get_or_404, links
 
@@ -46,11 +47,38 @@ def _lockouts(ctx: Ctx) -> dict[str, object]:
 
 def list_users(ctx: Ctx) -> list[dict]:
     require(ctx, Action.USER_LIST, Target("user", "*"))
+    return _shown(ctx, list(ctx.db.scalars(select(User).order_by(User.id))))
+
+
+def find_users(ctx: Ctx, text: str | None, offset: int, limit: int) -> tuple[list[dict], int]:
+    """One page of the accounts whose username, display name or organisation contains ``text``
+    (any case), and how many there are in all."""
+    require(ctx, Action.USER_LIST, Target("user", "*")).record(search=text or "")
+    stmt = select(User)
+    if text:
+        needle = text.lower()
+        stmt = stmt.where(
+            or_(
+                *(
+                    func.lower(column).contains(needle, autoescape=True)
+                    for column in (User.username, User.display_name, User.org)
+                )
+            )
+        )
+    total = ctx.db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(ctx.db.scalars(stmt.order_by(User.id).offset(offset).limit(limit)))
+    return _shown(ctx, rows), total
+
+
+def _shown(ctx: Ctx, users: list[User]) -> list[dict]:
+    """Accounts with their roles, pending links and lockouts (read for these accounts only)."""
+    names = [u.username for u in users]
     roles: dict[str, list] = {}
-    for rule in ctx.db.scalars(select(CasbinRule).where(CasbinRule.ptype == "g")):
+    for rule in ctx.db.scalars(
+        select(CasbinRule).where(CasbinRule.ptype == "g", CasbinRule.v0.in_(names))
+    ):
         roles.setdefault(rule.v0, []).append((rule.v1, rule.v2))
     states = links.states(ctx)
-    users = ctx.db.scalars(select(User).order_by(User.id))
     locked = _lockouts(ctx)
     return [
         user_json(u, roles.get(u.username, []), states.get(u.id), locked.get(u.username))
@@ -83,7 +111,7 @@ def _target_user(ctx: Ctx, user_id: int, action: Action) -> tuple[User, Decision
     decision = require(ctx, action, target)
     if user.username == duties.actor(ctx):
         violation = duties.Violation(
-            duties.NOT_ONESELF, f"separation of duties ({duties.NOT_ONESELF}): that is you", 403
+            duties.NOT_ONESELF, duties.broken(duties.NOT_ONESELF, Msg("duty.that_is_you")), 403
         )
         duties.enforce(ctx, action, target, violation, "user_id")
     return user, decision
@@ -92,7 +120,7 @@ def _target_user(ctx: Ctx, user_id: int, action: Action) -> tuple[User, Decision
 def disable(ctx: Ctx, user_id: int) -> User:
     user, _ = _target_user(ctx, user_id, Action.USER_DISABLE)
     if not user.active:
-        raise Conflict(f"{user.username} is disabled already", field="user_id")
+        raise Conflict(Msg("account.already_disabled", name=user.username), field="user_id")
     user.active = False
     user.credential_version += 1
     return user
@@ -103,7 +131,7 @@ def enable(ctx: Ctx, user_id: int) -> User:
     version); its password, or its pending link, is as it was."""
     user, _ = _target_user(ctx, user_id, Action.USER_ENABLE)
     if user.active:
-        raise Conflict(f"{user.username} is active already", field="user_id")
+        raise Conflict(Msg("account.already_active", name=user.username), field="user_id")
     user.active = True
     return user
 
@@ -123,3 +151,8 @@ def unlock(ctx: Ctx, user_id: int) -> User:
     user, decision = _target_user(ctx, user_id, Action.USER_UNLOCK)
     decision.record(was_locked=accounts.unlock(ctx, user))
     return user
+
+
+def lockouts(ctx: Ctx) -> dict[str, object]:
+    """Accounts locked out now by failed logins (for a page that has decided already)."""
+    return _lockouts(ctx)

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from govern.context import Ctx
+from govern.messages import Msg
 from govern.models import Agreement, Disclosure, Grant, Nda, Subcontractor, User
 from govern.services import agreements, outbox
 
@@ -50,14 +51,19 @@ def _nda_warnings(ctx: Ctx, today: date, horizon: date) -> int:
     )
     count = 0
     for nda, username in rows:
-        ends = nda.expires_on.isoformat()
+        ends = nda.expires_on
         message = _queue(
             ctx,
             f"nda-ends:{nda.id}",
             "nda_ends",
-            f"NDA of {username} ends on {ends}",
-            f"The NDA {nda.id} of {username} in agreement {nda.agreement_id} ends on {ends}. "
-            "Without a renewal, their access ends with it (clause 3.8).",
+            Msg("notice.nda_ends", name=username, day=ends),
+            Msg(
+                "notice.nda_ends.body",
+                id=nda.id,
+                name=username,
+                agreement=nda.agreement_id,
+                day=ends,
+            ),
             nda.agreement_id,
             LEAD,
         )
@@ -77,13 +83,9 @@ def _subcontractor_warnings(ctx: Ctx, today: date, horizon: date) -> int:
     count = 0
     for sub in subs:
         if today <= sub.dsa_expires_on <= horizon:
-            ends = sub.dsa_expires_on.isoformat()
-            subject = f"Data-security agreement of {sub.name} ends on {ends}"
-            body = (
-                f"The data-security agreement of subcontractor {sub.id} ({sub.name}) in "
-                f"agreement {sub.agreement_id} ends on {ends}; it receives nothing after that "
-                "(clause 3.7)."
-            )
+            facts = {"id": sub.id, "name": sub.name, "agreement": sub.agreement_id}
+            subject = Msg("notice.dsa_ends", name=sub.name, day=sub.dsa_expires_on)
+            body = Msg("notice.dsa_ends.body", **facts, day=sub.dsa_expires_on)
             # The office is told too: it is the office's data the subcontractor holds.
             for role, suffix in ((LEAD, ""), (OFFICE, ":office")):
                 message = _queue(
@@ -97,14 +99,13 @@ def _subcontractor_warnings(ctx: Ctx, today: date, horizon: date) -> int:
                 )
                 count += message is not None
         if today <= sub.until <= horizon:
-            ends = sub.until.isoformat()
+            facts = {"id": sub.id, "name": sub.name, "agreement": sub.agreement_id}
             message = _queue(
                 ctx,
                 f"subcontractor-ends:{sub.id}",
                 "record_ends",
-                f"Minimisation record of {sub.name} ends on {ends}",
-                f"The minimisation record of subcontractor {sub.id} ({sub.name}) in agreement "
-                f"{sub.agreement_id} ends on {ends} (clause 3.7).",
+                Msg("notice.record_ends", name=sub.name, day=sub.until),
+                Msg("notice.record_ends.body", **facts, day=sub.until),
                 sub.agreement_id,
                 LEAD,
             )
@@ -129,7 +130,7 @@ def disclosure_warnings(ctx: Ctx, today: date) -> int:
             ctx,
             f"grant-ends:{grant.id}",
             "grant_ends",
-            f"Grant {grant.id} for {d.third_party} ends on {last_day.isoformat()}",
+            Msg("notice.grant_ends", id=grant.id, third_party=d.third_party, day=last_day),
             d.agreement_id,
             user_id=grant.issued_by,
         )
@@ -140,7 +141,7 @@ def disclosure_warnings(ctx: Ctx, today: date) -> int:
             Disclosure.ends_on >= today,
         )
     ):
-        subject = f"The window of disclosure request {d.id} ends on {d.ends_on.isoformat()}"
+        subject = Msg("notice.window_ends", id=d.id, day=d.ends_on)
         queued += _warn(
             ctx, f"window-ends:{d.id}", "window_ends", subject, d.agreement_id, user_id=d.filed_by
         )
@@ -156,7 +157,7 @@ def disclosure_warnings(ctx: Ctx, today: date) -> int:
         ends = agreements.term_ends_on(agreement)
         if not today <= ends <= horizon:
             continue
-        subject = f"The confidentiality term of agreement {agreement.id} ends on {ends.isoformat()}"
+        subject = Msg("notice.term_ends", id=agreement.id, day=ends)
         for role in ("office_approver", "vendor_lead"):
             queued += _warn(
                 ctx,

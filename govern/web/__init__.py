@@ -9,16 +9,29 @@ termination, declassification), ``trail`` (auditor), ``admin`` (accounts and pol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from jinja2 import pass_context
 
 from govern import http
 from govern.errors import GovernError
+from govern.models import Agreement
 from govern.policy import GLOBAL
+from govern.services import shown
 
 bp = Blueprint("web", __name__)
 PUBLIC_PAGES: set[str] = {"static"}
@@ -27,12 +40,11 @@ PAGES: set[str] = set()
 
 
 def _error_page(exc: GovernError):
-    """The error page. A denial's rule reads "<reason> (<casbin rule>)": shown apart."""
-    message, basis = exc.message, ""
-    rule = exc.extra.get("rule") if exc.status == 403 else None
-    if rule:
-        reason, sep, tail = rule.rpartition(" (")
-        message, basis = (reason, tail.rstrip(")")) if sep else (rule, "")
+    """The error page, in the reader's language. A denial's reason and the rule it was decided
+    under (said as a sentence, not as a casbin tuple) are shown apart."""
+    from govern.web.words import error_parts
+
+    message, basis = error_parts(exc)
     return render_template("error.html", code=exc.status, message=message, basis=basis), exc.status
 
 
@@ -47,6 +59,8 @@ def page(rule: str, methods=("GET",), public: bool = False):
             if not public and not current_user.is_authenticated:
                 return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
             ctx = http.new_ctx(http.session_principal())
+            # What the page's templates ask can() with (display only, no trail entry).
+            g.page_ctx = ctx
             try:
                 result = fn(ctx, **kwargs)
             except GovernError as exc:
@@ -79,6 +93,18 @@ def shown_once(html: str) -> Response:
     return response
 
 
+# The pages that show a secret once, by kind: each renders the kept payload (issue 12: the POST
+# that made the secret answers with a redirect here, so a reload repeats nothing).
+SHOWN: dict[str, Callable[[object, dict], str]] = {}
+
+
+def show_once_after(ctx, payload: dict):
+    """Keep ``payload`` (its ``kind`` names the page) for one GET, and answer the POST with a
+    303 redirect to that GET."""
+    handle = shown.keep(ctx, payload)
+    return redirect(url_for("web.shown_page", handle=handle), code=303)
+
+
 def my_roles() -> set[str]:
     """The signed-in account's roles, for drawing the navigation (the services still decide)."""
     if not current_user.is_authenticated:
@@ -99,15 +125,35 @@ def _csrf_refused(_exc: CSRFError):
 def _navigation():
     roles = my_roles()
 
-    def may(action: str) -> bool:
-        """Could any of the reader's roles ever do ``action`` (e.g. "nda:list")? Only for choosing
-        which links to draw, from the live policy; the services still decide each request."""
+    @pass_context
+    def may(context, action: str) -> bool:
+        """Could the reader do ``action`` (e.g. "nda:list")? Only for choosing which links to
+        draw; the services still decide each request. On a page of one agreement, the decision
+        point is asked about that agreement (its domain, its vendor: govern.web.allowed.can);
+        elsewhere, whether any of the reader's roles could ever do it, from the live policy."""
         if not current_user.is_authenticated:
             return False
+        if isinstance(context.get("agreement"), Agreement):
+            return allowed.can(action, context["agreement"])
         kind, verb = action.split(":", 1)
         return http.runtime().policy.may_ever(current_user.user.username, kind, verb)
 
-    return {"my_roles": roles, "any_role": lambda *names: bool(roles & set(names)), "may": may}
+    return {
+        "my_roles": roles,
+        "any_role": lambda *names: bool(roles & set(names)),
+        "may": may,
+        "can": allowed.can,
+        "agreement_tabs": allowed.tabs,
+    }
+
+
+@page("/shown/<handle>")
+def shown_page(ctx, handle: str):
+    """The one showing of a kept secret; a second GET (a reload) finds it gone."""
+    payload = shown.take(ctx, handle)
+    if payload is None:
+        return shown_once(render_template("shown_gone.html")), 410
+    return shown_once(SHOWN[payload["kind"]](ctx, payload))
 
 
 # Page modules register their routes on import.
@@ -115,9 +161,15 @@ from govern.web import (  # noqa: E402, F401
     account,
     admin,
     agreements,
+    allowed,
     home,
+    paging,
     recalls,
     requests,
+    shared,
     trail,
     vendor,
 )
+
+# The pager macro is imported without the page's context: its link maker is a global.
+bp.add_app_template_global(paging.page_url, "page_url")

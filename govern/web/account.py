@@ -57,7 +57,7 @@ def set_password(ctx: Ctx, token: str):
         logout_user()
         session.clear()
         flash(_("Your password is set. Sign in with it."))
-        return redirect(url_for("web.login"))
+        return redirect(url_for("web.login"), code=303)
     return render_template("account/set_password.html", form=form, user=user), form.status
 
 
@@ -80,7 +80,7 @@ def change_password(ctx: Ctx):
         session.clear()
         login_user(http.SessionUser(user), remember=False)
         flash(_("Your password is changed; your other sessions and tokens have ended."))
-        return redirect(url_for("web.index"))
+        return redirect(url_for("web.index"), code=303)
     return render_template("account/password.html", form=form), form.status
 
 

@@ -1,8 +1,10 @@
 """Administration: accounts (system_admin), their confirmation by a second person and the policy
 rules (security_admin), 三员分立 kept by the same services as /api/v1/users and /api/v1/policies.
 
-A new account or a reset answers a one-time set-password link, shown in that one answer only:
-never flashed (the flash travels in the session cookie), never logged, never in the trail."""
+A new account or a reset makes a one-time set-password link, shown on one GET of the page the POST
+redirects to (govern.services.shown): never flashed (the flash travels in the session cookie),
+never logged, never in the trail. Each step on an account or a rule asks first on its confirmation
+page (govern.web.confirm)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,18 @@ from wtforms import SelectField, StringField
 
 from govern import policy
 from govern.actions import Action
+from govern.api import query_text
 from govern.api.policies import RULE_IN
 from govern.api.users import USER_IN, set_password_url
-from govern.context import Ctx
+from govern.context import Ctx, require_role_for
+from govern.errors import NotFound
+from govern.messages import Msg
 from govern.services import links, policies, users
-from govern.web import page, shown_once
+from govern.web import SHOWN, page, show_once_after
+from govern.web.confirm import Ask, confirm_page
 from govern.web.forms import Form, attempt, choices, submitted, validated
 from govern.web.i18n import label
+from govern.web.paging import paged_call
 
 
 class UserForm(Form):
@@ -55,9 +62,18 @@ class RuleForm(Form):
         return {"ptype": self.ptype.data, "values": [(v or "").strip() for v in values]}
 
 
-def _link_page(user, token, link, purpose: str):
+def _link_page(ctx: Ctx, user, token, link, purpose: str):
+    # The link is kept (encrypted) for one GET of the next page: never flashed (the cookie),
+    # never logged, never in the trail; a reload of that page shows it no more.
     shown = users.link_json(user, token, link, set_password_url(token))
-    return shown_once(render_template("admin/link.html", link=shown, purpose=purpose))
+    return show_once_after(ctx, {"kind": "password-link", "link": shown, "purpose": purpose})
+
+
+def _link_shown(ctx: Ctx, payload: dict) -> str:
+    return render_template("admin/link.html", link=payload["link"], purpose=payload["purpose"])
+
+
+SHOWN["password-link"] = _link_shown
 
 
 @page("/admin/users", methods=("GET", "POST"))
@@ -65,27 +81,112 @@ def user_list(ctx: Ctx):
     form = UserForm()
     created = submitted(ctx, form, Action.USER_CREATE, USER_IN, users.create)
     if created is not None:
-        return _link_page(*created, purpose="create")
-    return render_template("admin/users.html", users=users.list_users(ctx), form=form), form.status
+        return _link_page(ctx, *created, purpose="create")
+    text = query_text("q", 200)
+    found = paged_call(lambda offset, limit: users.find_users(ctx, text, offset, limit))
+    return render_template("admin/users.html", users=found, q=text, form=form), form.status
 
 
-@page("/admin/users/<int:user_id>/disable", methods=("POST",))
+# What each step on an account says on its confirmation page: the action, title, consequence,
+# button, the service, and what the page says once done.
+ACCOUNT_STEPS = {
+    "disable": (
+        Action.USER_DISABLE,
+        _l("Disable the account %(name)s?"),
+        _l(
+            "Its holder can no longer sign in; every session and token of the account ends now. A system administrator can enable it again later."
+        ),
+        _l("Disable"),
+        users.disable,
+        _l("Account %(name)s disabled; its sessions and tokens have ended."),
+    ),
+    "enable": (
+        Action.USER_ENABLE,
+        _l("Enable the account %(name)s again?"),
+        _l(
+            "Its holder can sign in again with its password; the sessions and tokens that ended stay ended."
+        ),
+        _l("Enable"),
+        users.enable,
+        _l("Account %(name)s enabled again."),
+    ),
+    "unlock": (
+        Action.USER_UNLOCK,
+        _l("Unlock the account %(name)s?"),
+        _l(
+            "The lockout after failed sign-ins ends now, before its time; its holder may try to sign in again."
+        ),
+        _l("Unlock"),
+        users.unlock,
+        _l("Account %(name)s may sign in again."),
+    ),
+    "reset": (
+        Action.USER_RESET,
+        _l("Reset the password of %(name)s?"),
+        _l(
+            "A one-time link is made for its holder to choose a new password, shown to you once on the next page. A vendor account's password and sessions end now; an office or administrator account's once a security administrator confirms the reset."
+        ),
+        _l("Reset password"),
+        None,
+        None,
+    ),
+}
+
+
+def _account(ctx: Ctx, user_id: int) -> dict:
+    for shown in users.list_users(ctx):
+        if shown["id"] == user_id:
+            return shown
+    raise NotFound(Msg("missing.user", id=user_id))
+
+
+def _account_step(ctx: Ctx, user_id: int, step: str):
+    action, title, consequence, button, service, done = ACCOUNT_STEPS[step]
+    back = url_for("web.user_list")
+    if request.method == "GET":
+        require_role_for(ctx, action)
+        u = _account(ctx, user_id)
+        roles = ", ".join(str(label(r["role"])) for r in u["roles"])
+        return confirm_page(
+            title=str(title) % {"name": u["username"]},
+            consequence=str(consequence),
+            button=str(button),
+            back=back,
+            facts=[
+                (_("Username"), u["username"]),
+                (_("Display name"), u["display_name"]),
+                (_("Roles"), roles),
+                *([(_("Vendor organisation"), u["org"])] if u["org"] else []),
+            ],
+            danger=step in ("disable", "reset"),
+        )
+    if not Form().checked(ctx, action):
+        return redirect(back, code=303)
+    if service is None:
+        return _link_page(ctx, *users.reset_password(ctx, user_id), purpose="reset")
+    user = service(ctx, user_id)
+    flash(str(done) % {"name": user.username})
+    return redirect(back, code=303)
+
+
+@page("/admin/users/<int:user_id>/disable", methods=("GET", "POST"))
 def user_disable(ctx: Ctx, user_id: int):
-    user = users.disable(ctx, user_id)
-    flash(_("Account %(name)s disabled; its sessions and tokens have ended.", name=user.username))
-    return redirect(url_for("web.user_list"))
+    return _account_step(ctx, user_id, "disable")
 
 
-@page("/admin/users/<int:user_id>/enable", methods=("POST",))
+@page("/admin/users/<int:user_id>/enable", methods=("GET", "POST"))
 def user_enable(ctx: Ctx, user_id: int):
-    user = users.enable(ctx, user_id)
-    flash(_("Account %(name)s enabled again.", name=user.username))
-    return redirect(url_for("web.user_list"))
+    return _account_step(ctx, user_id, "enable")
 
 
-@page("/admin/users/<int:user_id>/reset", methods=("POST",))
+@page("/admin/users/<int:user_id>/reset", methods=("GET", "POST"))
 def user_reset(ctx: Ctx, user_id: int):
-    return _link_page(*users.reset_password(ctx, user_id), purpose="reset")
+    return _account_step(ctx, user_id, "reset")
+
+
+@page("/admin/users/<int:user_id>/unlock", methods=("GET", "POST"))
+def user_unlock(ctx: Ctx, user_id: int):
+    return _account_step(ctx, user_id, "unlock")
 
 
 @page("/admin/confirmations")
@@ -93,25 +194,56 @@ def confirmation_list(ctx: Ctx):
     return render_template("admin/confirmations.html", pending=links.pending(ctx))
 
 
-@page("/admin/confirmations/<int:link_id>/confirm", methods=("POST",))
+# A security administrator's second look at a set-password link: confirm or refuse.
+LINK_STEPS = {
+    "confirm": (
+        links.confirm,
+        _l("Confirm the set-password link of %(name)s?"),
+        _l("The link starts to work now, for 24 hours; its holder chooses the password with it."),
+        _l("Confirm"),
+        _l("Confirmed for %(name)s: the link can now be used."),
+    ),
+    "refuse": (
+        links.refuse,
+        _l("Refuse the set-password link of %(name)s?"),
+        _l("The link can never be used; a system administrator has to make a new one."),
+        _l("Refuse"),
+        _l("Refused for %(name)s: the link can never be used."),
+    ),
+}
+
+
+def _link_step(ctx: Ctx, link_id: int, step: str):
+    service, title, consequence, button, done = LINK_STEPS[step]
+    back = url_for("web.confirmation_list")
+    if request.method == "GET":
+        require_role_for(ctx, Action.USER_CONFIRM)
+        found = [p for p in links.pending(ctx) if p["id"] == link_id]
+        if not found:
+            raise NotFound(Msg("missing.link", id=link_id))
+        p = found[0]
+        return confirm_page(
+            title=str(title) % {"name": p["username"]},
+            consequence=str(consequence),
+            button=str(button),
+            back=back,
+            facts=[(_("Account"), p["username"])],
+            danger=step == "refuse",
+        )
+    if Form().checked(ctx, Action.USER_CONFIRM):
+        result = service(ctx, link_id)
+        flash(str(done) % {"name": result["username"]})
+    return redirect(back, code=303)
+
+
+@page("/admin/confirmations/<int:link_id>/confirm", methods=("GET", "POST"))
 def confirmation_confirm(ctx: Ctx, link_id: int):
-    done = links.confirm(ctx, link_id)
-    flash(_("Confirmed for %(name)s: the link can now be used.", name=done["username"]))
-    return redirect(url_for("web.confirmation_list"))
+    return _link_step(ctx, link_id, "confirm")
 
 
-@page("/admin/confirmations/<int:link_id>/refuse", methods=("POST",))
+@page("/admin/confirmations/<int:link_id>/refuse", methods=("GET", "POST"))
 def confirmation_refuse(ctx: Ctx, link_id: int):
-    done = links.refuse(ctx, link_id)
-    flash(_("Refused for %(name)s: the link can never be used.", name=done["username"]))
-    return redirect(url_for("web.confirmation_list"))
-
-
-@page("/admin/users/<int:user_id>/unlock", methods=("POST",))
-def user_unlock(ctx: Ctx, user_id: int):
-    user = users.unlock(ctx, user_id)
-    flash(_("Account %(name)s may sign in again.", name=user.username))
-    return redirect(url_for("web.user_list"))
+    return _link_step(ctx, link_id, "refuse")
 
 
 @page("/admin/policies", methods=("GET", "POST"))
@@ -126,20 +258,63 @@ def policy_list(ctx: Ctx):
         )
         if rule is not None:
             flash(_("Rule %(id)s added.", id=rule.id))
-            return redirect(url_for("web.policy_list"))
-    rules = [policies.rule_json(r) for r in policies.list_rules(ctx)]
-    # A filter by role (p rules) or account (g rules), over the list the service returned.
-    shown = request.args.get("who") or ""
-    names = sorted({r["values"][0] for r in rules})
-    if shown:
-        rules = [r for r in rules if shown in (r["values"][0], r["values"][1])]
+            # The list of the role or account the rule is about, where the new rule is seen.
+            return redirect(url_for("web.policy_list", who=rule.v0), code=303)
+    filters = policy_filters()
+    found = paged_call(
+        lambda offset, limit: policies.find_rules(
+            ctx, filters.get("who"), filters.get("q"), filters.get("ptype"), offset, limit
+        ),
+        per_page=50,
+    )
+    found.rows = [policies.rule_json(r) for r in found.rows]
     return render_template(
-        "admin/policies.html", rules=rules, form=form, names=names, shown=shown
+        "admin/policies.html",
+        rules=found,
+        form=form,
+        roles=sorted(policy.ROLES),
+        filters=filters,
+        kept=policy_args(),
     ), form.status
 
 
-@page("/admin/policies/<int:rule_id>/remove", methods=("POST",))
+# The list's filters and page: kept across a removal (its confirmation page carries them), which
+# leads back to them.
+POLICY_ARGS = ("who", "q", "ptype", "page")
+
+
+def policy_filters() -> dict:
+    found = {"who": query_text("who", 200), "q": query_text("q", 200)}
+    # The service refuses a kind other than p or g (400).
+    found["ptype"] = query_text("ptype", 1)
+    return {k: v for k, v in found.items() if v}
+
+
+def policy_args() -> dict:
+    return {k: request.values[k] for k in POLICY_ARGS if request.values.get(k)}
+
+
+@page("/admin/policies/<int:rule_id>/remove", methods=("GET", "POST"))
 def policy_remove(ctx: Ctx, rule_id: int):
-    policies.remove_rule(ctx, rule_id)
-    flash(_("Rule %(id)s removed.", id=rule_id))
-    return redirect(url_for("web.policy_list"))
+    # Back to the same filtered list (a removal does not lose what the reader was looking at).
+    back = url_for("web.policy_list", **policy_args())
+    if request.method == "GET":
+        require_role_for(ctx, Action.POLICY_REMOVE)
+        found = [policies.rule_json(r) for r in policies.list_rules(ctx) if r.id == rule_id]
+        if not found:
+            raise NotFound(Msg("missing.rule", id=rule_id))
+        rule = found[0]
+        return confirm_page(
+            title=_("Remove rule %(id)s?", id=rule_id),
+            consequence=_(
+                "Every decision from now on is made without this rule, in every worker; adding it again is a new rule."
+            ),
+            button=_("Remove"),
+            back=back,
+            facts=[(_("Kind"), rule["ptype"]), (_("Rule"), ", ".join(rule["values"]))],
+            asks=[Ask(k, "", "hidden", value=v) for k, v in policy_args().items()],
+        )
+    if Form().checked(ctx, Action.POLICY_REMOVE):
+        policies.remove_rule(ctx, rule_id)
+        flash(_("Rule %(id)s removed.", id=rule_id))
+    return redirect(back, code=303)

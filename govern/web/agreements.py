@@ -15,7 +15,7 @@ from govern.actions import Action
 from govern.api.agreements import AGREEMENT_IN, ITEM_IN, content_response
 from govern.context import Ctx
 from govern.schema import whole_number
-from govern.services import agreements, items
+from govern.services import agreements, items, ndas
 from govern.web import charts, page
 from govern.web.forms import Form, choices, submitted
 from govern.web.i18n import label
@@ -84,7 +84,7 @@ def agreement_list(ctx: Ctx):
     created = submitted(ctx, form, Action.AGREEMENT_CREATE, AGREEMENT_IN, agreements.create)
     if created is not None:
         flash(_("Agreement %(title)s created.", title=created.title))
-        return redirect(url_for("web.agreement_page", agreement_id=created.id))
+        return redirect(url_for("web.agreement_page", agreement_id=created.id), code=303)
     listing = agreements.list_all(ctx)
     clocks = agreements.clocks(ctx, listing, ctx.today())
     return render_template(
@@ -120,7 +120,7 @@ def agreement_page(ctx: Ctx, agreement_id: int):
     )
     if item is not None:
         flash(_("Item %(title)s registered and encrypted.", title=item.title))
-        return redirect(url_for("web.agreement_page", agreement_id=agreement_id))
+        return redirect(url_for("web.agreement_page", agreement_id=agreement_id), code=303)
     clock = agreements.clock(ctx, agreement_id, ctx.today())
     listing = items.list_for(ctx, agreement_id)
     return render_template(
@@ -129,6 +129,9 @@ def agreement_page(ctx: Ctx, agreement_id: int):
         clock=clock,
         picture=clock_picture(clock, ctx.today()),
         items=listing,
+        # A vendor account's own NDA and need-to-know here (clause 3.8), so staff know what
+        # they may open and why not.
+        standing=ndas.own_standing(ctx, agreement_id, ctx.today()),
         form=form,
     ), form.status
 

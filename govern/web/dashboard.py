@@ -1,103 +1,53 @@
-"""What each role sees first: the vendor lead's requests by state and everything ending soon, the
-office's waiting requests, the notices (outbox) addressed to the reader. Every number comes from
-the services the other pages use, so the dashboard can never show what the reader may not see."""
+"""What each role sees first, drawn from the read model of services/dashboards.py (one decision
+for the page). This module only adds where each tile and each notice leads."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import timedelta
+from flask import url_for
 
-from govern.context import Ctx
-from govern.db import utcnow
-from govern.models import Agreement
-from govern.policy import OFFICE_ROLES
-from govern.services import disclosures, grants, ndas, outbox, recalls, subcontractors
+from govern.models import OutboxMessage
 
-
-def vendor_lead(ctx: Ctx, listing: list[Agreement], clocks: dict) -> dict:
-    """Requests by state, and NDAs, data-security agreements, grants and terms ending soon."""
-    today = ctx.today()
-    horizon = today + timedelta(days=ctx.settings.warn_days)
-    by_state: Counter[str] = Counter()
-    ending: list[dict] = []
-    open_returns = 0
-
-    def soon(kind: str, what: str, ends, agreement: Agreement, href: str) -> None:
-        if today <= ends <= horizon:
-            ending.append(
-                {
-                    "kind": kind,
-                    "what": what,
-                    "ends": ends,
-                    "days": (ends - today).days,
-                    "agreement": agreement,
-                    "href": href,
-                }
-            )
-
-    for a in listing:
-        soon("term", a.title, clocks[a.id]["term_ends_on_date"], a, f"/agreements/{a.id}")
-        for d in disclosures.list_for(ctx, a.id):
-            state = disclosures.effective_state(ctx, d)
-            by_state[state] += 1
-            if state == "approved":
-                for g in grants.list_for(ctx, d.id):
-                    if grants.grant_state(g) == "live":
-                        soon(
-                            "grant",
-                            f"{d.third_party} (#{d.id})",
-                            ctx.clock.last_day(g.expires_at),
-                            a,
-                            f"/requests/{d.id}",
-                        )
-        for nda, username in ndas.list_ndas(ctx, a.id):
-            if ndas.nda_status(nda, today) == "valid":
-                soon("nda", username, nda.expires_on, a, f"/agreements/{a.id}/staff")
-        for sub, _scopes in subcontractors.list_for(ctx, a.id):
-            if sub.state in ("submitted", "reviewed", "approved"):
-                soon(
-                    "dsa",
-                    sub.name,
-                    min(sub.dsa_expires_on, sub.until),
-                    a,
-                    f"/agreements/{a.id}/subcontractors",
-                )
-        for row in recalls.list_for(ctx, a.id):
-            open_returns += len(recalls.recall_json(ctx, row)["open_confirmations"])
-    ending.sort(key=lambda e: e["ends"])
-    return {
-        "by_state": [(s, by_state[s]) for s in disclosures.STATES if by_state[s]],
-        "ending": ending,
-        "open_returns": open_returns,
-    }
+# Where a notice leads, by its kind: the object it is about (a request, a recall, a staff NDA, a
+# subcontractor record) or, for a grant (whose notice names only the grant), the agreement's
+# requests. The object's id is the one its stable dedup key names, "<what>:<id>[:...]", which
+# every writer of the outbox (services/disclosures, recalls, subcontractors, warnings) gives it.
+_REQUEST = ("disclosure_submitted", "disclosure_reviewed", "disclosure_decided", "window_ends")
+_RECALL = ("recall", "termination")
+_SUBCONTRACTOR = (
+    "dsa_ends",
+    "record_ends",
+    "subcontractor_submitted",
+    "subcontractor_reviewed",
+    "subcontractor_decided",
+)
 
 
-def office(ctx: Ctx, listing: list[Agreement]) -> dict:
-    waiting: Counter[str] = Counter()
-    for a in listing:
-        for d in disclosures.list_for(ctx, a.id):
-            state = disclosures.effective_state(ctx, d)
-            if state in ("submitted", "reviewed"):
-                waiting[state] += 1
-    return {"submitted": waiting["submitted"], "reviewed": waiting["reviewed"]}
+def _object_id(m: OutboxMessage) -> int | None:
+    parts = m.dedup_key.split(":")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
 
 
-def notices(ctx: Ctx) -> list:
-    """The latest notices addressed to the reader or their roles (the 30-day warnings, recalls)."""
-    recent = utcnow() - timedelta(days=90)
-    return [m for m in outbox.list_for(ctx, limit=10) if m.created_at >= recent]
+def notice_href(m: OutboxMessage) -> str | None:
+    """The page of the object a notice is about, or None when it names none."""
+    ident, aid = _object_id(m), m.agreement_id
+    if m.kind in _REQUEST and ident is not None:
+        return url_for("web.request_page", disclosure_id=ident)
+    if aid is None:
+        return None
+    if m.kind in _RECALL:
+        return url_for("web.recall_page", agreement_id=aid, _anchor=f"recall-{ident}")
+    if m.kind in _SUBCONTRACTOR:
+        return url_for("web.subcontractor_page", agreement_id=aid, _anchor=f"sub-{ident}")
+    if m.kind == "nda_ends":
+        return url_for("web.staff_page", agreement_id=aid, _anchor=f"nda-{ident}")
+    if m.kind == "grant_ends":
+        return url_for("web.request_list", agreement_id=aid)
+    return url_for("web.agreement_page", agreement_id=aid)
 
 
-def panels(ctx: Ctx, listing: list[Agreement], clocks: dict) -> dict:
-    roles = set(ctx.roles())
-    shown: dict = {}
-    if "vendor_lead" in roles:
-        shown["vendor_lead"] = vendor_lead(ctx, listing, clocks)
-    if roles & OFFICE_ROLES:
-        shown["office"] = office(ctx, listing)
-    if roles & (OFFICE_ROLES | {"vendor_lead"}):
-        shown["notices"] = notices(ctx)
-    for admin in ("auditor", "system_admin", "security_admin"):
-        if admin in roles:
-            shown[admin] = {}
-    return shown
+def state_href(state: str, agreement_ids: list[int]) -> str:
+    """Where a tile "N requests in this state" leads: the requests of that state, in the one
+    agreement's list, or across agreements in the queue."""
+    if len(agreement_ids) == 1:
+        return url_for("web.request_list", agreement_id=agreement_ids[0], state=state)
+    return url_for("web.queue", state=state)

@@ -13,6 +13,7 @@ from govern.actions import Action
 from govern.context import Ctx, require_role_for
 from govern.errors import Conflict, GovernError, Invalid, TooLarge
 from govern.schema import Schema
+from govern.web.words import say
 
 # The schema's messages, as extraction sees them, so that they are shown in the reader's language.
 SCHEMA_MESSAGES = (
@@ -49,10 +50,15 @@ class Form(FlaskForm):
         """Put a service's refusal next to the field it names (or above the form)."""
         name = (aliases or {}).get(exc.field or "", exc.field or "")
         name = name.split("[", 1)[0]
-        message = exc.message
-        if exc.field and message.startswith(f"{exc.field}: "):
-            message = message[len(exc.field) + 2 :]
-        message = gettext(message) if message in _KNOWN else message
+        if exc.msg is not None:
+            # The message without the field's name (it stands next to the field), in the
+            # reader's language.
+            message = say(exc.msg)
+        else:
+            message = exc.message
+            if exc.field and message.startswith(f"{exc.field}: "):
+                message = message[len(exc.field) + 2 :]
+            message = gettext(message) if message in _KNOWN else message
         field = self._fields.get(name) if name else None
         if field is not None and name != "csrf_token":
             field.errors = [*field.errors, message]

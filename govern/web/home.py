@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from urllib.parse import unquote, urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
@@ -17,9 +16,10 @@ from wtforms.validators import InputRequired, Length
 from govern import http
 from govern.context import Ctx
 from govern.errors import GovernError, TooManyFailedLogins
-from govern.services import accounts, agreements
+from govern.services import accounts, dashboards
 from govern.web import dashboard, page
 from govern.web.forms import Form
+from govern.web.words import say
 
 
 class LoginForm(Form):
@@ -66,7 +66,7 @@ def _refusal(exc: GovernError) -> str:
             time=format_datetime(exc.until, "yyyy-MM-dd HH:mm:ss"),
             zone=http.runtime().settings.timezone,
         )
-    return exc.message
+    return say(exc.msg) if exc.msg is not None else exc.message
 
 
 @page("/login", methods=("GET", "POST"), public=True)
@@ -84,7 +84,7 @@ def login(ctx: Ctx):
         # Clear anything from before the login (session fixation), then start a fresh session.
         session.clear()
         login_user(http.SessionUser(user), remember=False)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next")), code=303)
     return render_template("login.html", form=form), form.status
 
 
@@ -97,25 +97,22 @@ def logout(ctx: Ctx):
     logout_user()
     session.clear()
     flash(_("Signed out."))
-    return redirect(url_for("web.login"))
+    return redirect(url_for("web.login"), code=303)
 
 
 @page("/")
 def index(ctx: Ctx):
-    roles = set(ctx.roles())
-    # Administrators hold no rule to list agreements; asking would only add a denial to the trail.
-    may_list = ctx.runtime.policy.may_ever(ctx.principal.subject, "agreement", "list")
-    listing = agreements.list_all(ctx) if may_list else []
-    clocks = agreements.clocks(ctx, listing, ctx.today())
-    for clock in clocks.values():
-        clock["term_ends_on_date"] = date.fromisoformat(clock["term_ends_on"])
+    # One decision for the whole page, the rows by a few set-based queries (services/dashboards).
+    shown = dashboards.for_reader(ctx)
     return render_template(
         "index.html",
-        roles=sorted(roles),
-        agreements=listing,
-        clocks=clocks,
-        panels=dashboard.panels(ctx, listing, clocks),
+        roles=sorted(ctx.roles()),
+        agreements=shown.agreements,
+        clocks=shown.clocks,
+        panels=shown.panels,
         warn_days=ctx.settings.warn_days,
+        notice_href=dashboard.notice_href,
+        state_href=dashboard.state_href,
         ending_kinds={
             "term": _("agreement term"),
             "grant": _("grant"),

@@ -9,12 +9,15 @@ test checks they agree and that every message the pages show has its Chinese).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from flask import request
+from flask import current_app, request
 from flask_babel import Babel, format_date, format_datetime, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 LOCALES = ("zh_CN", "en")
 # The approval letter is a Chinese office's form: it is printed in Chinese (with English beside).
@@ -57,9 +60,14 @@ def init_app(app, timezone: str) -> None:
     app.after_request(remember_choice)
     app.jinja_env.filters["day"] = show_date
     app.jinja_env.filters["moment"] = show_moment
+    app.jinja_env.filters["day_end"] = show_day_end
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["bilingual"] = bilingual
     app.jinja_env.globals["html_lang"] = html_lang
     app.jinja_env.globals["switch_url"] = switch_url
+    from govern.web import words
+
+    words.install(app)
 
 
 def html_lang() -> str:
@@ -108,6 +116,24 @@ def show_moment(value) -> str:
         value = value.replace(tzinfo=UTC)
     # The zone is said with every time (GMT+08:00), so no reader takes it for UTC or their own.
     return f"{format_datetime(value, 'medium')} {format_datetime(value, 'ZZZZ')}"
+
+
+def show_day_end(value) -> str:
+    """The office day something ends with, said as such and with its zone: "Dec 25, 2026, end of
+    day (GMT+08:00)". A date is that last day (a window's ``ends_on``); a moment is an exclusive
+    end (a grant's ``expires_at``: 00:00 of the next office day), shown as the day before it."""
+    if value is None or value == "":
+        return "—"
+    clock = current_app.extensions["govern"].clock
+    if isinstance(value, str):
+        value = (
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if "T" in value
+            else date.fromisoformat(value)
+        )
+    day = clock.last_day(clock.local(value)) if isinstance(value, datetime) else value
+    zone = format_datetime(clock.start_of_day(day), "ZZZZ")
+    return _("%(day)s, end of day (%(zone)s)", day=format_date(day, "medium"), zone=zone)
 
 
 # Names the data keeps in English (roles, states, categories) and how a reader sees them.
@@ -185,3 +211,24 @@ def label(value) -> str:
         return "—"
     found = LABELS.get(str(value))
     return found if found is not None else str(value)
+
+
+# A run of English of two words or more inside a Chinese text (the letter's "审批经过 Reviewers
+# and decisions"): marked as English, so screen readers, hyphenation and the page checks know.
+_ENGLISH_RUN = re.compile(
+    r"[A-Za-z][A-Za-z0-9,;:'’()/.+\-]*(?:[ ]+[A-Za-z0-9(][A-Za-z0-9,;:'’()/.+\-]*)+"
+)
+
+
+def bilingual(text) -> Markup:
+    """The letter's bilingual text with its English marked ``lang="en"`` (escaped as usual)."""
+    if text is None:
+        return Markup("")
+    out, last = [], 0
+    value = str(text)
+    for match in _ENGLISH_RUN.finditer(value):
+        out.append(escape(value[last : match.start()]))
+        out.append(Markup('<span lang="en">%s</span>') % match.group(0))
+        last = match.end()
+    out.append(escape(value[last:]))
+    return Markup("").join(out)

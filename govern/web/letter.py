@@ -1,9 +1,9 @@
 """The approval letter (审批单): one data shape drawn twice, as a printable page and as a PDF.
 
-The PDF is made in pure Python (reportlab). Chinese text is set in a CJK TrueType font of the
-machine when there is one (embedded, so the PDF reads anywhere), else in reportlab's built-in
-STSong-Light, which PDF readers supply themselves. The QR code (segno) holds the public
-verification address: the request number and the digest of its seal, never its content.
+The PDF is made in pure Python (reportlab). Chinese text is set in a CJK TrueType font embedded in
+the PDF (see ``cjk_font``), so it reads and prints the same anywhere. The QR code (segno) holds the
+public verification address (on ``GOVERN_PUBLIC_URL``): the request number and the digest of its
+seal, never its content; a letter without a seal has no QR code, only its state.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import segno
@@ -21,17 +22,28 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-# TrueType (not CFF) CJK fonts that reportlab can embed, in order of preference.
+# TrueType (not CFF: reportlab embeds TrueType outlines only) CJK fonts, in order of preference.
+# The first is WenQuanYi Micro Hei as the PyPI package paperang-p2-fonts-cjk ships it (a dependency
+# of govern, so every machine that installs govern has it); the others are the same or similar
+# fonts from Debian's packages (fonts-wqy-microhei, fonts-wqy-zenhei, fonts-arphic-uming).
 CJK_FONTS = (
+    ("package:paperang_p2_fonts_cjk/fonts/wqy-microhei.ttc", 0),
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
     ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
-    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", None),
 )
+
+# Every character the letter prints itself; a font missing one of them would print a box.
+LETTER_GLYPHS = "保密信息对外提供审批单编号状态协议甲方乙方申请人接收方用途期限审核意见·—–"
+
+
+class NoCJKFont(RuntimeError):
+    """No font on this machine can print the letter's Chinese: install govern's dependencies
+    (paperang-p2-fonts-cjk) or Debian's fonts-wqy-microhei."""
+
 
 # The letter's headings: Chinese first, as the office files it, with the English beside it.
 HEADINGS = {
@@ -50,6 +62,8 @@ HEADINGS = {
     "steps": "审批经过 Reviewers and decisions",
     "seal": "电子签章 Seal",
     "verify": "核验 Verify",
+    # A letter without a seal (denied, withdrawn, not yet decided) has nothing to verify.
+    "unsealed": "无签章，无须核验；本单不提供任何信息 · No seal to verify; this letter discloses nothing:",
 }
 
 
@@ -66,19 +80,36 @@ SUBCONTRACTOR_HEADINGS = {
 }
 
 
+def _font_path(spec: str) -> Path | None:
+    if spec.startswith("package:"):
+        package, _, inside = spec.removeprefix("package:").partition("/")
+        try:
+            return Path(str(resources.files(package).joinpath(inside)))
+        except ModuleNotFoundError:
+            return None
+    return Path(spec)
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str:
-    """Register and name the font the PDF's Chinese is set in."""
-    for path, index in CJK_FONTS:
-        if Path(path).exists():
-            try:
-                kwargs = {"subfontIndex": index} if index is not None else {}
-                pdfmetrics.registerFont(TTFont("GovernCJK", path, **kwargs))
-                return "GovernCJK"
-            except Exception:  # noqa: S112 - an unreadable font file: try the next one
-                continue
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    return "STSong-Light"
+    """Register and name the font the PDF's Chinese is set in: a TrueType font, embedded in the
+    PDF (as a subset), that has every glyph the letter prints. Without one the PDF is refused
+    with a clear error, never printed in boxes or in a font the reader's machine may lack."""
+    tried = []
+    for spec, index in CJK_FONTS:
+        path = _font_path(spec)
+        if path is None or not path.exists():
+            tried.append(spec)
+            continue
+        kwargs = {"subfontIndex": index} if index is not None else {}
+        font = TTFont("GovernCJK", str(path), **kwargs)
+        missing = [c for c in LETTER_GLYPHS if ord(c) not in font.face.charToGlyph]
+        if missing:
+            tried.append(f"{spec} (lacks {''.join(missing)})")
+            continue
+        pdfmetrics.registerFont(font)
+        return "GovernCJK"
+    raise NoCJKFont("no CJK TrueType font for the letter; tried: " + "; ".join(tried))
 
 
 def qr_svg(url: str) -> Markup:
@@ -181,6 +212,8 @@ def pdf(letter: dict) -> bytes:
         if seal
         else "未盖章 not sealed"
     )
+    verify = letter["verify_url"]
+    verify_text = verify or f"{headings['unsealed']} {letter['state']}"
     grid = TableStyle(
         [
             ("GRID", (0, 0), (-1, -1), 0.6, colors.HexColor("#333333")),
@@ -215,9 +248,9 @@ def pdf(letter: dict) -> bytes:
                     [p(seal_text, small), SealStamp(letter["agreement"]["owner"], font)]
                     if seal
                     else p(seal_text, small),
-                    QrFlowable(letter["verify_url"]),
+                    QrFlowable(verify) if verify else "",
                 ],
-                [p(headings["verify"], head), p(letter["verify_url"], small), ""],
+                [p(headings["verify"], head), p(verify_text, small), ""],
             ],
             colWidths=[45 * mm, width - 85 * mm, 40 * mm],
             style=TableStyle(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+import logging
+from datetime import date, datetime
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale, format_datetime
@@ -19,14 +20,38 @@ from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, StringField, TextAreaField
 
 from govern.actions import Action
-from govern.api.disclosures import DENY_IN, DISCLOSURE_EDIT, DISCLOSURE_IN
-from govern.context import Ctx
+from govern.api import query_int, query_text
+from govern.api.disclosures import DENY_IN, DISCLOSURE_EDIT, DISCLOSURE_IN, OPINION_IN
+from govern.context import Ctx, can, require_role_for
+from govern.db import MAX_ID
 from govern.errors import NotFound
-from govern.services import agreements, disclosures, grants, items, seals, subcontractors
-from govern.web import letter, page, shown_once
+from govern.http import external_url
+from govern.messages import Msg
+from govern.services import (
+    agreements,
+    dashboards,
+    disclosures,
+    grants,
+    items,
+    names,
+    seals,
+    subcontractors,
+)
+from govern.web import SHOWN, letter, page, show_once_after
+from govern.web.confirm import (
+    Ask,
+    confirm_page,
+    password_ask,
+    password_refusal,
+    refused_reason,
+)
 from govern.web.forms import Form, choices, submitted, validated
-from govern.web.i18n import LETTER_LOCALE, label
+from govern.web.i18n import LETTER_LOCALE, label, show_date
+from govern.web.paging import paged_list
+from govern.web.shared import holder_links
 from govern.web.vendor import ItemChoice, item_choices
+
+log = logging.getLogger(__name__)
 
 # The moves without a body: the service, the action it is decided under, what the page says.
 MOVES = {
@@ -71,18 +96,37 @@ def request_list(ctx: Ctx, agreement_id: int):
     )
     if made is not None:
         flash(_("Request %(id)s saved as a draft; submit it when it is ready.", id=made.id))
-        return redirect(url_for("web.request_page", disclosure_id=made.id))
+        return redirect(url_for("web.request_page", disclosure_id=made.id), code=303)
     state = request.args.get("state") or None
-    rows = [disclosures.as_json(ctx, d) for d in disclosures.list_for(ctx, agreement_id, state)]
+    search = request_search()
+    # One decision; each page's requests with their items and people read at once.
+    found = paged_list(disclosures.list_for(ctx, agreement_id, state, **search))
+    found.rows = disclosures.rows_json(ctx, found.rows)
     return render_template(
         "requests/list.html",
+        people=_people(ctx, found.rows),
         agreement=agreements.get(ctx, agreement_id),
         tab="requests",
-        rows=rows,
+        rows=found,
         state=state,
         states=disclosures.STATES,
+        search=search,
         form=form,
     ), form.status
+
+
+def _people(ctx: Ctx, rows: list[dict]):
+    """Everyone the rows name (filer, reviewer, approver) by display name, read at once."""
+    who = {r[k] for r in rows for k in ("filed_by", "reviewed_by", "decided_by") if r[k]}
+    return names.actors(ctx.db, who)
+
+
+def request_search() -> dict:
+    """The request list's search: a third party (any part of its name) and an item."""
+    return {
+        "third_party": query_text("third_party", 300),
+        "item_id": query_int("item", 0, 1, MAX_ID) or None,
+    }
 
 
 def _titles(ctx: Ctx, agreement_id: int) -> dict[int, str]:
@@ -93,10 +137,17 @@ def _titles(ctx: Ctx, agreement_id: int) -> dict[int, str]:
 def request_page(ctx: Ctx, disclosure_id: int):
     d = disclosures.get(ctx, disclosure_id)
     shown = disclosures.as_json(ctx, d)
-    handed = []
-    # Grants are listed for the roles the live policy lets list them (not the handler's page).
-    if ctx.runtime.policy.may_ever(ctx.principal.subject, "grant", "list"):
-        handed = [grants.as_json(ctx, g, with_uses=True) for g in grants.list_for(ctx, d.id)]
+    handed, revocable = [], set()
+    # Grants are listed for a reader the decision point would let list them (not the handler).
+    if can(ctx, Action.GRANT_LIST, disclosures.target(d)):
+        listed = grants.list_for(ctx, d.id)
+        handed = [grants.as_json(ctx, g, with_uses=True) for g in listed]
+        revocable = {g.id for g in listed if can(ctx, Action.GRANT_REVOKE, grants.target(g, d))}
+    # The buttons: the moves the decision point would allow this reader now (no trail entry).
+    moves = disclosures.possible_moves(ctx, d)
+    if grants.may_issue(ctx, d):
+        moves.add(str(Action.GRANT_ISSUE))
+    people = {shown[k] for k in ("filed_by", "reviewed_by", "decided_by") if shown[k]}
     return render_template(
         "requests/page.html",
         agreement=agreements.get(ctx, d.agreement_id),
@@ -105,6 +156,9 @@ def request_page(ctx: Ctx, disclosure_id: int):
         titles=_titles(ctx, d.agreement_id),
         grants=handed,
         me=ctx.principal.name,
+        moves=moves,
+        revocable=revocable,
+        people=names.actors(ctx.db, people),
     )
 
 
@@ -119,7 +173,7 @@ def request_edit(ctx: Ctx, disclosure_id: int):
     )
     if done is not None:
         flash(_("Request %(id)s saved.", id=disclosure_id))
-        return redirect(url_for("web.request_page", disclosure_id=disclosure_id))
+        return redirect(url_for("web.request_page", disclosure_id=disclosure_id), code=303)
     return render_template(
         "requests/edit.html",
         agreement=agreements.get(ctx, shown["agreement_id"]),
@@ -129,96 +183,231 @@ def request_edit(ctx: Ctx, disclosure_id: int):
     ), form.status
 
 
-@page(
-    "/requests/<int:disclosure_id>/<any(submit, review, approve, withdraw):move>", methods=("POST",)
-)
-def request_move(ctx: Ctx, disclosure_id: int, move: str):
-    service, action, done = MOVES[move]
-    if Form().checked(ctx, action):
-        service(ctx, disclosure_id)
-        flash(str(done) % {"id": disclosure_id})
-    return redirect(url_for("web.request_page", disclosure_id=disclosure_id))
+# What each move's confirmation page says: its title, its consequence and its button.
+CONFIRMS = {
+    "submit": (
+        _l("Submit request %(id)s for review?"),
+        _l("The office's handler reviews it next; it can no longer be edited."),
+        _l("Submit for review"),
+    ),
+    "review": (
+        _l("Pass the review of request %(id)s?"),
+        _l(
+            "The request goes to the approver with your name as its reviewer; you cannot approve it yourself."
+        ),
+        _l("Pass the review"),
+    ),
+    "approve": (
+        _l("Approve and seal request %(id)s?"),
+        _l(
+            "The office's seal is put on the approval in your name; it cannot be undone. The vendor lead may then hand the third party a grant for these items in this window."
+        ),
+        _l("Approve and seal"),
+    ),
+    "withdraw": (
+        _l("Withdraw request %(id)s?"),
+        _l("The request ends for good: it can never be submitted, reviewed or approved."),
+        _l("Withdraw"),
+    ),
+}
 
 
-@page("/requests/<int:disclosure_id>/deny", methods=("POST",))
-def request_deny(ctx: Ctx, disclosure_id: int):
-    if Form().checked(ctx, Action.DISCLOSURE_DENY):
-        reason = validated(DENY_IN, {"reason": request.form.get("reason", "")})["reason"]
-        disclosures.deny(ctx, disclosure_id, reason)
-        flash(_("Request %(id)s denied.", id=disclosure_id))
-    return redirect(url_for("web.request_page", disclosure_id=disclosure_id))
+def _request_facts(ctx: Ctx, d: dict) -> list[tuple[str, str]]:
+    """Which request a confirmation page is about, by its names."""
+    titles = _titles(ctx, d["agreement_id"])
+    return [
+        (_("Third party"), d["third_party"]),
+        (_("Purpose"), d["purpose"]),
+        (_("Items"), ", ".join(titles.get(i, f"#{i}") for i in d["item_ids"])),
+        (_("Window"), f"{show_date(d['starts_on'])} – {show_date(d['ends_on'])}"),
+        (_("Filed by"), names.actors(ctx.db, {d["filed_by"]})[d["filed_by"]].name),
+    ]
 
 
-@page("/requests/<int:disclosure_id>/grants", methods=("POST",))
-def grant_issue(ctx: Ctx, disclosure_id: int):
-    # The token is in this answer only: never flashed (the cookie), never logged, never audited.
-    if not Form().checked(ctx, Action.GRANT_ISSUE):
-        return redirect(url_for("web.request_page", disclosure_id=disclosure_id))
-    grant, token = grants.issue(ctx, disclosure_id)
-    d = disclosures.get(ctx, disclosure_id)
-    return shown_once(
-        render_template(
-            "requests/grant.html",
-            agreement=agreements.get(ctx, d.agreement_id),
-            tab="requests",
-            d=disclosures.as_json(ctx, d),
-            grant=grants.as_json(ctx, grant),
-            token=token,
-            example=url_for(
-                "api.shared_item", item_id=disclosures.item_ids(ctx, d)[0], _external=True
-            ),
+def _move_asks(move: str) -> list[Ask]:
+    """A review and an approval may carry the reviewer's opinion (审核意见); the seal asks for the
+    approver's password again."""
+    asks = []
+    if move == "review":
+        asks.append(Ask("opinion", _("Reviewer's opinion (optional)"), "textarea", required=False))
+    if move == "approve":
+        label_ = _(
+            "Approver's opinion (optional; sealed with the approval and printed on the letter)"
         )
+        asks.append(Ask("opinion", label_, "textarea", required=False))
+        asks.append(password_ask())
+    return asks
+
+
+def _ask_move(ctx: Ctx, disclosure_id: int, move: str, error=None, status=200):
+    title, consequence, button = CONFIRMS[move]
+    shown = disclosures.as_json(ctx, disclosures.get(ctx, disclosure_id))
+    return confirm_page(
+        title=str(title) % {"id": disclosure_id},
+        consequence=str(consequence),
+        button=str(button),
+        back=url_for("web.request_page", disclosure_id=disclosure_id),
+        facts=_request_facts(ctx, shown),
+        asks=_move_asks(move),
+        danger=move in ("withdraw",),
+        error=error,
+        status=status,
     )
 
 
-@page("/grants/<int:grant_id>/revoke", methods=("POST",))
+@page(
+    "/requests/<int:disclosure_id>/<any(submit, review, approve, withdraw):move>",
+    methods=("GET", "POST"),
+)
+def request_move(ctx: Ctx, disclosure_id: int, move: str):
+    service, action, done = MOVES[move]
+    if request.method == "GET":
+        require_role_for(ctx, action)
+        return _ask_move(ctx, disclosure_id, move)
+    if Form().checked(ctx, action):
+        if move == "approve":
+            # The seal is a signature: the approver proves its password again (issue 12).
+            target = disclosures.target(disclosures.get(ctx, disclosure_id))
+            refused = password_refusal(ctx, action, target)
+            if refused:
+                return _ask_move(ctx, disclosure_id, move, refused, 401)
+        opinion = (request.form.get("opinion") or "").strip()
+        if move in ("review", "approve") and opinion:
+            opinion = validated(OPINION_IN, {"opinion": opinion})["opinion"]
+            service(ctx, disclosure_id, opinion)
+        else:
+            service(ctx, disclosure_id)
+        flash(str(done) % {"id": disclosure_id})
+    return redirect(url_for("web.request_page", disclosure_id=disclosure_id), code=303)
+
+
+@page("/requests/<int:disclosure_id>/deny", methods=("GET", "POST"))
+def request_deny(ctx: Ctx, disclosure_id: int):
+    def ask(error=None, status=200):
+        shown = disclosures.as_json(ctx, disclosures.get(ctx, disclosure_id))
+        return confirm_page(
+            title=_("Deny request %(id)s?", id=disclosure_id),
+            consequence=_(
+                "The request ends as denied, with your reason shown to the vendor; it cannot be reopened."
+            ),
+            button=_("Deny"),
+            back=url_for("web.request_page", disclosure_id=disclosure_id),
+            facts=_request_facts(ctx, shown),
+            asks=[Ask("reason", _("Reason for the denial"), "textarea")],
+            error=error,
+            status=status,
+        )
+
+    if request.method == "GET":
+        require_role_for(ctx, Action.DISCLOSURE_DENY)
+        return ask()
+    if Form().checked(ctx, Action.DISCLOSURE_DENY):
+        refused = refused_reason(
+            ctx, DENY_IN, lambda reason: disclosures.deny(ctx, disclosure_id, reason)
+        )
+        if refused:
+            return ask(*refused)
+        flash(_("Request %(id)s denied.", id=disclosure_id))
+    return redirect(url_for("web.request_page", disclosure_id=disclosure_id), code=303)
+
+
+@page("/requests/<int:disclosure_id>/grants", methods=("GET", "POST"))
+def grant_issue(ctx: Ctx, disclosure_id: int):
+    back = url_for("web.request_page", disclosure_id=disclosure_id)
+    if request.method == "GET":
+        require_role_for(ctx, Action.GRANT_ISSUE)
+        shown = disclosures.as_json(ctx, disclosures.get(ctx, disclosure_id))
+        return confirm_page(
+            title=_(
+                "Hand a grant for request %(id)s to %(party)s?",
+                id=disclosure_id,
+                party=shown["third_party"],
+            ),
+            consequence=_(
+                "A new token is made that reads these items until the end of the request's window; it is shown to you once, on the next page. Every grant is recorded."
+            ),
+            button=_("Make the token"),
+            back=back,
+            facts=_request_facts(ctx, shown),
+            danger=False,
+        )
+    if not Form().checked(ctx, Action.GRANT_ISSUE):
+        return redirect(back, code=303)
+    grant, token = grants.issue(ctx, disclosure_id)
+    d = disclosures.get(ctx, disclosure_id)
+    # The token is kept (encrypted) for one GET of the next page: never flashed (the cookie),
+    # never logged, never audited; a reload of that page shows it no more and issues nothing.
+    return show_once_after(
+        ctx,
+        {
+            "kind": "grant",
+            "token": token,
+            "grant": grants.as_json(ctx, grant),
+            "d": {"id": d.id, "third_party": d.third_party, "agreement_id": d.agreement_id},
+            "example": url_for(
+                "api.shared_item", item_id=disclosures.item_ids(ctx, d)[0], _external=True
+            ),
+        },
+    )
+
+
+def _grant_shown(ctx: Ctx, payload: dict) -> str:
+    d = payload["d"]
+    return render_template(
+        "requests/grant.html",
+        agreement=agreements.get(ctx, d["agreement_id"]),
+        tab="requests",
+        d=d,
+        grant=payload["grant"],
+        token=payload["token"],
+        example=payload["example"],
+        **holder_links(),
+    )
+
+
+SHOWN["grant"] = _grant_shown
+
+
+@page("/grants/<int:grant_id>/revoke", methods=("GET", "POST"))
 def grant_revoke(ctx: Ctx, grant_id: int):
+    if request.method == "GET":
+        require_role_for(ctx, Action.GRANT_REVOKE)
+        found = grants.get(ctx, grant_id)
+        shown = disclosures.as_json(ctx, disclosures.get(ctx, found.disclosure_id))
+        return confirm_page(
+            title=_("Revoke grant %(id)s of %(party)s?", id=grant_id, party=shown["third_party"]),
+            consequence=_(
+                "Its token stops working at once for every item; it cannot be made to work again (a new grant is a new token)."
+            ),
+            button=_("Revoke"),
+            back=url_for("web.request_page", disclosure_id=found.disclosure_id),
+            facts=[(_("Request"), str(found.disclosure_id)), *_request_facts(ctx, shown)],
+        )
     if Form().checked(ctx, Action.GRANT_REVOKE):
         grant = grants.revoke(ctx, grant_id)
         flash(_("Grant %(id)s revoked: its token stopped working.", id=grant_id))
-        return redirect(url_for("web.request_page", disclosure_id=grant.disclosure_id))
-    return redirect(url_for("web.index"))
+        return redirect(url_for("web.request_page", disclosure_id=grant.disclosure_id), code=303)
+    return redirect(url_for("web.index"), code=303)
 
 
-# The queue of the office: requests waiting for this reader's step.
-
-
-def _waiting_subcontractors(ctx: Ctx, agreement) -> list[dict]:
-    """Subcontractor records waiting for the office (clause 3.5 + 3.7), for readers who may see them."""
-    if not ctx.runtime.policy.may_ever(ctx.principal.subject, "subcontractor", "list"):
-        return []
-    return [
-        {
-            "id": sub.id,
-            "agreement_id": agreement.id,
-            "agreement": agreement.title,
-            "name": sub.name,
-            "purpose": sub.purpose,
-            "until": sub.until,
-            "state": sub.state,
-        }
-        for sub, _scopes in subcontractors.list_for(ctx, agreement.id)
-        if sub.state in ("submitted", "reviewed")
-    ]
+# The queue of the office: requests waiting for this reader's step (one decision for the page).
 
 
 @page("/queue")
 def queue(ctx: Ctx):
-    waiting, recent, subs = [], [], []
-    for agreement in agreements.list_all(ctx):
-        subs += _waiting_subcontractors(ctx, agreement)
-        titles = _titles(ctx, agreement.id)
-        for d in disclosures.list_for(ctx, agreement.id):
-            shown = disclosures.as_json(ctx, d)
-            shown["agreement"] = agreement.title
-            shown["titles"] = [titles.get(i, f"#{i}") for i in shown["item_ids"]]
-            if shown["state"] in ("submitted", "reviewed"):
-                waiting.append(shown)
-            elif shown["decided_at"]:
-                recent.append(shown)
-    recent.sort(key=lambda r: r["decided_at"], reverse=True)
+    only = request.args.get("state") or None
+    third_party = query_text("third_party", 300)
+    found = dashboards.queue(ctx, only, third_party=third_party)
+    waiting = paged_list(found["waiting"])
+    recent = paged_list(found["recent"], param="decided_page")
     return render_template(
-        "requests/queue.html", waiting=waiting, recent=recent[:20], subcontractors=subs
+        "requests/queue.html",
+        only=only,
+        waiting=waiting,
+        recent=recent,
+        people=_people(ctx, waiting.rows + recent.rows),
+        subcontractors=found["subcontractors"],
+        third_party=third_party,
     )
 
 
@@ -242,6 +431,16 @@ def when(moment: str | None) -> str:
         )
 
 
+def window_words(ctx: Ctx, starts_on: str | None, ends_on: str) -> str:
+    """A window on the letter, on the office's days and saying so: "2026-11-25 – 2026-12-05
+    当日结束 end of day (GMT+08:00)" (a printed letter has no other way to tell its zone)."""
+    end = ctx.clock.end_of_day(date.fromisoformat(ends_on))
+    with force_locale(LETTER_LOCALE):
+        zone = format_datetime(end, "ZZZZ")
+    span = f"{starts_on} – {ends_on}" if starts_on else ends_on
+    return f"{span} 当日结束 end of day ({zone})"
+
+
 def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
     d = disclosures.get(ctx, disclosure_id)
     shown = disclosures.as_json(ctx, d)
@@ -258,7 +457,6 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
             "jws": approval["jws"],
             "document": approval["document"],
         }
-    digest = seal["digest"] if seal else "-"
     steps = [
         {
             "role": "申请人 vendor lead",
@@ -270,7 +468,9 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
             "role": "经办人 office handler",
             "who": shown["reviewed_by"] or "—",
             "at": when(shown["reviewed_at"]),
-            "decision": "初审通过 reviewed" if shown["reviewed_at"] else "—",
+            "decision": _with_opinion("初审通过 reviewed", shown["review_opinion"])
+            if shown["reviewed_at"]
+            else "—",
         },
         {
             "role": "分管负责人 office approver",
@@ -291,21 +491,30 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
         "third_party": shown["third_party"],
         "purpose": shown["purpose"],
         "form": zh_en(shown["form"]),
-        "window": f"{shown['starts_on']} – {shown['ends_on']}",
+        "window": window_words(ctx, shown["starts_on"], shown["ends_on"]),
         "items": [
             {"id": i["id"], "title": titles.get(i["id"], ""), "sha256": i["sha256"]}
             for i in shown["items"]
         ],
         "steps": steps,
         "seal": seal,
-        "verify_url": url_for("web.seal_check", disclosure_id=d.id, digest=digest, _external=True),
+        # Only a sealed letter has something to verify: a denied or withdrawn one shows its state
+        # and no seal address (a QR code there would only ever say "not the office's").
+        "verify_url": external_url("web.seal_check", disclosure_id=d.id, digest=seal["digest"])
+        if seal
+        else None,
         "request": shown,
     }
 
 
+def _with_opinion(words: str, opinion: str | None) -> str:
+    """A step's decision on the letter, with the reviewer's opinion (审核意见) when given."""
+    return f"{words} · 审核意见 opinion：{opinion}" if opinion else words
+
+
 def _decision_words(shown: dict) -> str:
     if shown["sealed"]:
-        return "批准 approved"
+        return _with_opinion("批准 approved", shown["decision_opinion"])
     if shown["deny_reason"]:
         return f"不予批准 denied: {shown['deny_reason']}"
     return "—"
@@ -329,17 +538,31 @@ def render_letter(data: dict, links: dict) -> str:
         letter=data,
         rows=letter.letter_rows(data),
         headings=data.get("headings", letter.HEADINGS),
-        qr=letter.qr_svg(data["verify_url"]),
+        qr=letter.qr_svg(data["verify_url"]) if data["verify_url"] else None,
         links=links,
     )
 
 
-@page("/requests/<int:disclosure_id>/letter.pdf")
-def request_letter_pdf(ctx: Ctx, disclosure_id: int):
-    response = Response(letter.pdf(letter_data(ctx, disclosure_id)), mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'inline; filename="approval-{disclosure_id}.pdf"'
+def pdf_response(data: dict, filename: str):
+    """The letter as a PDF, or a clear 503 when this machine has no font that can print it."""
+    try:
+        body = letter.pdf(data)
+    except letter.NoCJKFont:
+        log.exception("the letter's PDF cannot be made")
+        message = _(
+            "The PDF cannot be made on this server: no Chinese font is installed "
+            "(paperang-p2-fonts-cjk or fonts-wqy-microhei). The printable page works."
+        )
+        return render_template("error.html", code=503, message=message), 503
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@page("/requests/<int:disclosure_id>/letter.pdf")
+def request_letter_pdf(ctx: Ctx, disclosure_id: int):
+    return pdf_response(letter_data(ctx, disclosure_id), f"approval-{disclosure_id}.pdf")
 
 
 @page("/requests/<int:disclosure_id>/approval.json")
@@ -365,11 +588,17 @@ def _seal_check_page(ctx: Ctx, check, ident: int, kind: str):
     """The public page a letter's QR code leads to: whether the seal on the letter (its digest in
     the link) is genuine, and a box to paste a whole sealed approval and check it."""
     digest = (request.args.get("digest") or "").strip().lower()
-    result = check(ctx, ident, digest)
-    pasted = None
+    pasted = result = None
     form = Form()
+    # One verdict per page: the pasted approval's when one was pasted, else the letter's seal
+    # (its digest in the link); a bare address has nothing to judge yet.
     if form.checked():
         pasted = seals.check_pasted(ctx, request.form.get("approval", ""))
+    elif request.method == "GET" and digest:
+        result = check(ctx, ident, digest)
+        # Letters printed before unsealed ones lost their QR code carried "digest=-": they are
+        # not forgeries, they approve nothing.
+        result["unsealed"] = digest == "-"
     return render_template(
         "requests/verify.html",
         result=result,
@@ -386,7 +615,7 @@ def _seal_check_page(ctx: Ctx, check, ident: int, kind: str):
 def subcontractor_letter_data(ctx: Ctx, agreement_id: int, sub_id: int) -> dict:
     sub = subcontractors.get(ctx, sub_id)
     if sub.agreement_id != agreement_id:
-        raise NotFound(f"subcontractor {sub_id} does not exist")
+        raise NotFound(Msg("missing.object", kind="subcontractor", id=sub_id))
     agreement = agreements.get(ctx, sub.agreement_id)
     known = {i.id: i for i in items.list_for(ctx, agreement.id)}
     seal = None
@@ -397,13 +626,14 @@ def subcontractor_letter_data(ctx: Ctx, agreement_id: int, sub_id: int) -> dict:
             "digest": hashlib.sha256(sub.approval_jws.encode()).hexdigest(),
         }
     name = subcontractors.username
+    reviewed = _with_opinion("初审通过 reviewed", sub.review_note)
     steps = [
         ("申请人 vendor lead", name(ctx, sub.registered_by), sub.created_at, "提交 submitted"),
-        ("经办人 office handler", name(ctx, sub.reviewed_by), sub.reviewed_at, "初审通过 reviewed"),
+        ("经办人 office handler", name(ctx, sub.reviewed_by), sub.reviewed_at, reviewed),
         ("分管负责人 office approver", name(ctx, sub.decided_by), sub.decided_at, None),
     ]
     decided = (
-        "批准 approved"
+        _with_opinion("批准 approved", sub.decision_note)
         if seal
         else (f"不予批准 denied: {sub.deny_reason}" if sub.deny_reason else "—")
     )
@@ -420,7 +650,8 @@ def subcontractor_letter_data(ctx: Ctx, agreement_id: int, sub_id: int) -> dict:
         "third_party": sub.name,
         "purpose": sub.purpose,
         "form": sub.service,
-        "window": f"{sub.until.isoformat()} (DSA {sub.dsa_signed_on.isoformat()} – "
+        "window": f"{window_words(ctx, None, sub.until.isoformat())} "
+        f"(DSA {sub.dsa_signed_on.isoformat()} – "
         f"{sub.dsa_expires_on.isoformat()}, SHA-256 {sub.dsa_sha256})",
         "items": [
             {
@@ -441,12 +672,11 @@ def subcontractor_letter_data(ctx: Ctx, agreement_id: int, sub_id: int) -> dict:
             for role, who, at, words in steps
         ],
         "seal": seal,
-        "verify_url": url_for(
-            "web.subcontractor_seal_check",
-            sub_id=sub.id,
-            digest=seal["digest"] if seal else "-",
-            _external=True,
-        ),
+        "verify_url": external_url(
+            "web.subcontractor_seal_check", sub_id=sub.id, digest=seal["digest"]
+        )
+        if seal
+        else None,
     }
 
 
@@ -466,10 +696,7 @@ def subcontractor_letter(ctx: Ctx, agreement_id: int, sub_id: int):
 @page("/agreements/<int:agreement_id>/subcontractors/<int:sub_id>/letter.pdf")
 def subcontractor_letter_pdf(ctx: Ctx, agreement_id: int, sub_id: int):
     data = subcontractor_letter_data(ctx, agreement_id, sub_id)
-    response = Response(letter.pdf(data), mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'inline; filename="subcontractor-{sub_id}.pdf"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pdf_response(data, f"subcontractor-{sub_id}.pdf")
 
 
 @page("/verify/subcontractors/<int:sub_id>", methods=("GET", "POST"), public=True)

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 from flask import render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, StringField
@@ -19,10 +20,11 @@ from govern.api import query_int
 from govern.api.audit import QUERY, query_from_args
 from govern.context import Ctx
 from govern.errors import Invalid
-from govern.services import trail
+from govern.services import names, trail
 from govern.web import charts, page
 from govern.web.forms import Form, choices
 from govern.web.i18n import label
+from govern.web.words import action_word, say
 
 PAGE_SIZE = 50
 
@@ -38,10 +40,17 @@ class FilterForm(Form):
     decision = SelectField(_l("Decision"))
     since = StringField(_l("From"), render_kw={"type": "date"})
     until = StringField(_l("Until"), render_kw={"type": "date"})
+    # About one item, request or grant (by number), or a third party's requests (by name).
+    item = StringField(_l("Item number"), render_kw={"inputmode": "numeric"})
+    request = StringField(_l("Request number"), render_kw={"inputmode": "numeric"})
+    grant = StringField(_l("Grant number"), render_kw={"inputmode": "numeric"})
+    third_party = StringField(_l("Third party"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.action.choices = choices([("", _("any"))] + [(a.value, a.value) for a in Action])
+        self.action.choices = choices(
+            [("", _("any"))] + [(a.value, f"{action_word(a)} ({a.value})") for a in Action]
+        )
         self.decision.choices = choices(
             [("", _("any")), ("allow", label("allow")), ("deny", label("deny"))]
         )
@@ -66,21 +75,49 @@ def trail_search(ctx: Ctx):
         "audit/search.html",
         form=form,
         entries=entries,
+        actors=names.actors(ctx.db, {e.actor for e in entries}),
+        targets=names.targets(ctx.db, {e.target for e in entries}),
+        about=about,
         filters=filters,
         older=url_for("web.trail_search", cursor=next_cursor, **filters) if next_cursor else None,
         first_page=bool(request.args.get("cursor")),
         zone=ctx.clock.name,
         exports={
-            fmt: url_for("api.export_audit", format=fmt, **filters) for fmt in ("csv", "jsonl")
+            "csv": url_for("api.export_audit", format="csv", headers=csv_headers(), **filters),
+            "jsonl": url_for("api.export_audit", format="jsonl", **filters),
         },
     ), form.status
+
+
+def csv_headers() -> str:
+    """The CSV export's column names in the page's language (Excel in Chinese reads them)."""
+    return "zh_CN" if str(get_locale()).startswith("zh") else "en"
 
 
 @page("/audit/<seq:seq>")
 def trail_entry(ctx: Ctx, seq: int):
     entry = trail.entry(ctx, seq)
     details = json.loads(entry.details) if entry.details else {}
-    return render_template("audit/entry.html", entry=entry, details=details)
+    return render_template(
+        "audit/entry.html",
+        entry=entry,
+        details=details,
+        actor=names.actors(ctx.db, [entry.actor])[entry.actor],
+        target=names.targets(ctx.db, [entry.target])[entry.target],
+        about=about,
+    )
+
+
+# A target the search can narrow to: its filter (item:7 -> item=7).
+_ABOUT = {"item": "item", "disclosure": "request", "grant": "grant"}
+
+
+def about(target: str) -> dict | None:
+    """The search filter for the entries about ``target``, or None."""
+    kind, _sep, ident = target.partition(":")
+    if kind in _ABOUT and ident.isdigit():
+        return {_ABOUT[kind]: ident}
+    return None
 
 
 @page("/audit/verify", methods=("POST",))
@@ -112,6 +149,8 @@ def trail_charts(ctx: Ctx):
             {"allow": label("allow"), "deny": label("deny")},
         ),
         by_reason=charts.denials_by_reason(
-            stats["reasons"], _("Denials by reason"), _("No denial in this period.")
+            [(say(r), n) for r, n in stats["reasons"]],
+            _("Denials by reason"),
+            _("No denial in this period."),
         ),
     )

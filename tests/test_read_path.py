@@ -1,0 +1,345 @@
+"""The audited read's fast path (issue 13, parts 2 and 4): how many statements one read runs, and
+that nothing it keeps between requests lets a read through that the live state refuses.
+
+A vendor staff member's ``GET /api/v1/items/{id}/content`` reads the live account with the policy
+version (one statement), the item with its wrapped key, its agreement, the NDA and the
+need-to-know (one statement), then appends its audit entry (the trail's own statements) and
+commits. Counted with a ``before_cursor_execute`` listener on the app's real engine, on every
+store, so that a statement added back to this path fails here.
+
+Every "same worker" test below reads twice through one app (one process: one policy enforcer, one
+decision cache, one connection pool) with a change committed in between, as a second request
+would meet it in a gunicorn worker that served the first.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from govern import db, policy, tokens
+from govern.models import Nda, User
+from tests.conftest import PASSWORD, as_operator
+from tests.pages import Reader
+from tests.test_vendor import change, nda, ntk
+
+# Before the audit entry: the live account with the policy version; the item with its wrapped
+# key, its agreement, the NDA and the need-to-know. (Before issue 13: 9 statements in all, 6 of
+# them lookups: account, policy version, item, agreement, NDA, need-to-know.)
+READ_LOOKUPS = 2
+# The trail's append, counted apart, so that a change to it shows as one, not as a lookup crept
+# back. SQLite (govern.audit.write_entries in the read's transaction): the head taken, the entry
+# inserted, the head moved. PostgreSQL (group commit): the entry queued with the read; then, the
+# head's lock being free, the integration: the head taken, the queue taken, the entry inserted,
+# the head moved (under load one integration takes many reads' entries).
+TRAIL_STATEMENTS = {"sqlite": 3, "postgresql": 5}
+
+
+def read_statements(runtime) -> int:
+    return READ_LOOKUPS + TRAIL_STATEMENTS[runtime.engine.dialect.name]
+
+
+@pytest.fixture
+def readable(office):
+    """An item the staff member may read: NDA and need-to-know given. Answers its content URL."""
+    agreement = office.agreement()
+    item = office.item(agreement["id"], content=b"design v3")
+    assert nda(office, agreement["id"]).status_code == 201
+    granted = ntk(office, agreement["id"], [item["id"]])
+    assert granted.status_code == 201
+    office.ids = {
+        "agreement": agreement["id"],
+        "item": item["id"],
+        "ntk": granted.get_json()["need_to_know"][0]["id"],
+    }
+    return f"/api/v1/items/{item['id']}/content"
+
+
+class Statements:
+    """Every statement the app's engine sends, as SQLAlchemy hands it to the driver."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.seen: list[str] = []
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._count)
+        return self.seen
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany):
+        self.seen.append(" ".join(statement.split()))
+
+
+def read(office, url, as_="staff"):
+    return office.get(url, as_)
+
+
+def test_an_audited_read_runs_five_statements(office, runtime, readable):
+    office.login("staff")
+    assert read(office, readable).status_code == 200  # the enforcer and the pool are warm
+    entries = len(office.audit_entries())
+    with Statements(runtime.engine) as seen:
+        response = read(office, readable)
+    assert response.status_code == 200 and response.data == b"design v3"
+    lookups = [s for s in seen if "audit_" not in s]
+    trail = [s for s in seen if "audit_" in s]
+    assert len(lookups) == READ_LOOKUPS and seen[:READ_LOOKUPS] == lookups, "\n".join(seen)
+    assert len(trail) == TRAIL_STATEMENTS[runtime.engine.dialect.name], "\n".join(seen)
+    assert len(seen) == read_statements(runtime)
+    assert "FROM users" in lookups[0] and "policy_state" in lookups[0]
+    assert all(t in lookups[1] for t in ("FROM items", "agreements", "ndas", "need_to_know"))
+    # One entry per read, with the rule that allowed it and the bytes it let out.
+    assert len(office.audit_entries()) == entries + 1
+    (entry,) = office.audit_entries()[-1:]
+    assert entry["action"] == "item:read" and entry["decision"] == "allow"
+    assert entry["actor"] == "staff" and entry["rule"].startswith("p, vendor_staff")
+    assert entry["details"]["size"] == len(b"design v3")
+
+
+def test_the_count_does_not_grow_with_more_reads_items_or_accounts(office, runtime, readable):
+    for n in range(5):
+        office.user(f"staff{n}", "vendor_staff")
+        office.item(office.ids["agreement"], title=f"other {n}")
+    office.login("staff")
+    assert read(office, readable).status_code == 200
+    for _ in range(3):
+        with Statements(runtime.engine) as seen:
+            assert read(office, readable).status_code == 200
+        assert len(seen) == read_statements(runtime), "\n".join(seen)
+
+
+def test_sqlite_commits_with_synchronous_full(runtime):
+    """A served read's entry survives power loss, not only a killed process (issue 13, part 2)."""
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite setting")
+    with runtime.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+# Ways around what the read path keeps (the policy snapshot and its verdicts, the pool): each
+# change between two reads in the same worker is seen by the second read.
+
+
+def refused(office, url, status, *words):
+    response = read(office, url)
+    assert response.status_code == status, response.get_json()
+    message = response.get_json()["error"]["message"]
+    assert all(w in message for w in words), message
+    return response
+
+
+def test_a_disabled_account_reads_no_more(office, readable):
+    office.user("sysadm", "system_admin")
+    assert read(office, readable).status_code == 200
+    staff_id = next(
+        u["id"]
+        for u in office.get("/api/v1/users", "sysadm").get_json()["users"]
+        if u["username"] == "staff"
+    )
+    assert office.post(f"/api/v1/users/{staff_id}/disable", "sysadm").status_code == 200
+    refused(office, readable, 401, "no longer valid")
+    (entry,) = office.audit_entries(action="auth:bearer")
+    assert entry["rule"].endswith("account disabled")
+
+
+def test_a_changed_password_ends_the_token_at_once(office, readable):
+    assert read(office, readable).status_code == 200
+    changed = office.post(
+        "/api/v1/auth/password",
+        json={"username": "staff", "current_password": PASSWORD, "new_password": PASSWORD + "!"},
+    )
+    assert changed.status_code == 200, changed.get_json()
+    refused(office, readable, 401, "no longer valid")
+    (entry,) = office.audit_entries(action="auth:bearer")
+    assert entry["rule"].endswith("credentials changed")
+
+
+def test_a_role_taken_away_between_two_reads_is_seen(office, runtime, readable):
+    assert read(office, readable).status_code == 200
+    version = runtime.policy.version
+    with as_operator(runtime) as ctx:
+        policy.unassign_role(ctx.db, "staff", "vendor_staff")
+    refused(office, readable, 403, "denied")
+    assert runtime.policy.version > version
+    entry = office.audit_entries(action="item:read")[-1]
+    assert entry["decision"] == "deny" and entry["actor"] == "staff"
+
+
+def test_a_policy_rule_removed_between_two_reads_is_seen(office, runtime, readable):
+    """The decision cache holds verdicts of one policy version only: a removed rule is gone for
+    the next read, though the account's row did not change at all."""
+    assert read(office, readable).status_code == 200
+    rule = (
+        sa.select(policy.CasbinRule)
+        .where(policy.CasbinRule.ptype == "p", policy.CasbinRule.v0 == "vendor_staff")
+        .where(policy.CasbinRule.v2 == "item", policy.CasbinRule.v3 == "read")
+    )
+    with as_operator(runtime) as ctx:
+        rows = list(ctx.db.scalars(rule))
+        assert rows
+        for row in rows:
+            ctx.db.delete(row)
+        policy.bump_version(ctx.db)
+    response = read(office, readable)
+    assert response.status_code == 403, response.get_json()
+    entry = office.audit_entries(action="item:read")[-1]
+    assert entry["decision"] == "deny" and "no matching policy rule" in entry["rule"]
+
+
+def test_a_recalled_item_is_refused_on_the_next_read(office, readable):
+    assert read(office, readable).status_code == 200
+    recalled = office.post(
+        f"/api/v1/agreements/{office.ids['agreement']}/recalls",
+        "approver",
+        json={"item_ids": [office.ids["item"]], "reason": "security review"},
+    )
+    assert recalled.status_code == 201, recalled.get_json()
+    refused(office, readable, 403, "is recalled")
+
+
+def test_a_destroyed_item_is_refused_on_the_next_read(office, readable):
+    assert read(office, readable).status_code == 200
+    done = office.post(
+        f"/api/v1/items/{office.ids['item']}/destroy", "approver", json={"reason": "retention"}
+    )
+    assert done.status_code == 200, done.get_json()
+    refused(office, readable, 403, "is destroyed")
+
+
+def test_an_nda_that_lapses_between_two_reads_is_seen(office, runtime, readable):
+    assert read(office, readable).status_code == 200
+    yesterday = runtime.clock.today() - timedelta(days=1)
+    with runtime.sessions() as db:
+        (nda_id,) = db.scalars(sa.select(Nda.id))
+    change(runtime, Nda, nda_id, expires_on=yesterday)
+    refused(office, readable, 403, "no valid NDA: it lapsed on", yesterday.isoformat())
+
+
+def test_need_to_know_revoked_between_two_reads_is_seen(office, readable):
+    assert read(office, readable).status_code == 200
+    revoked = office.post(
+        f"/api/v1/need-to-know/{office.ids['ntk']}/revoke", "lead", json={"reason": "moved on"}
+    )
+    assert revoked.status_code == 200
+    refused(office, readable, 403, "it was revoked")
+
+
+def test_an_agreement_terminated_between_two_reads_is_seen(office, runtime, readable):
+    from govern.models import Agreement
+
+    assert read(office, readable).status_code == 200
+    today = runtime.clock.today()
+    change(runtime, Agreement, office.ids["agreement"], status="terminated", terminated_on=today)
+    refused(office, readable, 403, "is terminated")
+
+
+def test_another_vendors_staff_with_a_valid_token_learns_nothing(office, readable):
+    """The agreement's vendor is read with the item on every read: another vendor's staff, even
+    with an NDA row of its own in this agreement, hears 404 as if the item did not exist."""
+    office.user("rival", "vendor_staff", org="另一家软件公司")
+    response = read(office, readable, as_="rival")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["message"] == f"item {office.ids['item']} does not exist"
+
+
+def test_a_missing_item_is_404_and_a_forged_token_is_401(office, readable):
+    missing = office.get("/api/v1/items/999999/content", "staff")
+    assert missing.status_code == 404
+    token = office.login("staff")
+    head, payload, signature = token.split(".")
+    # The same claims signed by someone else, and a token saying "no algorithm".
+    forged = f"{head}.{payload}.{base64.urlsafe_b64encode(b'x' * 32).decode().rstrip('=')}"
+    none_head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    for bad in (forged, f"{none_head}.{payload}.", token + "x", token[:-1] + "!"):
+        response = office.client.get(readable, headers={"Authorization": f"Bearer {bad}"})
+        assert response.status_code == 401, bad
+
+
+def test_an_idle_postgresql_connection_that_died_is_replaced_before_use(runtime, monkeypatch):
+    """No ping per request (it was a round trip on every read), but a pooled connection idle for
+    IDLE_PING_SECONDS is pinged first: one the server dropped is replaced, never handed out."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to lose")
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)  # every checkout counts as idle
+    with runtime.engine.connect() as conn:
+        first = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    killer = sa.create_engine(runtime.engine.url, poolclass=sa.pool.NullPool)
+    with killer.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(first)})").scalar()
+    killer.dispose()
+    with runtime.engine.connect() as conn:
+        second = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert second != first
+
+
+def test_a_bearer_request_is_the_tokens_holder_whatever_cookie_rides_along(office, app, readable):
+    """Bearer API requests skip the cookie session (not even read): the token says who calls, and
+    the answer neither sets nor varies on a cookie. The approver's signed-in browser session sent
+    with the staff member's token reads as the staff member, under the staff member's rules."""
+    reader = Reader(app).login("approver")
+    token = office.login("staff")
+    response = reader.client.get(readable, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers and "Cookie" not in response.vary
+    entry = office.audit_entries(action="item:read")[-1]
+    assert entry["actor"] == "staff" and entry["rule"].startswith("p, vendor_staff")
+    # The same browser without the token is the approver (cookie sessions still work on GETs).
+    assert reader.get(readable).status_code == 200
+    assert office.audit_entries(action="item:read")[-1]["actor"] == "approver"
+    # A bearer token that fails is refused, not answered from the cookie.
+    refused = reader.client.get(readable, headers={"Authorization": "Bearer nonsense"})
+    assert refused.status_code == 401
+
+
+def test_the_token_check_refuses_what_python_jose_refused(office, runtime, readable):
+    """The read path keeps python-jose's verified claims per token and re-checks only the time
+    window: every claim jose insists on is still insisted on (audience, issuer, exp, nbf, iat,
+    jti, the algorithm), also for a token first seen while it was valid."""
+    from jose import jwt
+
+    assert read(office, readable).status_code == 200
+    with runtime.sessions() as session:
+        staff_id = session.scalar(sa.select(User.id).where(User.username == "staff"))
+    secret, issuer = runtime.keys.api_token_secret, runtime.settings.issuer
+    now = int(runtime.clock.now().timestamp())
+    good = {
+        "iss": issuer,
+        "aud": tokens.API_AUDIENCE,
+        "sub": str(staff_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "jti": "j1",
+        "cv": 1,
+    }
+
+    def status(claims, key=secret, algorithm="HS256"):
+        token = jwt.encode(claims, key, algorithm=algorithm)
+        return office.client.get(readable, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert status(good) == 200  # the control: a token built here is accepted
+    drop = {k: {n: v for n, v in good.items() if n != k} for k in ("exp", "iat", "jti", "aud")}
+    bad = {
+        "expired": {**good, "exp": now - 1},
+        "not yet valid": {**good, "nbf": now + 60},
+        "another audience": {**good, "aud": tokens.GRANT_AUDIENCE},
+        "another issuer": {**good, "iss": "https://elsewhere.example"},
+        "exp as text": {**good, "exp": str(now + 300)},
+        "old credentials": {**good, "cv": 0},
+        "no such account": {**good, "sub": "999999"},
+        "no exp": drop["exp"],
+        "no iat": drop["iat"],
+        "no jti": drop["jti"],
+        "no aud": drop["aud"],
+    }
+    for why, claims in bad.items():
+        assert status(claims) == 401, why
+    assert status(good, key=secret + "x") == 401
+    assert status(good, algorithm="HS512") == 401
