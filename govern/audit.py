@@ -51,7 +51,7 @@ from sqlalchemy.pool import NullPool
 from govern import tlog
 from govern.clock import OfficeClock
 from govern.crypto import SEAL_ALGORITHM, CheckpointKey, Keyring, SigningKey, canonical_json
-from govern.db import make_engine
+from govern.db import Prepared, make_engine
 from govern.messages import Msg
 from govern.models import (
     AuditCheckpoint,
@@ -167,12 +167,21 @@ _HEAD = AuditHead.__table__
 _HEAD_FIELDS = (_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at, _HEAD.c.checkpoint_at, _HEAD.c.frontier)
 _TOUCH_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
 _READ_HEAD = select(*_HEAD_FIELDS).where(_HEAD.c.id == 1)
-_TOUCH_AND_READ_HEAD = _TOUCH_HEAD.returning(*_HEAD_FIELDS)
-_LOCK_HEAD = _READ_HEAD.with_for_update()
-_TRY_LOCK_HEAD = _READ_HEAD.with_for_update(skip_locked=True)
+# Those of every audited read run on the driver's cursor (govern.db.Prepared).
+_TOUCH_AND_READ_HEAD = Prepared(_TOUCH_HEAD.returning(*_HEAD_FIELDS))
+_LOCK_HEAD = Prepared(_READ_HEAD.with_for_update())
+_TRY_LOCK_HEAD = Prepared(_READ_HEAD.with_for_update(skip_locked=True))
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 _TREE = AuditTreeNode.__table__
-_INSERT_ENTRIES = insert(AuditEntry.__table__)
+_INSERT_ENTRIES = Prepared(insert(AuditEntry.__table__).values({c: bindparam(c) for c in COLUMNS}))
+
+
+@functools.cache
+def _move_head(columns: frozenset[str]) -> Prepared:
+    """The head's update for one set of changed columns (a checkpoint adds two)."""
+    return Prepared(_MOVE_HEAD.values({c: bindparam(c) for c in sorted(columns)}))
+
+
 _INSERT_NODES = insert(_TREE)
 
 
@@ -185,10 +194,10 @@ def _lock_head(session: Session, skip_locked: bool = False):
         # cannot be overtaken by another connection before this transaction commits.
         if conn.dialect.update_returning:
             # SQLite >= 3.35: take the lock and read the head in one statement.
-            return conn.execute(_TOUCH_AND_READ_HEAD).one()
+            return _TOUCH_AND_READ_HEAD.first(conn, {})
         conn.execute(_TOUCH_HEAD)
         return conn.execute(_READ_HEAD).one()
-    return conn.execute(_TRY_LOCK_HEAD if skip_locked else _LOCK_HEAD).first()
+    return (_TRY_LOCK_HEAD if skip_locked else _LOCK_HEAD).first(conn, {})
 
 
 def parse_frontier(text: str) -> list[bytes]:
@@ -270,7 +279,7 @@ def _append(
     conn = session.connection()
     # A core insert on the session's connection: the ORM's bulk-insert path costs more per
     # request than the rest of the append, and these rows are never loaded as objects here.
-    conn.execute(_INSERT_ENTRIES, rows)
+    _INSERT_ENTRIES.many(conn, rows)
     frontier = append_to_tree(conn, size, parse_frontier(frontier_text), leaves)
     values = {"seq": seq, "hash": prev, "at": at, "frontier": format_frontier(frontier)}
     first = rows[0]["seq"]
@@ -284,7 +293,7 @@ def _append(
     if due_by_count or due_by_time:
         _add_checkpoint(conn, seq, tlog.root_of_frontier(frontier), at, checkpoint_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
-    conn.execute(_MOVE_HEAD, values)
+    _move_head(frozenset(values)).many(conn, [values])
     return [r["seq"] for r in rows]
 
 

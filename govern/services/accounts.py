@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, case, delete, select
 from govern import duties, policy, tokens
 from govern.actions import Action
 from govern.context import Ctx, Principal, Target, require
-from govern.db import as_id, upsert, utcnow
+from govern.db import Prepared, as_id, upsert, utcnow
 from govern.errors import Conflict, Forbidden, Invalid, TooManyFailedLogins, Unauthenticated
 from govern.messages import Msg
 from govern.models import LoginThrottle, PolicyState, User
@@ -275,17 +275,19 @@ def issue_token(ctx: Ctx, username: str, password: str) -> dict:
 # built once: the credential version and the active flag are checked on every request (no time
 # window in which a disabled account or a changed password still works), and the policy version
 # tells the decision point whether its rules are current (Ctx.policy) without a read of its own.
-_LIVE_ACCOUNT = select(
-    User.id,
-    User.username,
-    User.org,
-    User.active,
-    User.credential_version,
-    select(PolicyState.version)
-    .where(PolicyState.id == 1)
-    .scalar_subquery()
-    .label("policy_version"),
-).where(User.id == bindparam("user_id"))
+_LIVE_ACCOUNT = Prepared(
+    select(
+        User.id,
+        User.username,
+        User.org,
+        User.active,
+        User.credential_version,
+        select(PolicyState.version)
+        .where(PolicyState.id == 1)
+        .scalar_subquery()
+        .label("policy_version"),
+    ).where(User.id == bindparam("user_id"))
+)
 
 
 def user_for_token(ctx: Ctx, token: str):
@@ -301,7 +303,7 @@ def user_for_token(ctx: Ctx, token: str):
     if as_id(claims.subject) is not None:
         # On the session's connection (same transaction): a core row, no ORM loading around it.
         conn = ctx.db.connection()
-        user = conn.execute(_LIVE_ACCOUNT, {"user_id": int(claims.subject)}).first()
+        user = _LIVE_ACCOUNT.first(conn, {"user_id": int(claims.subject)})
     if user is None or not user.active or user.credential_version != claims.credential_version:
         disabled = user is not None and not user.active
         why = Msg("rule.account_disabled") if disabled else Msg("rule.credentials_changed")

@@ -12,7 +12,7 @@ from govern import shapes
 from govern.actions import Action
 from govern.context import Check, Ctx, Target, require
 from govern.crypto import DecryptError, sha256_hex
-from govern.db import utcnow
+from govern.db import Prepared, utcnow
 from govern.errors import Conflict, Invalid, NotFound, TooLarge
 from govern.messages import Msg
 from govern.models import Agreement, Item, Nda, NeedToKnow
@@ -269,7 +269,7 @@ class HeldAgreement:
 # all by primary key or index. Built once, with bound parameters.
 _I = Item.__table__.c
 _A = Agreement.__table__.c
-_READ_FACTS = (
+_READ_FACTS = Prepared(
     select(
         _I.id,
         _I.agreement_id,
@@ -297,7 +297,7 @@ def read_content(ctx: Ctx, item_id: int, today: date):
     the row read for the decision (id, title, media_type, status...)."""
     # On the session's connection (same transaction): a core row, no ORM loading around it.
     given = {"item_id": item_id, "user_id": ctx.principal.id or 0, "today": today}
-    found = ctx.db.connection().execute(_READ_FACTS, given).first()
+    found = _READ_FACTS.first(ctx.db.connection(), given)
     if found is None:
         raise NotFound(Msg("missing.object", kind="item", id=item_id))
     item = found
