@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -138,7 +139,13 @@ def serve(host, port, workers, database_url):
             self.cfg.set("logger_class", "govern.accesslog.RedactingLogger")
 
         def load(self):
-            return create_app({"database_url": database_url} if database_url else None)
+            app = create_app({"database_url": database_url} if database_url else None)
+            # What a worker loads once (SQLAlchemy's mappers, the policy, the templates) lives as
+            # long as the worker: frozen out of the collector, a full collection no longer walks
+            # it in the middle of a request (it showed as p99 spikes of 10-20 ms).
+            gc.collect()
+            gc.freeze()
+            return app
 
     _App().run()
 
