@@ -10,9 +10,11 @@ neither does (fail closed):
   is held across anyone's commit and the entry is durable before the response. Then whoever finds
   the sequencer's lock (the head row, ``FOR UPDATE SKIP LOCKED``) free integrates everything
   queued in one transaction: seqs, chain hashes, the tree's nodes, a due checkpoint, the head (see
-  :func:`integrate`). Inline rather than a background sequencer: nothing more to deploy or
-  watch, a lone request's entry joins the chain before its response, and under load the batches
-  grow by themselves. Every read of the trail integrates first (waiting for the lock).
+  :func:`integrate`). By default a background integrator in each process does that, poked by
+  the unit of work after its commit (govern.integrator), so the request pays for its queue
+  insert only; ``GOVERN_TRAIL_INTEGRATE=inline`` integrates in the request after its commit
+  instead. Either way the batches grow by themselves under load, and every read of the trail
+  integrates first (waiting for the lock), so no read has a gap.
 - SQLite (:func:`write_entries`): one writer, whose lock already spans every commit; the entries
   are sequenced in the unit of work's own transaction, just before its commit.
 
@@ -303,6 +305,8 @@ def _append(
 # is held across anyone's commit. Then whoever finds the sequencer's lock (the head row) free
 # integrates everything queued so far in one transaction (seqs, chain hashes, the tree's nodes,
 # a due checkpoint, the head) and commits once for the whole batch; the others go on at once.
+# "Whoever" is each process's background integrator (govern.integrator), or with
+# GOVERN_TRAIL_INTEGRATE=inline the request itself after its commit.
 #
 # Nothing is left behind: a worker that queued and found the lock taken knows its entries were
 # committed before the holder released it, and the holder looks at the queue again after its own
@@ -374,11 +378,11 @@ def integrate(
         # the queue again outside the lock, for what others queued while it held the lock; it
         # goes on only while it finds the lock free (a reader does not chase new entries).
         wait = False
-        if not _any_queued(session):
+        if not any_queued(session):
             return done
 
 
-def _any_queued(session: Session) -> bool:
+def any_queued(session: Session) -> bool:
     """Is anything queued? One statement on PostgreSQL, outside any transaction (no BEGIN and
     ROLLBACK around it: every integration pays for this look)."""
     conn = session.connection()

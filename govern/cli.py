@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -20,7 +21,10 @@ def _settings(database_url: str | None):
 def _runtime(database_url: str | None):
     from govern.runtime import build_runtime
 
-    return build_runtime(_settings(database_url))
+    # A command exits right after its unit of work: a background integrator would die with the
+    # process, leaving the command's entries queued (durable, but outside the head until someone
+    # integrates), so a command integrates its own entries before it exits.
+    return build_runtime(replace(_settings(database_url), trail_integrate="inline"))
 
 
 db_option = click.option(

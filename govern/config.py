@@ -15,6 +15,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = REPO_ROOT / "policies"
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
+# Who integrates queued trail entries (Settings.trail_integrate).
+TRAIL_INTEGRATE = ("background", "inline")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class Settings:
     # unit of work sequences its own entries under the head's lock until its commit, as SQLite
     # does: one trail then serialises on that row (kept to measure the difference, bench figure 8).
     trail_queue: bool = True
+    # PostgreSQL, with the queue: who integrates the queued entries into the chain. "background"
+    # (GOVERN_TRAIL_INTEGRATE): each process's integrator thread, poked after the commit, so the
+    # audited request pays for its queue insert only (govern.integrator). "inline": the request
+    # itself, after its commit (one more transaction before the response). Reads of the trail
+    # integrate first either way, so neither leaves a gap in what is read.
+    trail_integrate: str = "background"
     # Reverse proxies in front of govern whose X-Forwarded-For may be trusted (0: none).
     proxy_hops: int = 0
     # Failed logins allowed per account and per client address inside the window.
@@ -92,7 +100,10 @@ def load_settings(overrides: dict | None = None) -> Settings:
     settings = Settings(home=home, database_url=values.pop("database_url"))
     known = {k: v for k, v in values.items() if k in names and k not in ("home", "database_url")}
     typed = {k: _coerce(names[k].type, v) for k, v in known.items()}
-    return replace(settings, **typed)
+    settings = replace(settings, **typed)
+    if settings.trail_integrate not in TRAIL_INTEGRATE:
+        raise ValueError(f"GOVERN_TRAIL_INTEGRATE must be one of {', '.join(TRAIL_INTEGRATE)}")
+    return settings
 
 
 def _coerce(kind: str, value):

@@ -15,13 +15,14 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, false, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from govern import audit, denials
+from govern import audit, denials, integrator
 from govern.actions import Action
 from govern.clock import OfficeClock
 from govern.config import Settings
@@ -45,6 +46,9 @@ class Runtime:
     policy: PolicyEngine
     # The office's calendar (settings.timezone): what day it is, where days begin and end.
     clock: OfficeClock = field(default=None)  # type: ignore[assignment]
+    # This process's background integrator of the queued trail, started on first use
+    # (govern.integrator.of; a forked child makes its own).
+    integrator: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.clock is None:
@@ -203,7 +207,8 @@ class Ctx:
         The change is flushed first, so that the database refusing it is told apart from the
         trail failing: the first is a conflict (409; the denials queued so far are still
         written), the second leaves nothing done (503). On PostgreSQL the entries are queued
-        (govern.audit) and committed with the change, then integrated into the chain."""
+        (govern.audit) and committed with the change, then integrated into the chain by the
+        process's integrator (or here, with GOVERN_TRAIL_INTEGRATE=inline)."""
         try:
             try:
                 self.flush()
@@ -220,7 +225,7 @@ class Ctx:
             self.pending.clear()
             self.kept.clear()
         if queued or self.db.info.pop(audit.HELD_HEAD, False):
-            self._integrate()
+            self._after_queue()
 
     def fail(self) -> None:
         """Roll the change back but keep the entries that record denials and failures."""
@@ -234,7 +239,7 @@ class Ctx:
             self.db.rollback()
             log.error("could not record a denial in the audit trail: %s", exc.__class__.__name__)
         if queued or self.db.info.pop(audit.HELD_HEAD, False):
-            self._integrate()
+            self._after_queue()
 
     def _write(self, entries: list[audit.PendingEntry]) -> bool:
         """Put the entries in the transaction: queued (True) or already in the chain (False)."""
@@ -249,6 +254,17 @@ class Ctx:
             self.settings.checkpoint_minutes,
         )
         return False
+
+    def _after_queue(self) -> None:
+        """Entries were committed to the queue (or a held head's lock was released, which
+        others may have left theirs to): have them integrated. By default only a poke of this
+        process's integrator, no database work in the request; inline, integrate now."""
+        if not audit.queues(self.db):
+            return  # SQLite: the entries joined the chain in the unit of work's transaction
+        if self.settings.trail_integrate == "inline":
+            self._integrate()
+        else:
+            integrator.poke(self.runtime)
 
     def _integrate(self, wait: bool = False) -> None:
         """Integrate the queued entries now, unless another worker is already at it (then that

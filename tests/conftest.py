@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from govern import audit, create_app, migrate, policy
+from govern import audit, create_app, integrator, migrate, policy
 from govern.clock import OfficeClock
 from govern.context import Principal
 from govern.crypto import ensure_keys
@@ -79,6 +79,15 @@ def _empty_postgres(url: str) -> None:
         conn.exec_driver_sql("SET session_replication_role = replica")
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _integrators():
+    """Every trail integrator thread a test started (its apps' and runtimes') stops with it: one
+    left running would integrate in the next test's database (the tests on PostgreSQL share one
+    database, emptied between them)."""
+    yield
+    integrator.stop_all()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -227,7 +236,10 @@ class Api:
         return response.get_json()
 
     def audit_entries(self, **filters) -> list[dict]:
-        """The trail as the database holds it (read directly, not through the auditor's API)."""
+        """The trail as the database holds it (read directly, not through the auditor's API),
+        after what is queued has been integrated, as every read of the trail does first."""
+        with as_operator(self.runtime) as ctx:
+            ctx.settle_trail()
         with self.runtime.sessions() as db:
             stmt = sa.select(audit.AuditEntry).order_by(audit.AuditEntry.seq)
             for name, value in filters.items():

@@ -1,16 +1,21 @@
 """Issue 13, part 3: no global lock held across a commit (group commit of the trail).
 
 On PostgreSQL each unit of work queues its entries with its change and commits; whoever finds the
-sequencer's lock free integrates everything queued (govern.audit.integrate). These tests hold
-that: many workers in several processes (as several gunicorn masters would be) make one gapless
-chain with each entry exactly once; a worker killed in the middle of integrating, or an
-integration that fails, loses nothing and the next integration takes the entries; a read of the
-trail waits for an integrator at work instead of reading around it. That an action whose entry
-cannot be queued does not happen is test_policy_audit's fail-closed test, on both stores.
+sequencer's lock free integrates everything queued (govern.audit.integrate): by default each
+process's background integrator, poked after the commit (govern.integrator); with
+GOVERN_TRAIL_INTEGRATE=inline the request itself. These tests hold that: an audited action only
+queues, and the integrator moves its entry into the chain without anyone reading the trail; a
+forked worker gets an integrator of its own; many workers in several processes (as several
+gunicorn masters would be) make one gapless chain with each entry exactly once, in either mode; a
+worker killed in the middle of integrating, or an integration that fails, loses nothing and the
+next integration takes the entries; a read of the trail waits for an integrator at work instead
+of reading around it. That an action whose entry cannot be queued does not happen is
+test_policy_audit's fail-closed test, on both stores.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -21,7 +26,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from govern import audit
+from govern import audit, integrator
 from govern.actions import Action
 from govern.config import load_settings
 from govern.context import Principal, Target, decide
@@ -49,6 +54,40 @@ def _reads(overrides: dict, agreement_id: int, marks: list[str], threads: int = 
         w.start()
     for w in workers:
         w.join()
+    _drain(runtime)
+
+
+def _drain(runtime) -> None:
+    """As a worker that stays up after its requests: wait (after each of its integrator's rounds)
+    until nothing is queued any more, by this process's integrator or another's. A process that
+    exits at once leaves its entries queued, durable, for the next integration anywhere."""
+    background = runtime.settings.trail_integrate == "background"
+    if runtime.engine.dialect.name == "postgresql" and background:
+        assert integrator.of(runtime).wait_for(lambda: _queued(runtime) == 0, timeout=60)
+
+
+def _settle(runtime) -> None:
+    """Integrate whatever is queued now, waiting for the lock, as every read of the trail does."""
+    with unit_of_work(runtime) as ctx:
+        ctx.settle_trail()
+
+
+def _emptied(runtime) -> None:
+    """Nothing stays queued: a read of the trail queues its own entry after it has read, and this
+    process's integrator takes that one (waited for round by round, not slept for)."""
+    assert integrator.of(runtime).wait_for(lambda: _queued(runtime) == 0, timeout=10)
+
+
+def _inline(runtime) -> None:
+    """This test's app integrates in its requests (GOVERN_TRAIL_INTEGRATE=inline) and its
+    integrator thread is stopped, so that who integrates what is the test's to arrange."""
+    integrator.stop_all()
+    runtime.settings = dataclasses.replace(runtime.settings, trail_integrate="inline")
+    _settle(runtime)
+
+
+def _with(overrides: dict, mode: str) -> dict:
+    return {**overrides, "trail_integrate": mode}
 
 
 def _queued(runtime) -> int:
@@ -105,15 +144,20 @@ def _wait_for_lock_wait(runtime, like: str) -> int:
     raise AssertionError(f"no session came to wait on {like}")
 
 
-def test_workers_in_several_processes_make_one_gapless_chain(office, runtime, settings_overrides):
+@pytest.mark.parametrize("mode", ["background", "inline"])
+def test_workers_in_several_processes_make_one_gapless_chain(
+    office, runtime, settings_overrides, mode
+):
     agreement = office.agreement()
+    if mode == "inline":
+        _inline(runtime)  # no integrator thread here either to take what the workers leave
     procs, threads, each = 4, 2, 40
     expected = {f"{p}-{i}" for p in range(procs) for i in range(each)}
     children = [
         FORK.Process(
             target=_reads,
             args=(
-                settings_overrides,
+                _with(settings_overrides, mode),
                 agreement["id"],
                 sorted(m for m in expected if m[0] == str(p)),
             ),
@@ -127,16 +171,19 @@ def test_workers_in_several_processes_make_one_gapless_chain(office, runtime, se
         child.join()
         assert child.exitcode == 0
     # Every worker has returned, and none left an entry behind in the queue: a worker that
-    # found the lock taken leaves its entries to the holder, who looks again after its commit.
+    # found the lock taken leaves its entries to the holder, who looks again after its commit
+    # (inline: the requests themselves; background: each worker's integrator, waited for).
     if runtime.engine.dialect.name == "postgresql":
         assert _queued(runtime) == 0
     assert _marks(office) == Counter({m: 1 for m in expected})
     assert _verified(office)["ok"] is True
 
 
-def test_a_worker_killed_while_integrating_loses_nothing(office, runtime, settings_overrides):
+@pytest.mark.parametrize("mode", ["background", "inline"])
+def test_a_worker_killed_while_integrating_loses_nothing(office, runtime, settings_overrides, mode):
     _pg(runtime)
     agreement = office.agreement()
+    _inline(runtime)  # the worker (its integrator or its request) is the one integrating
     size = _head(runtime)
     # Another session holds the place of the tree's next leaf, uncommitted: the worker's
     # integration gets as far as the tree and waits there, its batch taken off the queue.
@@ -145,7 +192,9 @@ def test_a_worker_killed_while_integrating_loses_nothing(office, runtime, settin
             sa.text("INSERT INTO audit_tree (level, idx, hash) VALUES (0, :i, :h)"),
             {"i": size, "h": b"\0" * 32},
         )
-        child = FORK.Process(target=_reads, args=(settings_overrides, agreement["id"], ["killed"]))
+        child = FORK.Process(
+            target=_reads, args=(_with(settings_overrides, mode), agreement["id"], ["killed"])
+        )
         child.start()
         _wait_for_lock_wait(runtime, "INSERT INTO audit_tree%")
         os.kill(child.pid, signal.SIGKILL)
@@ -160,11 +209,13 @@ def test_a_worker_killed_while_integrating_loses_nothing(office, runtime, settin
     assert _verified(office)["ok"] is True
 
 
+@pytest.mark.parametrize("mode", ["background", "inline"])
 def test_entries_queued_while_another_worker_integrates_are_taken_by_it(
-    office, runtime, settings_overrides
+    office, runtime, settings_overrides, mode
 ):
     _pg(runtime)
     agreement = office.agreement()
+    _inline(runtime)  # this app's request finds the lock taken and leaves its entry
     size = _head(runtime)
     with runtime.engine.connect() as blocker:
         # Hold the integrating worker in the middle of its batch (see above).
@@ -172,7 +223,9 @@ def test_entries_queued_while_another_worker_integrates_are_taken_by_it(
             sa.text("INSERT INTO audit_tree (level, idx, hash) VALUES (0, :i, :h)"),
             {"i": size, "h": b"\0" * 32},
         )
-        child = FORK.Process(target=_reads, args=(settings_overrides, agreement["id"], ["first"]))
+        child = FORK.Process(
+            target=_reads, args=(_with(settings_overrides, mode), agreement["id"], ["first"])
+        )
         child.start()
         _wait_for_lock_wait(runtime, "INSERT INTO audit_tree%")
         # Another worker acts now: the lock is taken, so it queues and goes on, leaving its
@@ -229,7 +282,8 @@ def test_a_failing_integration_leaves_the_entries_for_the_next(office, runtime, 
     # The next integration (here the auditor's read) takes everything that was queued.
     reads = office.get("/api/v1/audit?action=item:read&actor=approver", "audit").get_json()
     assert [e["target"] for e in reads["entries"]] == [f"item:{item['id']}"]
-    assert _queued(runtime) == 0 and _head(runtime) > before
+    _emptied(runtime)
+    assert _head(runtime) > before
     assert _verified(office)["ok"] is True
 
 
@@ -238,10 +292,11 @@ def test_a_read_of_the_trail_waits_for_the_integrator_at_work(office, runtime):
     office.agreement()
     search = "/api/v1/audit?action=agreement:list&actor=approver"
     before = len(office.get(search, "audit").get_json()["entries"])
+    _settle(runtime)  # the search's own entry too, so that only the next action's is queued
     found = {}
-    with runtime.engine.connect() as integrator:
+    with runtime.engine.connect() as holder:
         # As an integrator in the middle of its batch: the sequencer's lock is held.
-        integrator.execute(sa.text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+        holder.execute(sa.text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
         # An action does not wait for it: its entry is queued, committed, and the action done.
         assert office.get("/api/v1/agreements", "approver").status_code == 200
         assert _queued(runtime) == 1
@@ -252,11 +307,11 @@ def test_a_read_of_the_trail_waits_for_the_integrator_at_work(office, runtime):
         reader = threading.Thread(target=auditor)
         reader.start()
         _wait_for_lock_wait(runtime, "%audit_head%FOR UPDATE%")
-        integrator.rollback()
+        holder.rollback()
         reader.join()
     # The auditor's read waited for the lock and integrated the queued entry before reading.
     assert len(found["entries"]) == before + 1
-    assert _queued(runtime) == 0
+    _emptied(runtime)
     assert _verified(office)["ok"] is True
 
 
@@ -286,14 +341,129 @@ def test_verify_while_workers_append_sees_one_consistent_trail(office, runtime, 
 def test_a_queue_longer_than_a_batch_is_integrated_whole(office, runtime):
     _pg(runtime)
     office.agreement()
-    with runtime.engine.connect() as integrator:
-        integrator.execute(sa.text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+    office.login("approver")
+    _inline(runtime)  # the integration below is the test's own
+    with runtime.engine.connect() as holder:
+        holder.execute(sa.text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
         for _ in range(7):
             assert office.get("/api/v1/agreements", "approver").status_code == 200
         assert _queued(runtime) == 7
-        integrator.rollback()
+        holder.rollback()
     with runtime.sessions() as db:
         taken = audit.integrate(db, runtime.keys.checkpoint_key, 1000, wait=True, batch=3)
     assert taken == 7 and _queued(runtime) == 0
     assert len(office.audit_entries(action="agreement:list", actor="approver")) == 7
+    assert _verified(office)["ok"] is True
+
+
+def _statements_of_this_thread(runtime, seen: list[str]):
+    """Record the statements this thread sends (the test client serves a request in it); the
+    integrator thread's are not the request's."""
+    me = threading.get_ident()
+
+    def record(_conn, _cursor, statement, *_args):
+        if threading.get_ident() == me:
+            seen.append(" ".join(statement.split()))
+
+    return record
+
+
+def test_an_action_only_queues_and_the_integrator_takes_it(office, runtime):
+    _pg(runtime)
+    office.agreement()
+    office.login("approver")
+    _settle(runtime)
+    before = _head(runtime)
+    seen: list[str] = []
+    record = _statements_of_this_thread(runtime, seen)
+    with runtime.engine.connect() as holder:
+        # The sequencer's lock is held meanwhile, so that what the request left is still there
+        # to see when it returns (the integrator, poked, finds the lock taken and leaves it).
+        holder.execute(sa.text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+        sa.event.listen(runtime.engine, "before_cursor_execute", record)
+        try:
+            assert office.get("/api/v1/agreements", "approver").status_code == 200
+        finally:
+            sa.event.remove(runtime.engine, "before_cursor_execute", record)
+        # The entry is committed in the queue when the response is out, and the request did
+        # nothing else for the trail: no head taken, no second transaction.
+        assert _queued(runtime) == 1 and _head(runtime) == before
+        trail = [s for s in seen if "audit_" in s]
+        assert len(trail) == 1 and trail[0].startswith("INSERT INTO audit_queue"), seen
+        holder.rollback()
+    # Nobody reads the trail: this process's integrator takes the entry on its own (its next
+    # round, at the latest its safety round a second later).
+    mine = integrator.of(runtime)
+    assert mine.pid == os.getpid() and mine.thread.is_alive()
+    assert mine.wait_for(lambda: _head(runtime) == before + 1, timeout=10)
+    assert _queued(runtime) == 0
+    # Poked by the next action, it takes that one's entry as well.
+    assert office.get("/api/v1/agreements", "approver").status_code == 200
+    assert mine.wait_for(lambda: _head(runtime) == before + 2, timeout=10)
+    assert mine.integrated >= 2
+    listed = office.audit_entries(action="agreement:list", actor="approver")
+    assert len(listed) == 2
+    assert _verified(office)["ok"] is True
+
+
+def _read_in_child(runtime, agreement_id: int) -> None:
+    """A forked worker using the runtime it inherited (as a gunicorn worker forked from a master
+    that loaded the app): its own integrator must serve it, not the parent's object."""
+    # SQLAlchemy's rule for a forked process: never use the parent's pooled connections.
+    runtime.engine.dispose(close=False)
+    inherited = runtime.integrator
+    assert inherited is not None and inherited.pid != os.getpid()
+    target = Target("agreement", agreement_id, f"agreement:{agreement_id}")
+    with unit_of_work(runtime, STAFF) as ctx:
+        decide(ctx, Action.AGREEMENT_READ, target).record(mark="child")
+    mine = runtime.integrator
+    assert mine is not inherited and mine.pid == os.getpid() and mine.thread.is_alive()
+    # The parent's integrator is stopped: only the child's own can move the entry.
+    assert mine.wait_for(lambda: mine.integrated == 1, timeout=10)
+    assert _queued(runtime) == 0
+
+
+def test_a_forked_worker_gets_an_integrator_of_its_own(office, runtime):
+    _pg(runtime)
+    agreement = office.agreement()
+    parent = runtime.integrator
+    assert parent is not None and parent.pid == os.getpid()
+    # Stopped, but left in place on the runtime: the child inherits it as a gunicorn worker
+    # inherits the master's, and must not use it.
+    parent.stop()
+    _settle(runtime)
+    child = FORK.Process(target=_read_in_child, args=(runtime, agreement["id"]))
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+    assert _marks(office) == Counter({"child": 1})
+    assert _verified(office)["ok"] is True
+
+
+def test_inline_integration_puts_the_entry_in_the_chain_before_the_request_returns(
+    office, runtime, settings_overrides, monkeypatch
+):
+    monkeypatch.setenv("GOVERN_TRAIL_INTEGRATE", "inline")
+    assert load_settings(settings_overrides).trail_integrate == "inline"
+    monkeypatch.setenv("GOVERN_TRAIL_INTEGRATE", "sideways")
+    with pytest.raises(ValueError, match="GOVERN_TRAIL_INTEGRATE"):
+        load_settings(settings_overrides)
+    monkeypatch.delenv("GOVERN_TRAIL_INTEGRATE")
+    assert load_settings(settings_overrides).trail_integrate == "background"
+    _pg(runtime)
+    agreement = office.agreement()
+    integrator.stop_all()  # nobody else integrates meanwhile
+    _settle(runtime)
+    before = _head(runtime)
+    inline = build_runtime(load_settings(_with(settings_overrides, "inline")))
+    try:
+        target = Target("agreement", agreement["id"], f"agreement:{agreement['id']}")
+        with unit_of_work(inline, STAFF) as ctx:
+            decide(ctx, Action.AGREEMENT_READ, target).record(mark="inline")
+        # In the chain as the unit of work returns, by the request itself: no thread started.
+        assert _head(runtime) == before + 1 and _queued(runtime) == 0
+        assert inline.integrator is None
+    finally:
+        inline.engine.dispose()
+    assert _marks(office) == Counter({"inline": 1})
     assert _verified(office)["ok"] is True

@@ -469,6 +469,7 @@ def test_openapi_covers_every_api_route(client, app):
 
 def test_the_database_refuses_edits_to_the_trail(office, runtime):
     office.agreement()
+    assert office.audit_entries()  # in the chain, not only queued: there are rows to refuse
     with runtime.engine.connect() as conn, pytest.raises(sa.exc.DBAPIError):
         conn.execute(sa.text("UPDATE audit_entries SET actor = 'nobody'"))
         conn.commit()

@@ -5,6 +5,7 @@ writes to the trail and the statements it runs do not grow with the data it show
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from contextlib import contextmanager
 
@@ -127,11 +128,15 @@ def other_vendor(api) -> int:
 
 @contextmanager
 def counted(runtime):
-    """The SQL statements the app sends while the block runs (the real engine, every connection)."""
+    """The SQL statements the app sends for the request while the block runs (the real engine,
+    every connection), from the calling thread only: the test client serves the request in it,
+    and the trail's integrator thread works after the response, not for the page."""
     seen: list[str] = []
+    thread = threading.get_ident()
 
     def count(_conn, _cursor, statement, _params, _context, _many):
-        seen.append(statement)
+        if threading.get_ident() == thread:
+            seen.append(statement)
 
     sa.event.listen(runtime.engine, "before_cursor_execute", count)
     try:
@@ -141,6 +146,9 @@ def counted(runtime):
 
 
 def _last_seq(runtime) -> int:
+    """The trail's last seq, once what is queued has joined it (as every read of it does)."""
+    with as_operator(runtime) as ctx:
+        ctx.settle_trail()
     with runtime.sessions() as db:
         return db.scalar(sa.select(sa.func.max(AuditEntry.seq))) or 0
 

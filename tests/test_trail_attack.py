@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from govern import audit
+from govern import audit, integrator
 from govern.cli import main
+from tests.conftest import as_operator
 
 
 @pytest.fixture
@@ -87,6 +88,7 @@ TABLES = ("audit_entries", "audit_tree", "audit_tree_checkpoints", "audit_cosign
 
 class Attacker:
     def __init__(self, runtime):
+        self.runtime = runtime
         self.engine = runtime.engine
         self.keys = runtime.keys
 
@@ -109,7 +111,13 @@ class Attacker:
         ]
 
     def tamper(self, work):
-        """Drop the append-only triggers, do ``work``, re-create them, all in one transaction."""
+        """Drop the append-only triggers, do ``work``, re-create them, all in one transaction.
+
+        On a still database: the app's integrator thread is stopped and what the last requests
+        queued has joined the chain (PostgreSQL), so no append races the rewrite."""
+        integrator.stop_all()
+        with as_operator(self.runtime) as ctx:
+            ctx.settle_trail()
         with self.engine.begin() as conn:
             triggers = self._triggers(conn)
             assert triggers, "the trail should be guarded by triggers"

@@ -100,6 +100,9 @@ def evidence(
         return [], None
     if decision not in (None, "allow", "deny"):
         raise Invalid("decision: must be allow or deny", field="decision")
+    # Every entry queued so far joins the chain first, as for any read of the trail: the action
+    # that showed the breach a moment ago is on the page.
+    ctx.settle_trail()
     stmt = _of_agreement(agreement.id)
     if decision:
         stmt = stmt.where(AuditEntry.decision == decision)
