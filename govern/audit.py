@@ -310,7 +310,9 @@ def _append(
 #
 # Nothing is left behind: a worker that queued and found the lock taken knows its entries were
 # committed before the holder released it, and the holder looks at the queue again after its own
-# commit (outside the lock) and integrates once more when anything is there. A worker killed or
+# commit (outside the lock) and integrates once more when anything is there; a background
+# integrator does not look again (``follow``) but comes back after its batch interval whenever
+# it found the lock taken, and is poked for whatever its process queues meanwhile. A worker killed or
 # an integration failing after the queue commit leaves the rows queued: the next integration
 # takes them. Every read of the trail integrates first (waiting for the lock), so what it reads
 # is the whole trail up to that moment.
@@ -318,7 +320,7 @@ def _append(
 _QUEUE = AuditQueued.__table__
 # What a queued entry carries: what is hashed, but its place in the chain (given at integration).
 QUEUED = tuple(c for c in HASHED if c not in ("seq", "at", "prev_hash"))
-_INSERT_QUEUED = insert(_QUEUE)
+_INSERT_QUEUED = Prepared(insert(_QUEUE).values({c: bindparam(c) for c in ("queued_at", *QUEUED)}))
 # Take (and delete) the oldest queued rows in one statement, under the head's lock.
 _TAKE_QUEUED = (
     delete(_QUEUE)
@@ -341,7 +343,7 @@ def queue_entries(session: Session, pending: list[PendingEntry]) -> int:
         return 0
     at = iso(datetime.now(UTC))
     rows = [{**entry.row(), "queued_at": at} for entry in pending]
-    session.connection().execute(_INSERT_QUEUED, rows)
+    _INSERT_QUEUED.many(session.connection(), rows)
     return len(rows)
 
 
@@ -352,11 +354,17 @@ def integrate(
     checkpoint_minutes: int = 60,
     wait: bool = False,
     batch: int = 5000,
+    follow: bool = True,
 ) -> int | None:
     """Move everything queued into the chain, in batches of up to ``batch`` entries, each one
     transaction under the head's lock, committed once. Without ``wait`` it gives up at once when
     another worker holds the lock (that worker will take what is queued now); with ``wait`` it
     waits, and returns only when nothing committed before the call is still queued.
+
+    Without ``follow`` it does not look at the queue again after its commit: for a caller that
+    comes back by itself (the background integrator, which tries again after its batch interval
+    when it finds the lock taken, and is poked for whatever is queued meanwhile), so that what
+    arrives during a round waits for the next batch instead of making a batch of its own.
 
     The session must have no work of its own in progress: each batch is committed on it.
     Returns the number of entries integrated, or None when the lock was taken by someone else."""
@@ -378,7 +386,7 @@ def integrate(
         # the queue again outside the lock, for what others queued while it held the lock; it
         # goes on only while it finds the lock free (a reader does not chase new entries).
         wait = False
-        if not any_queued(session):
+        if not follow or not any_queued(session):
             return done
 
 

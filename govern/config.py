@@ -46,6 +46,11 @@ class Settings:
     # itself, after its commit (one more transaction before the response). Reads of the trail
     # integrate first either way, so neither leaves a gap in what is read.
     trail_integrate: str = "background"
+    # ...and how long that thread lets entries gather after a poke before it integrates them
+    # (GOVERN_TRAIL_BATCH_MS): one transaction and one WAL flush per batch instead of one per
+    # request, as a transparency log's sequencer batches. Readers never wait for it (they
+    # integrate first themselves); 0 integrates at every poke.
+    trail_batch_ms: int = 20
     # Reverse proxies in front of govern whose X-Forwarded-For may be trusted (0: none).
     proxy_hops: int = 0
     # Failed logins allowed per account and per client address inside the window.

@@ -179,7 +179,10 @@ class Prepared:
         """Run the statement once per row (an insert of a batch)."""
         bound = [self._bound(conn.dialect, row) for row in rows]
         sql, values = bound[0][0], [v for _, v in bound]
-        self._run(conn, lambda cursor: cursor.executemany(sql, values), sql, values, True)
+        if len(values) == 1:  # (psycopg runs executemany as a pipeline: more round trips)
+            self._run(conn, lambda cursor: cursor.execute(sql, values[0]), sql, values[0])
+        else:
+            self._run(conn, lambda cursor: cursor.executemany(sql, values), sql, values, True)
 
     def _row_type(self, dialect: str, description):
         kinds = self._by_dialect[dialect][4]

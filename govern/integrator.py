@@ -6,11 +6,12 @@ After transparency logs' sequencers (tessera): a unit of work commits its entrie
 pokes this thread; the thread integrates everything queued (govern.audit.integrate) in one
 transaction. While it integrates, more entries are queued, so batches grow with the load.
 
+After a poke the thread lets entries gather for ``GOVERN_TRAIL_BATCH_MS`` (20 ms) before it
+integrates: one transaction and one WAL flush per batch, whatever the request rate.
+
 Several processes and hosts each run their own integrator on one database: the sequencer's lock
-(the head row, ``FOR UPDATE SKIP LOCKED``) makes them take turns, and a holder looks at the queue
-again after its commit, so an integrator that found the lock taken leaves nothing behind (its
-entries were committed before it tried, hence before the holder released the lock and looked
-again). Every read of the trail still integrates first (``Ctx.settle_trail``), so no reader
+(the head row, ``FOR UPDATE SKIP LOCKED``) makes them take turns. An integrator that found the
+lock taken comes back after its batch interval, so nothing its process queued is left behind. Every read of the trail still integrates first (``Ctx.settle_trail``), so no reader
 depends on this thread being quick, or alive.
 
 The thread is a daemon: whatever is still queued when the process exits stays queued (it is
@@ -58,13 +59,22 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class Integrator:
     """One process's integrator for one runtime (one database). Made by :func:`of`."""
 
-    def __init__(self, runtime: Runtime, safety_seconds: float = SAFETY_SECONDS) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        safety_seconds: float = SAFETY_SECONDS,
+        batch_seconds: float | None = None,
+    ) -> None:
         # The process it belongs to: a forked child inherits this object but never its thread,
         # so :func:`of` makes the child one of its own when the pids differ.
         self.pid = os.getpid()
         self.runtime = runtime
         self.safety_seconds = safety_seconds
+        self.batch_seconds = (
+            runtime.settings.trail_batch_ms / 1000 if batch_seconds is None else batch_seconds
+        )
         self._poked = threading.Event()
+        self._stopped = threading.Event()
         self.stopping = False
         # Notified after every round, so that a caller can wait for a condition on what the
         # rounds did (tests; a graceful drain) instead of sleeping.
@@ -83,6 +93,7 @@ class Integrator:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the round in progress (entries still queued stay queued)."""
         self.stopping = True
+        self._stopped.set()
         self._poked.set()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout)
@@ -96,6 +107,11 @@ class Integrator:
     def _run(self) -> None:
         while not self.stopping:
             poked = self._poked.wait(self.safety_seconds)
+            if poked and self.batch_seconds:
+                # Let the batch gather: the entries of every request in this interval (of every
+                # worker, since the others' integrators find the lock taken and skip) join the
+                # chain in one transaction. A stop ends the wait at once.
+                self._stopped.wait(self.batch_seconds)
             # Cleared before the round: a poke that comes while it integrates starts another.
             self._poked.clear()
             if self.stopping:
@@ -124,7 +140,12 @@ class Integrator:
                     runtime.settings.checkpoint_every,
                     runtime.settings.checkpoint_minutes,
                     wait=False,
+                    follow=False,
                 )
+            if done is None:
+                # Another process holds the sequencer's lock and, not following, may leave
+                # what this process queued: look again after the next batch interval.
+                self._poked.set()
         except Exception as exc:  # noqa: BLE001 (see the docstring)
             log.error(
                 "queued audit entries not integrated yet (they stay queued): %s",

@@ -467,3 +467,33 @@ def test_inline_integration_puts_the_entry_in_the_chain_before_the_request_retur
         inline.engine.dispose()
     assert _marks(office) == Counter({"inline": 1})
     assert _verified(office)["ok"] is True
+
+
+def test_the_integrator_takes_the_requests_of_one_batch_interval_in_one_transaction(
+    office, runtime, settings_overrides
+):
+    """Group commit: entries queued within the batch interval after a poke join the chain in one
+    round (one transaction, one WAL flush), not one round per request."""
+    _pg(runtime)
+    agreement = office.agreement()
+    integrator.stop_all()  # this test's runtime alone integrates
+    _settle(runtime)
+    before = _head(runtime)
+    # A long interval, so that five units of work surely fall into the first one.
+    batched = build_runtime(load_settings({**settings_overrides, "trail_batch_ms": 2000}))
+    try:
+        target = Target("agreement", agreement["id"], f"agreement:{agreement['id']}")
+        for n in range(5):
+            with unit_of_work(batched, STAFF) as ctx:
+                decide(ctx, Action.AGREEMENT_READ, target).record(mark=f"batch-{n}")
+        mine = batched.integrator
+        assert mine is not None and mine.batch_seconds == 2.0
+        assert _queued(runtime) == 5 and _head(runtime) == before  # still gathering
+        assert mine.wait_for(lambda: mine.integrated == 5, timeout=30)
+        assert mine.rounds == 1
+        assert _head(runtime) == before + 5 and _queued(runtime) == 0
+    finally:
+        integrator.stop_all()
+        batched.engine.dispose()
+    assert _marks(office) == Counter({f"batch-{n}": 1 for n in range(5)})
+    assert _verified(office)["ok"] is True
