@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 import unicodedata
@@ -151,29 +152,36 @@ _UNSAFE_IN_NAME = re.compile(r'[/\\"<>:|?*]+')
 
 def download_name(item, media_type: str) -> tuple[str, str]:
     """(ASCII fallback, full UTF-8 name) for the item's title with its type's extension."""
+    return _names(item.id, item.title, media_type)[:2]
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(item_id: int, title: str, media_type: str) -> tuple[str, str, str]:
+    """The two names and the Content-Disposition header carrying them: worked out once per
+    item, title and type, not on every read of the item."""
     base = shapes.base_type(media_type)
     ext = _EXTENSIONS.get(base) or mimetypes.guess_extension(base) or ".bin"
     # Control and format characters (a right-to-left override could disguise the extension)
     # go, and so does anything a file system or the header's quoting would read as syntax.
     visible = "".join(
-        c for c in unicodedata.normalize("NFC", item.title) if unicodedata.category(c)[0] != "C"
+        c for c in unicodedata.normalize("NFC", title) if unicodedata.category(c)[0] != "C"
     )
     title = _UNSAFE_IN_NAME.sub("_", visible).strip(" .")[:100]
     ascii_title = re.sub(r"[^A-Za-z0-9._-]+", "_", title).strip("._")
-    fallback = f"item-{item.id}-{ascii_title}" if ascii_title else f"item-{item.id}"
-    return fallback + ext, (title or f"item-{item.id}") + ext
+    fallback = (f"item-{item_id}-{ascii_title}" if ascii_title else f"item-{item_id}") + ext
+    name = (title or f"item-{item_id}") + ext
+    header = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return fallback, name, header
 
 
 def content_response(item, content: bytes, media_type: str | None = None) -> Response:
     """Item content for the API and the pages alike: always a download, never sniffed, never
     cached, never run as a page of govern's origin (uploaded HTML, SVG or script stays inert)."""
     media_type = media_type or item.media_type
-    response = Response(content, mimetype=media_type)
-    fallback, name = download_name(item, media_type)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    return response
+    headers = [
+        ("Content-Disposition", _names(item.id, item.title, media_type)[2]),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ]
+    return Response(content, mimetype=media_type, headers=headers)
