@@ -141,6 +141,9 @@ class Instance:
 
     def close(self) -> None:
         if self._runtime is not None:
+            # Its trail integrator (PostgreSQL) first: the database is about to be dropped.
+            if self._runtime.integrator is not None:
+                self._runtime.integrator.stop()
             self._runtime.engine.dispose()
         self.engine.dispose()
         if self._pg_name:

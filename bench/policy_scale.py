@@ -111,7 +111,10 @@ class Worker:
         return response.status_code, elapsed, response.get_json()
 
     def close(self) -> None:
-        self.app.extensions["govern"].engine.dispose()
+        runtime = self.app.extensions["govern"]
+        if runtime.integrator is not None:
+            runtime.integrator.stop()
+        runtime.engine.dispose()
 
 
 def measure(backend: str, workdir, pg_url, accounts, agreements, rounds, steady) -> dict:

@@ -133,6 +133,8 @@ def _appender(settings, seconds: float, start, counts) -> None:
             with unit_of_work(runtime, Principal.system()) as ctx:
                 decide(ctx, Action.AGREEMENT_READ, target)
             done += 1
+        if runtime.integrator is not None:
+            runtime.integrator.stop()
         runtime.engine.dispose()
     finally:
         counts.put(done)
