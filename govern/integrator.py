@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -73,8 +74,9 @@ class Integrator:
         self.batch_seconds = (
             runtime.settings.trail_batch_ms / 1000 if batch_seconds is None else batch_seconds
         )
-        self._poked = threading.Event()
-        self._stopped = threading.Event()
+        # Set to wake the thread: by a request's poke (``_requested`` too) or the safety tick.
+        self._wake = threading.Event()
+        self._requested = False
         self.stopping = False
         # Notified after every round, so that a caller can wait for a condition on what the
         # rounds did (tests; a graceful drain) instead of sleeping.
@@ -85,16 +87,23 @@ class Integrator:
         self.thread = threading.Thread(
             target=self._run, name=f"govern-integrator-{self.pid}", daemon=True
         )
+        self.ticker = threading.Thread(
+            target=self._tick, name=f"govern-integrator-tick-{self.pid}", daemon=True
+        )
 
     def poke(self) -> None:
         """Entries were committed to the queue: integrate soon. No database work here."""
-        self._poked.set()
+        self._requested = True
+        self._wake.set()
+
+    def start(self) -> None:
+        self.thread.start()
+        self.ticker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the round in progress (entries still queued stay queued)."""
         self.stopping = True
-        self._stopped.set()
-        self._poked.set()
+        self._wake.set()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout)
 
@@ -104,16 +113,28 @@ class Integrator:
         with self._rounds:
             return self._rounds.wait_for(predicate, timeout)
 
+    # The thread never waits with a timeout. Such a wait takes its deadline from the monotonic
+    # clock, and under a faked clock (libfaketime, as the suite runs at 20:30 UTC) that deadline
+    # lands hours away and the wait with it; a sleep is relative. So the batch interval is a
+    # sleep, and the safety round is a wake-up from a ticker thread that sleeps.
+    def _tick(self) -> None:
+        while not self.stopping:
+            time.sleep(self.safety_seconds)
+            self._wake.set()
+
     def _run(self) -> None:
         while not self.stopping:
-            poked = self._poked.wait(self.safety_seconds)
+            self._wake.wait()
+            poked = self._requested
             if poked and self.batch_seconds:
                 # Let the batch gather: the entries of every request in this interval (of every
                 # worker, since the others' integrators find the lock taken and skip) join the
-                # chain in one transaction. A stop ends the wait at once.
-                self._stopped.wait(self.batch_seconds)
-            # Cleared before the round: a poke that comes while it integrates starts another.
-            self._poked.clear()
+                # chain in one transaction.
+                time.sleep(self.batch_seconds)
+            # Cleared before the round: a poke that comes while it integrates starts another
+            # (what was queued before the round began is in it).
+            self._wake.clear()
+            self._requested = False
             if self.stopping:
                 break
             done = self._round(poked)
@@ -145,7 +166,7 @@ class Integrator:
             if done is None:
                 # Another process holds the sequencer's lock and, not following, may leave
                 # what this process queued: look again after the next batch interval.
-                self._poked.set()
+                self.poke()
         except Exception as exc:  # noqa: BLE001 (see the docstring)
             log.error(
                 "queued audit entries not integrated yet (they stay queued): %s",
@@ -167,7 +188,7 @@ def of(runtime: Runtime) -> Integrator:
         current = runtime.integrator
         if not _usable(current, pid):
             current = Integrator(runtime)
-            current.thread.start()
+            current.start()
             runtime.integrator = current
             _started.append(current)
     return current
