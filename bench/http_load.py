@@ -301,13 +301,13 @@ def _measure(
     names = ["bare", *servers]
     for name in names:  # warm up every worker, the enforcer and the connections
         one(name, 1)
-    before = {store: _reads(instances[store]) for store in servers}
+    before = {store: audited_reads(instances[store]) for store in servers}
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for r in range(rounds):
         turn = r % len(names)
         for name in names[turn:] + names[:turn]:
             runs[name].append(one(name, duration))
-    logged = {store: _reads(instances[store]) - before[store] for store in servers}
+    logged = {store: audited_reads(instances[store]) - before[store] for store in servers}
 
     raw: dict = {"bare": _summary(runs["bare"])}
     ratios, p99s = [], []
@@ -373,7 +373,7 @@ def _summary(runs: list[dict]) -> dict:
     }
 
 
-def _reads(instance: Instance) -> int:
+def audited_reads(instance: Instance) -> int:
     """Audited reads in the trail, after integrating whatever is still queued (PostgreSQL)."""
     runtime = instance.runtime
     with runtime.sessions() as db:

@@ -44,6 +44,7 @@ from bench.http_load import (
     HOST,
     SATURATED,
     Server,
+    audited_reads,
     find_wrk,
     seed,
     token,
@@ -52,7 +53,6 @@ from bench.http_load import (
 from govern import audit
 from govern.actions import Action
 from govern.context import Principal, Target, decide
-from govern.models import AuditEntry
 from govern.runtime import build_runtime, unit_of_work
 
 FORK = multiprocessing.get_context("fork")
@@ -183,7 +183,7 @@ def run(
     notes: list[str] = []
     try:
         item_id = seed(instance, os.urandom(content_size))
-        before = _reads(instance)
+        before = audited_reads(instance)
         say(f"trail: {len(configs)} configurations x {rounds} rounds, wrk -c{connections}")
         runs: dict[str, list[dict]] = {name: [] for name in configs}
         names = list(configs)
@@ -205,7 +205,7 @@ def run(
                         rate = _direct(instance, procs, queued, direct_seconds)
                         direct.setdefault(name, []).append(rate)
         served = sum(run["ok"] + run["warm_ok"] for mine in runs.values() for run in mine)
-        in_trail = _reads(instance) - before
+        in_trail = audited_reads(instance) - before
         with instance.runtime.sessions() as db:
             queued = db.scalar(sa.select(sa.func.count()).select_from(audit.AuditQueued))
         with instance.engine.connect() as conn:
@@ -275,18 +275,3 @@ def run(
             and (scale["queue_2x4/queue_w8"] or 0) >= 0.9
         )
     return Figure(8, title, headline, goal, met, raw, notes)
-
-
-def _reads(instance: Instance) -> int:
-    """Audited reads in the trail, after integrating whatever is still queued."""
-    runtime = instance.runtime
-    with runtime.sessions() as db:
-        audit.integrate(
-            db, runtime.keys.checkpoint_key, runtime.settings.checkpoint_every, wait=True
-        )
-    with instance.engine.connect() as conn:
-        return conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(AuditEntry)
-            .where(AuditEntry.action == "item:read", AuditEntry.decision == "allow")
-        )

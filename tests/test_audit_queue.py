@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -179,28 +180,35 @@ def test_workers_in_several_processes_make_one_gapless_chain(
     assert _verified(office)["ok"] is True
 
 
-@pytest.mark.parametrize("mode", ["background", "inline"])
-def test_a_worker_killed_while_integrating_loses_nothing(office, runtime, settings_overrides, mode):
-    _pg(runtime)
-    agreement = office.agreement()
-    _inline(runtime)  # the worker (its integrator or its request) is the one integrating
+@contextmanager
+def _integration_held(runtime, overrides: dict, agreement_id: int, mark: str):
+    """A worker process (``overrides``: its integration mode) that reads and integrates, held in
+    the middle of its batch: another session holds the place of the tree's next leaf,
+    uncommitted, so the integration gets as far as the tree and waits there, its batch taken off
+    the queue. Yields the process; the blocker lets go when the block ends."""
     size = _head(runtime)
-    # Another session holds the place of the tree's next leaf, uncommitted: the worker's
-    # integration gets as far as the tree and waits there, its batch taken off the queue.
     with runtime.engine.connect() as blocker:
         blocker.execute(
             sa.text("INSERT INTO audit_tree (level, idx, hash) VALUES (0, :i, :h)"),
             {"i": size, "h": b"\0" * 32},
         )
-        child = FORK.Process(
-            target=_reads, args=(_with(settings_overrides, mode), agreement["id"], ["killed"])
-        )
+        child = FORK.Process(target=_reads, args=(overrides, agreement_id, [mark]))
         child.start()
         _wait_for_lock_wait(runtime, "INSERT INTO audit_tree%")
+        yield child
+        blocker.rollback()
+
+
+@pytest.mark.parametrize("mode", ["background", "inline"])
+def test_a_worker_killed_while_integrating_loses_nothing(office, runtime, settings_overrides, mode):
+    _pg(runtime)
+    agreement = office.agreement()
+    _inline(runtime)  # the worker (its integrator or its request) is the one integrating
+    overrides = _with(settings_overrides, mode)
+    with _integration_held(runtime, overrides, agreement["id"], "killed") as child:
         os.kill(child.pid, signal.SIGKILL)
         child.join()
         assert child.exitcode == -signal.SIGKILL
-        blocker.rollback()
     # The action was committed with its queued entry before the integration began, and the
     # killed integration's transaction never committed: the entry is still queued.
     assert _queued(runtime) == 1
@@ -216,27 +224,17 @@ def test_entries_queued_while_another_worker_integrates_are_taken_by_it(
     _pg(runtime)
     agreement = office.agreement()
     _inline(runtime)  # this app's request finds the lock taken and leaves its entry
-    size = _head(runtime)
-    with runtime.engine.connect() as blocker:
-        # Hold the integrating worker in the middle of its batch (see above).
-        blocker.execute(
-            sa.text("INSERT INTO audit_tree (level, idx, hash) VALUES (0, :i, :h)"),
-            {"i": size, "h": b"\0" * 32},
-        )
-        child = FORK.Process(
-            target=_reads, args=(_with(settings_overrides, mode), agreement["id"], ["first"])
-        )
-        child.start()
-        _wait_for_lock_wait(runtime, "INSERT INTO audit_tree%")
+    overrides = _with(settings_overrides, mode)
+    with _integration_held(runtime, overrides, agreement["id"], "first") as child:
         # Another worker acts now: the lock is taken, so it queues and goes on, leaving its
         # entry to the worker that holds the lock.
         assert office.get("/api/v1/agreements", "approver").status_code == 200
         assert _queued(runtime) == 2  # the batch in progress is not committed yet
-        blocker.rollback()
-        child.join()
-        assert child.exitcode == 0
-    # The holder looked at the queue again after its commit and took the late entry too: nothing
-    # is left behind, though no one has read the trail yet.
+    child.join()
+    assert child.exitcode == 0
+    # The holding worker took the late entry too (inline: it looked at the queue again after its
+    # commit; background: its integrator's next round, at the latest its safety round, while the
+    # worker stayed up): nothing is left behind, though no one has read the trail yet.
     assert _queued(runtime) == 0
     listed = office.audit_entries(action="agreement:list", actor="approver")
     assert len(listed) == 1
