@@ -34,6 +34,7 @@ from govern.context import Principal, Target, decide
 from govern.runtime import build_runtime, unit_of_work
 from govern.services import trail
 from tests.conftest import Api
+from tests.test_policy_audit import _break_appends, _mend_appends
 
 FORK = multiprocessing.get_context("fork")
 STAFF = Principal("user", "staff", "staff", None)
@@ -242,23 +243,6 @@ def test_entries_queued_while_another_worker_integrates_are_taken_by_it(
     assert _verified(office)["ok"] is True
 
 
-def _break(runtime, table: str) -> None:
-    with runtime.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE OR REPLACE FUNCTION govern_test_refuse() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION 'disk full'; END; $$ LANGUAGE plpgsql"
-        )
-        conn.exec_driver_sql(
-            f"CREATE TRIGGER govern_test_refuse BEFORE INSERT ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION govern_test_refuse()"
-        )
-
-
-def _mend(runtime, table: str) -> None:
-    with runtime.engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS govern_test_refuse ON {table}")
-
-
 @pytest.mark.parametrize("table", ["audit_entries", "audit_tree"])
 def test_a_failing_integration_leaves_the_entries_for_the_next(office, runtime, table):
     _pg(runtime)
@@ -266,7 +250,7 @@ def test_a_failing_integration_leaves_the_entries_for_the_next(office, runtime, 
     item = office.item(agreement["id"], content=b"the drawing")
     office.login("approver")
     before = _head(runtime)
-    _break(runtime, table)
+    _break_appends(runtime, table)
     try:
         # The read's entry is durable (queued, committed with it) before the bytes leave.
         read = office.get(f"/api/v1/items/{item['id']}/content", "approver")
@@ -276,7 +260,7 @@ def test_a_failing_integration_leaves_the_entries_for_the_next(office, runtime, 
         result = office.get("/api/v1/audit/verify", "audit").get_json()
         assert result["ok"] is True and result["entries"] == _head(runtime)
     finally:
-        _mend(runtime, table)
+        _mend_appends(runtime, table)
     # The next integration (here the auditor's read) takes everything that was queued.
     reads = office.get("/api/v1/audit?action=item:read&actor=approver", "audit").get_json()
     assert [e["target"] for e in reads["entries"]] == [f"item:{item['id']}"]
