@@ -38,14 +38,35 @@ def served(app):
     thread.join()
 
 
-class _Settled:
-    """A page whose click returns once the page it led to has loaded.
+# Whether a click on the element leads to another page: a link to another address, or a submit
+# button of a form the browser will send (with JavaScript off, its own validation still stops one).
+_LEADS_AWAY = """e => {
+    if (e.closest('a[href]:not([href^="#"]):not([download])')) return true;
+    return !!(e.form && e.type === 'submit' && e.form.checkValidity());
+}"""
 
-    Playwright's click returns when a navigation it started has committed, before the new page is
-    parsed, and count() does not wait: a count right after a click could read a half-loaded page
-    (0 rows, and a "count() == 0" that proves nothing). Every click here waits for "load"; on a
-    click that navigates nowhere that returns at once.
+
+def settle_click(page, target, *, download: bool = False, **kwargs) -> None:
+    """Click the first element ``target`` (a selector or a locator) names; when that leads to
+    another page, return once that page has loaded.
+
+    Playwright's click returns once a navigation it started is under way, before the new page has
+    committed, and wait_for_load_state() then answers for the page still showing; count() does not
+    wait either: a count right after a click could read the old page (0 rows, and a "count() == 0"
+    that proves nothing). So the navigation is awaited explicitly. A click that starts a download
+    (``download=True``) or leads nowhere returns at once.
     """
+    raw = getattr(page, "_page", page)
+    element = (raw.locator(target) if isinstance(target, str) else target).first
+    if download or not element.evaluate(_LEADS_AWAY):
+        element.click(**kwargs)
+        return
+    with raw.expect_navigation(wait_until="load"):
+        element.click(**kwargs)
+
+
+class _Settled:
+    """A page whose click returns once the page it led to has loaded (settle_click)."""
 
     def __init__(self, page):
         self._page = page
@@ -54,8 +75,7 @@ class _Settled:
         return getattr(self._page, name)
 
     def click(self, selector: str, **kwargs) -> None:
-        self._page.click(selector, **kwargs)
-        self._page.wait_for_load_state()
+        settle_click(self._page, selector, **kwargs)
 
 
 class Person:
@@ -162,15 +182,12 @@ def test_the_auditor_searches_opens_an_entry_and_verifies(office, people):
     page.click("nav.side >> text=Audit trail")
     page.select_option("#decision", "deny")
     page.click("form.filters button[type=submit]")
-    # count() does not wait: let the filtered page finish loading before counting its rows.
-    page.wait_for_url("**decision=deny**")
-    page.wait_for_load_state()
+    assert "decision=deny" in page.url
     rows = page.locator("table.trail tbody tr")
     assert rows.count() >= 1
     assert all(t == "deny" for t in rows.locator("td:nth-child(6)").all_inner_texts())
     auditor.shot("denials")
-    rows.first.locator("a").first.click()
-    page.wait_for_load_state()
+    settle_click(page, rows.first.locator("a"))
     assert re.search(r"/audit/\d+$", page.url)
     assert "audit:search" in page.locator("dl.facts").inner_text()
     auditor.shot("entry")

@@ -33,7 +33,7 @@ from govern import create_app
 from tests import test_browser
 from tests.conftest import CHROMIUM, PASSWORD
 from tests.disclosure_flow import approved_request, file_request, issue_grant, move
-from tests.test_browser import ARTIFACTS, Person
+from tests.test_browser import ARTIFACTS, Person, settle_click
 from tests.test_browser_walk import _english_sentences
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
@@ -58,7 +58,6 @@ def confirm(person: Person, what: str):
     assert page.locator("#consequence").inner_text().strip(), page.url
     seen(person, f"confirm-{what}")
     page.click("#confirm-button")
-    page.wait_for_load_state()
     return page
 
 
@@ -229,7 +228,7 @@ def test_a_grant_shown_once_and_the_holders_page(office, people):
     assert token not in page.url
     seen(holder, "shared-covered")
     with page.expect_download() as download:
-        page.click(f"#shared-item-{design} button[type=submit]")
+        page.click(f"#shared-item-{design} button[type=submit]", download=True)
     path = download.value.path()
     assert path is not None
     with open(path, "rb") as got:
@@ -427,8 +426,7 @@ def test_recall_and_termination_show_each_confirmations_real_state(office, peopl
     for _ in range(2):
         link = page.locator("tr[id^=confirmation-] a.button").first
         cid = int(re.search(r"/confirmations/(\d+)", link.get_attribute("href")).group(1))
-        link.click()
-        page.wait_for_load_state()
+        settle_click(page, link)
         # The page asks which of the two happened (not "the return" of an item destroyed).
         title = page.locator("h1").inner_text()
         assert "归还" in title and "销毁" in title, title

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import CHROMIUM, PASSWORD
 from tests.disclosure_flow import approved_request, file_request, issue_grant, move
-from tests.test_browser import ARTIFACTS, served, sync_api  # noqa: F401
+from tests.test_browser import ARTIFACTS, served, settle_click, sync_api  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
 
@@ -177,8 +177,7 @@ def _walk(browser, base: str, username: str, locale: str, shots) -> dict:  # noq
     page.goto(base + "/login")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_load_state()
+    settle_click(page, "button[type=submit].primary")
     seen: dict[str, int] = {}
     english: dict[str, list[str]] = {}
     narrow: dict[str, list[str]] = {}

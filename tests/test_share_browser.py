@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
 from tests.disclosure_flow import approved_request, issue_grant
+from tests.test_browser import settle_click
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -94,8 +95,7 @@ def _sign_in(context, base: str, name: str):
     page.goto(base + "/login")
     page.fill("#username", name)
     page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_load_state()
+    settle_click(page, "button[type=submit].primary")
     return page
 
 
