@@ -124,6 +124,9 @@ class Ctx:
     policy_version: int | None = field(default=None, repr=False)
     # Each agreement's vendor, read once per unit of work (by primary key) for the decisions.
     vendors: dict[int, str | None] = field(default_factory=dict, repr=False)
+    # A unit of work that only reads (and writes its trail entries) on a store that queues them:
+    # its statements run outside a transaction (read_only()).
+    autocommit: bool = field(default=False, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -192,6 +195,17 @@ class Ctx:
         (self.kept if keep else self.pending).append(entry)
         return entry
 
+    def read_only(self) -> None:
+        """Declare, before its first statement, that this unit of work changes nothing but the
+        trail (an audited read). On a store that queues entries (PostgreSQL) its statements then
+        run outside a transaction: no BEGIN and no COMMIT round trip around the lookups, and the
+        entry's insert is committed (durably) as it runs, before the caller gets anything. A
+        change made in such a unit is a bug and is refused whole at commit (nothing is written).
+        SQLite sequences entries in the unit's own transaction: there it changes nothing."""
+        if audit.queues(self.db):
+            self.db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            self.autocommit = True
+
     def flush(self) -> None:
         """Send the change to the database now. A rule the database refuses (a duplicate that a
         concurrent request slipped in between a check and this insert) is a conflict (409)."""
@@ -209,6 +223,11 @@ class Ctx:
         written), the second leaves nothing done (503). On PostgreSQL the entries are queued
         (govern.audit) and committed with the change, then integrated into the chain by the
         process's integrator (or here, with GOVERN_TRAIL_INTEGRATE=inline)."""
+        if self.autocommit and (self.db.new or self.db.dirty or self.db.deleted):
+            self.pending.clear()
+            self.kept.clear()
+            self.db.expunge_all()
+            raise RuntimeError("a read-only unit of work changed objects; nothing was written")
         try:
             try:
                 self.flush()
@@ -243,6 +262,14 @@ class Ctx:
 
     def _write(self, entries: list[audit.PendingEntry]) -> bool:
         """Put the entries in the transaction: queued (True) or already in the chain (False)."""
+        if self.autocommit and (len(entries) > 1 or any(e.collapsible for e in entries)):
+            # Outside a transaction only one insert is atomic by itself: more than that (several
+            # entries, an anonymous denial's counter) is written in a transaction of its own.
+            with self.db.connection().connection.dbapi_connection.transaction():
+                return self._write_now(entries)
+        return self._write_now(entries)
+
+    def _write_now(self, entries: list[audit.PendingEntry]) -> bool:
         entries = denials.collapse(self.db, entries)
         if self.settings.trail_queue and audit.queues(self.db):
             return audit.queue_entries(self.db, entries) > 0

@@ -80,13 +80,15 @@ def endpoint(
     produces: str = "application/json",
     action: Action | None = None,
     holder: bool = False,
+    read_only: bool = False,
 ):
     """Declare an API route. The handler gets the unit of work (and the validated body).
 
     ``action`` names what the route does, so that a caller whose roles may never do it is
     refused with 403 before its body is validated or any object is looked up. ``holder`` routes
     are for token holders (third parties, subcontractors), not accounts: the service checks the
-    token against its live grant or record and decides.
+    token against its live grant or record and decides. A ``read_only`` route changes nothing
+    but the trail (Ctx.read_only: its statements need no transaction around them).
     """
 
     if not public and action is None:
@@ -98,6 +100,8 @@ def endpoint(
         @wraps(fn)
         def view(**kwargs):
             ctx = http.new_ctx()
+            if read_only:
+                ctx.read_only()
             try:
                 if not public and not holder:
                     http.authenticate_api(ctx, method)

@@ -136,6 +136,7 @@ def list_items(ctx, agreement_id):
     tag="items",
     produces="application/octet-stream",
     action=Action.ITEM_READ,
+    read_only=True,
 )
 def item_content(ctx, item_id):
     http.refuse_cross_site_read(ctx, item_id)
