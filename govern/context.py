@@ -127,6 +127,9 @@ class Ctx:
     # A unit of work that only reads (and writes its trail entries) on a store that queues them:
     # its statements run outside a transaction (read_only()).
     autocommit: bool = field(default=False, repr=False)
+    # A lookup read together with the caller's account (accounts.AlongAccount): its parameters
+    # and its row, for the service that asked for it (taken once).
+    along: tuple[dict, Any] | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:

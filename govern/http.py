@@ -139,13 +139,15 @@ def require_principal(ctx: Ctx) -> None:
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def authenticate_api(ctx: Ctx, method: str) -> None:
-    """A bearer token, or the cookie session for safe methods only (so the API needs no CSRF)."""
+def authenticate_api(ctx: Ctx, method: str, along=None) -> None:
+    """A bearer token, or the cookie session for safe methods only (so the API needs no CSRF).
+    ``along``: a lookup the route makes anyway, read with a bearer token's account
+    (accounts.user_for_token)."""
     from govern.services import accounts
 
     token = bearer_token()
     if token:
-        ctx.principal = accounts.principal_for(accounts.user_for_token(ctx, token))
+        ctx.principal = accounts.principal_for(accounts.user_for_token(ctx, token, along))
         return
     principal = session_principal()
     if principal is not None:

@@ -81,6 +81,7 @@ def endpoint(
     action: Action | None = None,
     holder: bool = False,
     read_only: bool = False,
+    along=None,
 ):
     """Declare an API route. The handler gets the unit of work (and the validated body).
 
@@ -88,7 +89,9 @@ def endpoint(
     refused with 403 before its body is validated or any object is looked up. ``holder`` routes
     are for token holders (third parties, subcontractors), not accounts: the service checks the
     token against its live grant or record and decides. A ``read_only`` route changes nothing
-    but the trail (Ctx.read_only: its statements need no transaction around them).
+    but the trail (Ctx.read_only: its statements need no transaction around them). ``along``,
+    given the route's arguments, names a lookup its service makes anyway, to be read in the same
+    statement as a bearer token's account (accounts.AlongAccount).
     """
 
     if not public and action is None:
@@ -104,7 +107,7 @@ def endpoint(
                 ctx.read_only()
             try:
                 if not public and not holder:
-                    http.authenticate_api(ctx, method)
+                    http.authenticate_api(ctx, method, along and along(ctx, **kwargs))
                 if action is not None:
                     require_role_for(ctx, action)
                 args = (ctx, body.validate(_json_body())) if body else (ctx,)

@@ -137,6 +137,7 @@ def list_items(ctx, agreement_id):
     produces="application/octet-stream",
     action=Action.ITEM_READ,
     read_only=True,
+    along=lambda ctx, item_id: items.read_along(item_id, ctx.today()),
 )
 def item_content(ctx, item_id):
     http.refuse_cross_site_read(ctx, item_id)

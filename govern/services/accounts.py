@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, case, delete, select
+from sqlalchemy import bindparam, case, delete, select, true
 
 from govern import duties, policy, tokens
 from govern.actions import Action
@@ -275,25 +276,53 @@ def issue_token(ctx: Ctx, username: str, password: str) -> dict:
 # built once: the credential version and the active flag are checked on every request (no time
 # window in which a disabled account or a changed password still works), and the policy version
 # tells the decision point whether its rules are current (Ctx.policy) without a read of its own.
-_LIVE_ACCOUNT = Prepared(
-    select(
-        User.id,
-        User.username,
-        User.org,
-        User.active,
-        User.credential_version,
-        select(PolicyState.version)
-        .where(PolicyState.id == 1)
-        .scalar_subquery()
-        .label("policy_version"),
-    ).where(User.id == bindparam("user_id"))
+_ACCOUNT_COLUMNS = (
+    User.id,
+    User.username,
+    User.org,
+    User.active,
+    User.credential_version,
+    select(PolicyState.version)
+    .where(PolicyState.id == 1)
+    .scalar_subquery()
+    .label("policy_version"),
 )
+_LIVE_ACCOUNT = Prepared(select(*_ACCOUNT_COLUMNS).where(User.id == bindparam("user_id")))
+LiveAccount = namedtuple("LiveAccount", [c.name for c in _ACCOUNT_COLUMNS])
 
 
-def user_for_token(ctx: Ctx, token: str):
+class AlongAccount:
+    """A lookup that a request makes anyway, read in the same statement as the live account
+    behind its bearer token (one round trip, not two): ``facts`` is a SELECT of one row at most,
+    with bound parameters, which may use ``user_id`` (the token's account). Its row comes back on
+    ``ctx.along`` (None when the account is missing: then nothing is served anyway); where it
+    finds nothing, every column of that row is None."""
+
+    def __init__(self, facts):
+        found = facts.subquery()
+        self.row = namedtuple("Along", [c.name for c in found.c])
+        labelled = [c.label(f"account_{c.name}") for c in _ACCOUNT_COLUMNS]
+        self.statement = Prepared(
+            select(*labelled, *found.c)
+            .select_from(User)
+            .outerjoin(found, true())
+            .where(User.id == bindparam("user_id"))
+        )
+
+    def read(self, conn, user_id: int, given: dict):
+        """(the live account, the facts' row), or (None, None) when there is no such account."""
+        row = self.statement.first(conn, {**given, "user_id": user_id})
+        if row is None:
+            return None, None
+        width = len(_ACCOUNT_COLUMNS)
+        return LiveAccount(*row[:width]), self.row(*row[width:])
+
+
+def user_for_token(ctx: Ctx, token: str, along: tuple[AlongAccount, dict] | None = None):
     """The live account behind an API token: still active, same credentials as when issued.
     A refusal is audited (with the token's fingerprint, never the token). Answers the account's
-    row (id, username, org), not a loaded object: nothing here changes it."""
+    row (id, username, org), not a loaded object: nothing here changes it. ``along`` is a lookup
+    read in the same statement, with its parameters (its row is left on ``ctx.along``)."""
     try:
         claims = tokens.check_api_token(ctx.keys, ctx.settings.issuer, token)
     except Unauthenticated:
@@ -303,7 +332,11 @@ def user_for_token(ctx: Ctx, token: str):
     if as_id(claims.subject) is not None:
         # On the session's connection (same transaction): a core row, no ORM loading around it.
         conn = ctx.db.connection()
-        user = _LIVE_ACCOUNT.first(conn, {"user_id": int(claims.subject)})
+        if along is None:
+            user = _LIVE_ACCOUNT.first(conn, {"user_id": int(claims.subject)})
+        else:
+            user, row = along[0].read(conn, int(claims.subject), along[1])
+            ctx.along = (along[1], row)
     if user is None or not user.active or user.credential_version != claims.credential_version:
         disabled = user is not None and not user.active
         why = Msg("rule.account_disabled") if disabled else Msg("rule.credentials_changed")

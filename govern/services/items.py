@@ -19,6 +19,7 @@ from govern.models import Agreement, Item, Nda, NeedToKnow
 from govern.models import agreements as rules
 from govern.policy import OFFICE_ROLES, VENDOR_ROLES
 from govern.services import agreements, get_or_404
+from govern.services.accounts import AlongAccount
 from govern.services.disclosures import refuse
 
 # The allowed values live with the model, which also makes the database refuse anything else.
@@ -292,12 +293,27 @@ _READ_FACTS = Prepared(
 )
 
 
+# The same facts, read with the live account of a bearer token (accounts.AlongAccount): an API
+# read is then one statement before its audit entry.
+_READ_FACTS_ALONG = AlongAccount(_READ_FACTS.statement)
+
+
+def read_along(item_id: int, today: date) -> tuple[AlongAccount, dict]:
+    """What an API read of the item's content reads together with its caller's account."""
+    return _READ_FACTS_ALONG, {"item_id": item_id, "today": today}
+
+
 def read_content(ctx: Ctx, item_id: int, today: date):
     """The item's plaintext, when the decision allows it. Answers (item, content), the item as
     the row read for the decision (id, title, media_type, status...)."""
-    # On the session's connection (same transaction): a core row, no ORM loading around it.
-    given = {"item_id": item_id, "user_id": ctx.principal.id or 0, "today": today}
-    found = _READ_FACTS.first(ctx.db.connection(), given)
+    # The facts read with the caller's account (read_along), for this item and this day; else
+    # on the session's connection (same transaction): a core row, no ORM loading around it.
+    along, ctx.along = ctx.along, None
+    if along is not None and along[0] == {"item_id": item_id, "today": today}:
+        found = along[1] if along[1].id is not None else None
+    else:
+        given = {"item_id": item_id, "user_id": ctx.principal.id or 0, "today": today}
+        found = _READ_FACTS.first(ctx.db.connection(), given)
     if found is None:
         raise NotFound(Msg("missing.object", kind="item", id=item_id))
     item = found
