@@ -573,3 +573,16 @@ def test_the_breach_picker_shows_only_denials_when_asked(office, app):
     assert f'value="{denied}"' in page and f'value="{allowed}"' not in page
     assert f'value="{allowed}"' in text(approver.get(path))
     assert approver.get(f"{path}?decision=maybe").status_code == 400
+
+
+def test_the_breach_picker_says_actions_and_decisions_as_the_trail_does(office, app):
+    aid, item_id = _agreement_with_item(office)
+    office.get(f"/api/v1/items/{item_id}/content", "staff")
+    approver = Reader(app, "zh-CN").login("approver")
+    page = text(approver.get(f"/agreements/{aid}/breaches"))
+    # The action in the reader's words with its code kept as the title (no bare code), the
+    # decision as a badge that does not break one character a line.
+    assert '<td title="item:read">读取保密信息内容</td>' in page
+    assert "<code>item:read</code>" not in page
+    assert '<span class="state state-deny">拒绝</span>' in page
+
