@@ -172,6 +172,11 @@ CATALOG: dict[str, str] = {
     "notice.termination": N_(
         "Termination %(id)s: return or destroy, then confirm (%(count)s to confirm)"
     ),
+    # A recall or termination no holder had anything of: said so, not "0 to confirm".
+    "notice.recall.none": N_("Recall order %(id)s: nobody held these items, nothing to confirm"),
+    "notice.termination.none": N_(
+        "Termination %(id)s: nobody held the protected items, nothing to confirm"
+    ),
     "notice.termination.body": N_(
         "Termination %(id)s of agreement %(agreement)s: %(reason)s. Confirm each holder's return or destruction."
     ),

@@ -573,3 +573,59 @@ def test_the_breach_picker_shows_only_denials_when_asked(office, app):
     assert f'value="{denied}"' in page and f'value="{allowed}"' not in page
     assert f'value="{allowed}"' in text(approver.get(path))
     assert approver.get(f"{path}?decision=maybe").status_code == 400
+
+
+def test_the_breach_picker_says_actions_and_decisions_as_the_trail_does(office, app):
+    aid, item_id = _agreement_with_item(office)
+    office.get(f"/api/v1/items/{item_id}/content", "staff")
+    approver = Reader(app, "zh-CN").login("approver")
+    page = text(approver.get(f"/agreements/{aid}/breaches"))
+    # The action in the reader's words with its code kept as the title (no bare code), the
+    # decision as a badge that does not break one character a line.
+    assert '<td title="item:read">读取保密信息内容</td>' in page
+    assert "<code>item:read</code>" not in page
+    assert '<span class="state state-deny">拒绝</span>' in page
+
+
+def test_agreements_ndas_and_recall_orders_are_named_on_the_trail_and_the_picker(office, app):
+    agreement = office.agreement(title="运维保密协议", signed_on=office.day(-30))
+    aid = agreement["id"]
+    item_id = office.item(aid, title="platform design")["id"]
+    with office.runtime.sessions() as db:
+        db.execute(sa.update(User).where(User.username == "lead").values(display_name="张伟"))
+        db.commit()
+    nda = office.post(
+        f"/api/v1/agreements/{aid}/ndas",
+        "approver",
+        json={
+            "username": "lead",
+            "signed_on": office.day(-10),
+            "expires_on": office.day(300),
+            "document_sha256": "a" * 64,
+        },
+    )
+    assert nda.status_code == 201, nda.get_json()
+    recall = office.post(
+        f"/api/v1/agreements/{aid}/recalls",
+        "approver",
+        json={"item_ids": [item_id], "reason": "旧版收回"},
+    )
+    assert recall.status_code == 201, recall.get_json()
+    nda_id, recall_id = nda.get_json()["id"], recall.get_json()["id"]
+    named = {
+        f"agreement:{aid}": f'运维保密协议 <small class="muted">协议 {aid}</small>',
+        f"nda:{nda_id}": f'张伟 <small class="muted">保密承诺书 {nda_id}</small>',
+        f"recall:{recall_id}": f'旧版收回 <small class="muted">收回令 {recall_id}</small>',
+    }
+    auditor = Reader(app, "zh-CN").login("audit")
+    trail = text(auditor.get("/audit"))
+    picker = text(Reader(app, "zh-CN").login("approver").get(f"/agreements/{aid}/breaches"))
+    for target, shown in named.items():
+        assert shown in trail, target
+        assert shown in picker, target
+        assert f">{target}<" not in trail and f">{target}<" not in picker
+    # In English the detail is worded in English.
+    english = text(Reader(app).login("audit").get("/audit"))
+    assert f'运维保密协议 <small class="muted">agreement {aid}</small>' in english
+    assert f'<small class="muted">NDA {nda_id}</small>' in english
+    assert f'<small class="muted">recall order {recall_id}</small>' in english

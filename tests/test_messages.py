@@ -160,7 +160,7 @@ def test_a_denial_rule_on_the_error_page_is_a_sentence(app, office):
     page = Reader(app, "zh-CN").login("staff").get(f"/items/{item['id']}/content")
     body = text(page)
     assert page.status_code == 403, body[:300]
-    assert "没有有效的保密协议：尚未登记" in body
+    assert "没有有效的保密承诺书：尚未登记" in body
     assert "p, vendor_staff" not in body
     assert (
         "读取保密信息内容" in body
@@ -181,15 +181,15 @@ def test_the_trail_keeps_the_key_and_the_auditor_reads_it_in_chinese(app, office
     auditor = Reader(app, "zh-CN").login("audit")
     page = text(auditor.get("/audit?action=item:read"))
     assert "读取保密信息内容" in page
-    assert "没有有效的保密协议：尚未登记" in page
+    assert "没有有效的保密承诺书：尚未登记" in page
     entry = text(auditor.get(f"/audit/{denied['seq']}"))
-    assert "没有有效的保密协议：尚未登记" in entry and "rule_key" not in entry
+    assert "没有有效的保密承诺书：尚未登记" in entry and "rule_key" not in entry
     assert "登录" in text(auditor.get("/audit?action=auth:login"))
     # The charts count denials by reason, said in the reader's language.
     charts = text(auditor.get("/audit/charts"))
     reasons = re.search(r'<table class="compact" id="reasons">(.*?)</table>', charts, re.S)
-    assert "<td>没有有效的保密协议：尚未登记</td><td>1</td>" in reasons.group(1)
-    assert "没有有效的保密协议：尚未登记" in charts.split('id="reasons"')[0]  # the picture too
+    assert "<td>没有有效的保密承诺书：尚未登记</td><td>1</td>" in reasons.group(1)
+    assert "没有有效的保密承诺书：尚未登记" in charts.split('id="reasons"')[0]  # the picture too
 
 
 def test_an_old_plain_text_entry_still_verifies_and_is_shown(app, office, runtime):
@@ -229,3 +229,17 @@ def test_a_separation_of_duties_refusal_is_said_in_chinese(app, office):
     assert shown.startswith("职责分离（角色只能在其职责范围内行事）：")
     assert "属于审计职责" in shown and "乙方职责" in shown
     assert not re.search(r"[A-Za-z]{4,} [A-Za-z]{4,}", shown), shown
+
+
+def test_a_persons_nda_is_never_called_by_the_agreements_word():
+    """保密协议 is the agreement between the office and the vendor (the side menu, every title);
+    a person's NDA is their 保密承诺书. A refusal saying "没有有效的保密协议" sent clerks looking
+    for the agreement."""
+    chinese_of = _chinese()
+    assert chinese_of["Agreements"] == "保密协议"
+    wrong = {
+        english: chinese
+        for english, chinese in chinese_of.items()
+        if re.search(r"\bNDAs?\b|\bnda\b", english) and "保密协议" in chinese
+    }
+    assert wrong == {}, wrong

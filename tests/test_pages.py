@@ -268,6 +268,29 @@ def test_charts_count_decisions_per_day_and_denials_by_reason(office, app):
     assert re.search(r"<td>no matching policy rule</td><td>1</td>", reasons)
 
 
+def test_the_reasons_chart_keeps_its_counts_and_chinese_reasons_inside_the_picture():
+    """The longest bar's count ended past the picture's right edge (cut off: "1" showed as a
+    sliver); a long Chinese reason, cut by its number of characters, ran off the left edge."""
+    from govern.web.charts import denials_by_reason
+
+    long_reason = (
+        "不在保密信息 2 的知悉范围内（乙方工作人员只能在有效的知悉范围内执行“读取保密信息内容”）"
+    )
+    svg = str(denials_by_reason([(long_reason, 1234), ("短", 1)], "t", "none"))
+    width = int(re.search(r'viewBox="0 0 (\d+) ', svg).group(1))
+    texts = re.findall(r'<text x="([\d.]+)"[^>]*text-anchor="(\w+)"[^>]*>([^<]*)</text>', svg)
+
+    def drawn(s: str) -> float:  # a generous estimate: a Han character a full em, others 0.65 em
+        return sum(12 if c >= "\u2e80" else 7.8 for c in s)
+
+    for x, anchor, shown in texts:
+        left = float(x) - (drawn(shown) if anchor == "end" else 0)
+        right = left + drawn(shown)
+        assert left >= 0 and right <= width, (shown, left, right, width)
+    assert any(shown.endswith("…") and shown.startswith("不在保密信息") for _x, _a, shown in texts)
+    assert any(shown == "1234" for _x, _a, shown in texts)
+
+
 # Administration.
 
 

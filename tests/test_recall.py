@@ -323,3 +323,21 @@ def test_warnings_before_a_grant_a_window_or_the_term_ends(office, runtime):
     assert queued == 5
     lead_view = office.get("/api/v1/outbox", "lead").get_json()["messages"]
     assert any(m["kind"] == "term_ends" for m in lead_view)
+
+
+def test_a_recall_nobody_held_tells_the_lead_there_is_nothing_to_confirm(office, app, held):
+    """The lead's notice of a recall of an item nobody had read said "0 to confirm": a task
+    with nothing to do. It says there is nothing to confirm, in both languages."""
+    from tests.pages import Reader, text
+
+    aid = held["agreement"]["id"]
+    body = {"item_ids": [held["spare"]["id"]], "reason": "旧版收回"}
+    recall = office.post(f"/api/v1/agreements/{aid}/recalls", "approver", json=body)
+    assert recall.status_code == 201 and recall.get_json()["open_confirmations"] == []
+    rid = recall.get_json()["id"]
+    vendor = office.get("/api/v1/outbox", "lead").get_json()["messages"]
+    subject = next(m["subject"] for m in vendor if m["kind"] == "recall")
+    assert subject == f"Recall order {rid}: nobody held these items, nothing to confirm"
+    home = text(Reader(app, "zh-CN").login("lead").get("/"))
+    assert f"收回令 {rid}：无人持有这些信息，无需确认" in home
+    assert "待确认 0 项" not in home

@@ -287,3 +287,15 @@ def test_a_refused_reason_shows_the_confirmation_page_again_and_nothing_is_done(
     assert state(office, rid) == "reviewed"
     assert approver.submit(path, {"reason": "范围过大"}).status_code == 303
     assert state(office, rid) == "denied"
+
+
+def test_a_rules_removal_page_says_what_the_rule_allows_in_the_readers_words(office, app):
+    """The page showed the bare casbin tuple: the security administrator had to know that
+    "office_approver, *, agreement, create" is the approver's right to record agreements."""
+    office.user("secadm", "security_admin")
+    rules = office.get("/api/v1/policies", "secadm").get_json()["rules"]
+    rule = next(r for r in rules if r["values"] == ["office_approver", "*", "agreement", "create"])
+    page = text(Reader(app, "zh-CN").login("secadm").get(f"/admin/policies/{rule['id']}/remove"))
+    assert "<dt>含义</dt><dd>分管负责人可在所有协议中执行“创建协议”</dd>" in page
+    english = text(Reader(app).login("secadm").get(f"/admin/policies/{rule['id']}/remove"))
+    assert "office approver may" in english

@@ -76,6 +76,29 @@ def test_a_denied_letter_has_no_seal_qr_only_its_state(office, app):
     assert "无签章" in extracted
 
 
+def test_a_denial_at_the_first_review_is_printed_on_the_handlers_line(office, app):
+    """The handler denied at the first-level review; the letter printed that denial (and the
+    handler's name) on the approver's line and left the handler's line empty."""
+    aid, item_id = _item(office)
+    filed = file_request(office, aid, [item_id])
+    move(office, filed["id"], "submit", "lead")
+    move(office, filed["id"], "deny", "handler", json={"reason": "超出协议约定的用途"})
+    letter = text(Reader(app).login("approver").get(f"/requests/{filed['id']}/letter"))
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>.*?</td><td>(.*?)</td></tr>", letter)
+    by_role = {re.sub(r"<[^>]+>", "", role): (who, words) for role, who, words in rows}
+    handler = next(v for k, v in by_role.items() if k.startswith("经办人"))
+    approver = next(v for k, v in by_role.items() if k.startswith("分管负责人"))
+    assert handler[0] == "handler" and "超出协议约定的用途" in handler[1], handler
+    assert approver == ("—", "—"), approver
+    # Denied by the approver after a review: the approver's line, as before.
+    other = file_request(office, aid, [item_id])
+    move(office, other["id"], "submit", "lead")
+    move(office, other["id"], "review", "handler")
+    move(office, other["id"], "deny", "approver", json={"reason": "范围过大"})
+    letter = text(Reader(app).login("approver").get(f"/requests/{other['id']}/letter"))
+    assert re.search(r"分管负责人.*?</td><td>approver</td>.*?范围过大", letter, re.S)
+
+
 @pytest.fixture
 def public_app(settings_overrides):
     app = create_app({**settings_overrides, "public_url": "https://govern.example.gov.cn/"})

@@ -2,9 +2,10 @@
 
 The trail names an account by its username, a grant holder as ``grant:<id>`` and a subcontractor
 as ``subcontractor:<id>``; a page shows the account's display name, the grant's third party and
-the subcontractor's name, with the id as a detail. Read set-based: one query per kind for a whole
-page of rows, never one per row. Reading names is no decision: the page that lists the rows has
-made its own.
+the subcontractor's name, with the id as a detail. Targets are named the same way: an agreement by
+its title, an NDA by its holder, a recall order by its reason. Read set-based: one query per kind
+for a whole page of rows, never one per row. Reading names is no decision: the page that lists the
+rows has made its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from govern.db import as_id
-from govern.models import Disclosure, Grant, Item, Subcontractor, User
+from govern.models import Agreement, Disclosure, Grant, Item, Nda, Recall, Subcontractor, User
+
+# The kinds known by a number, which a page words as "grant 3", "协议 1".
+NUMBERED = ("grant", "subcontractor", "item", "disclosure", "agreement", "nda", "recall")
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Name:
 
     @property
     def numbered(self) -> bool:
-        return self.kind in ("grant", "subcontractor", "item", "disclosure")
+        return self.kind in NUMBERED
 
     def __str__(self) -> str:
         return self.name if self.name == self.detail else f"{self.name} ({self.detail})"
@@ -85,8 +89,9 @@ def actors(db, values: Iterable[str]) -> dict[str, Name]:
 
 
 def targets(db, values: Iterable[str]) -> dict[str, Name]:
-    """Each target string (item:<id>, disclosure:<id>, grant:<id>, subcontractor:<id>, user:<name>)
-    with a name where one is known; others keep their own text."""
+    """Each target string (item:<id>, disclosure:<id>, grant:<id>, subcontractor:<id>,
+    agreement:<id>, nda:<id>, recall:<id>, user:<name>) with a name where one is known; others
+    (``agreement:*``, ``audit:*``) keep their own text."""
     values = set(values)
     out: dict[str, Name] = {}
     items = _ids(values, "item")
@@ -99,6 +104,7 @@ def targets(db, values: Iterable[str]) -> dict[str, Name]:
             select(Disclosure.id, Disclosure.third_party).where(Disclosure.id.in_(requests))
         ):
             out[f"disclosure:{did}"] = Name(third_party, str(did), "disclosure")
+    out.update(_records(db, values))
     named = actors(db, [v for v in values if v.startswith(("grant:", "subcontractor:"))])
     out.update({k: v for k, v in named.items() if v.kind})
     users = {v.split(":", 1)[1] for v in values if v.startswith("user:")}
@@ -106,4 +112,31 @@ def targets(db, values: Iterable[str]) -> dict[str, Name]:
         out[f"user:{username}"] = name
     for value in values - out.keys():
         out[value] = Name(value, value)
+    return out
+
+
+def _records(db, values: set[str]) -> dict[str, Name]:
+    """Agreements by title, NDAs by their holder's name, recall orders by their reason."""
+    out: dict[str, Name] = {}
+    agreements = _ids(values, "agreement")
+    if agreements:
+        for aid, title in db.execute(
+            select(Agreement.id, Agreement.title).where(Agreement.id.in_(agreements))
+        ):
+            out[f"agreement:{aid}"] = Name(title, str(aid), "agreement")
+    ndas = _ids(values, "nda")
+    if ndas:
+        for nid, username, display in db.execute(
+            select(Nda.id, User.username, User.display_name)
+            .join(User, User.id == Nda.user_id)
+            .where(Nda.id.in_(ndas))
+        ):
+            out[f"nda:{nid}"] = Name(display or username, str(nid), "nda")
+    recalls = _ids(values, "recall")
+    if recalls:
+        for rid, reason in db.execute(
+            select(Recall.id, Recall.reason).where(Recall.id.in_(recalls))
+        ):
+            shown = reason if len(reason) <= 40 else reason[:39] + "…"
+            out[f"recall:{rid}"] = Name(shown, str(rid), "recall")
     return out

@@ -230,7 +230,9 @@ def _ask_vendor(ctx: Ctx, row: Recall, confirmations: int) -> None:
         ctx,
         f"{row.kind}:{row.id}",
         row.kind,
-        Msg(f"notice.{row.kind}", id=row.id, count=confirmations),
+        Msg(f"notice.{row.kind}", id=row.id, count=confirmations)
+        if confirmations
+        else Msg(f"notice.{row.kind}.none", id=row.id),
         Msg(f"notice.{row.kind}.body", **facts),
         agreement_id=row.agreement_id,
         recipient_role="vendor_lead",

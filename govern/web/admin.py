@@ -27,6 +27,7 @@ from govern.web.confirm import Ask, confirm_page
 from govern.web.forms import Form, attempt, choices, submitted, validated
 from govern.web.i18n import label
 from govern.web.paging import paged_call
+from govern.web.words import rule_sentence
 
 
 class UserForm(Form):
@@ -311,7 +312,12 @@ def policy_remove(ctx: Ctx, rule_id: int):
             ),
             button=_("Remove"),
             back=back,
-            facts=[(_("Kind"), rule["ptype"]), (_("Rule"), ", ".join(rule["values"]))],
+            facts=[
+                (_("Kind"), rule["ptype"]),
+                (_("Rule"), ", ".join(rule["values"])),
+                # What the rule lets whom do, in the reader's words: the loss the removal means.
+                (_("What it allows"), rule_sentence(", ".join([rule["ptype"], *rule["values"]]))),
+            ],
             asks=[Ask(k, "", "hidden", value=v) for k, v in policy_args().items()],
         )
     if Form().checked(ctx, Action.POLICY_REMOVE):

@@ -457,6 +457,24 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
             "jws": approval["jws"],
             "document": approval["document"],
         }
+    review = {
+        "role": "经办人 office handler",
+        "who": shown["reviewed_by"] or "—",
+        "at": when(shown["reviewed_at"]),
+        "decision": _with_opinion("初审通过 reviewed", shown["review_opinion"])
+        if shown["reviewed_at"]
+        else "—",
+    }
+    decision = {
+        "role": "分管负责人 office approver",
+        "who": shown["decided_by"] or "—",
+        "at": when(shown["decided_at"]),
+        "decision": _decision_words(shown),
+    }
+    if disclosures.denied_at_first_review(ctx, d):
+        # The handler's denial is the handler's line; no approver decided anything.
+        review = {**decision, "role": review["role"]}
+        decision = {**decision, "who": "—", "at": "—", "decision": "—"}
     steps = [
         {
             "role": "申请人 vendor lead",
@@ -464,20 +482,8 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
             "at": when(shown["submitted_at"]),
             "decision": "提交 submitted" if shown["submitted_at"] else "—",
         },
-        {
-            "role": "经办人 office handler",
-            "who": shown["reviewed_by"] or "—",
-            "at": when(shown["reviewed_at"]),
-            "decision": _with_opinion("初审通过 reviewed", shown["review_opinion"])
-            if shown["reviewed_at"]
-            else "—",
-        },
-        {
-            "role": "分管负责人 office approver",
-            "who": shown["decided_by"] or "—",
-            "at": when(shown["decided_at"]),
-            "decision": _decision_words(shown),
-        },
+        review,
+        decision,
     ]
     return {
         "number": str(d.id),
