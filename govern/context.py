@@ -204,8 +204,9 @@ class Ctx:
         run outside a transaction: no BEGIN and no COMMIT round trip around the lookups, and the
         entry's insert is committed (durably) as it runs, before the caller gets anything. A
         change made in such a unit is a bug and is refused whole at commit (nothing is written).
-        SQLite sequences entries in the unit's own transaction: there it changes nothing."""
-        if audit.queues(self.db):
+        Where entries join the chain in the unit's own transaction (SQLite, or
+        GOVERN_TRAIL_QUEUE=0), the head's lock must span it: there this changes nothing."""
+        if self.settings.trail_queue and audit.queues(self.db):
             self.db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             self.autocommit = True
 

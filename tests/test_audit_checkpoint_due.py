@@ -18,7 +18,10 @@ def test_a_due_checkpoint_is_signed_and_the_request_goes_through(settings_overri
         api.user("approver", "office_approver")
         for _ in range(4):
             api.agreement()
-        api.audit_entries()  # what is queued joins the chain first, as every read of it does
+            # What is queued joins the chain first, as every read of it does: one integration
+            # per round (on PostgreSQL a background batch could otherwise take all four
+            # rounds' entries at once and sign only its end).
+            api.audit_entries()
         runtime = app.extensions["govern"]
         with runtime.engine.connect() as conn:
             assert conn.scalar(sa.select(sa.func.count()).select_from(AuditTreeCheckpoint)) >= 2

@@ -22,9 +22,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from govern import db, policy, tokens
+from govern import create_app, db, policy, tokens
 from govern.models import Nda, User
-from tests.conftest import PASSWORD, as_operator
+from tests.conftest import PASSWORD, Api, as_operator
 from tests.pages import Reader
 from tests.test_vendor import change, nda, ntk
 
@@ -419,3 +419,35 @@ def test_the_token_check_refuses_what_python_jose_refused(office, runtime, reada
         assert status(claims) == 401, why
     assert status(good, key=secret + "x") == 401
     assert status(good, algorithm="HS512") == 401
+
+
+def test_with_the_queue_off_a_read_appends_inside_its_transaction(
+    office, settings_overrides, readable
+):
+    """With the queue off (GOVERN_TRAIL_QUEUE=0), the entry joins the chain in the read's own
+    transaction, under the head's row lock (SELECT ... FOR UPDATE), which must span the append's
+    statements: there a read is not run outside a transaction (without one, each statement
+    would let the lock go at once and two workers could take the same seq)."""
+    app = create_app({**settings_overrides, "trail_queue": False})
+    try:
+        runtime = app.extensions["govern"]
+        api = Api(app.test_client(), runtime)
+        api.login("staff")
+        assert api.get(readable, "staff").status_code == 200
+        modes: list[tuple[str, bool]] = []
+
+        def statement(conn, cursor, sql, parameters, context, executemany):
+            dbapi = conn.connection.dbapi_connection
+            modes.append((" ".join(sql.split())[:50], bool(getattr(dbapi, "autocommit", False))))
+
+        sa.event.listen(runtime.engine, "before_cursor_execute", statement)
+        try:
+            assert api.get(readable, "staff").status_code == 200
+        finally:
+            sa.event.remove(runtime.engine, "before_cursor_execute", statement)
+        assert any("audit_head" in sql for sql, _ in modes), modes  # the head taken
+        assert not any(autocommit for _, autocommit in modes), modes
+        entries = office.audit_entries()
+        assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    finally:
+        app.extensions["govern"].engine.dispose()
