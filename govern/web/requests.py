@@ -47,7 +47,7 @@ from govern.web.confirm import (
     refused_reason,
 )
 from govern.web.forms import Form, choices, submitted, validated
-from govern.web.i18n import LETTER_LOCALE, label, show_date
+from govern.web.i18n import LETTER_LOCALE, label, show_date, zone_label
 from govern.web.paging import paged_list
 from govern.web.shared import holder_links
 from govern.web.vendor import ItemChoice, item_choices
@@ -442,7 +442,7 @@ def window_words(ctx: Ctx, starts_on: str | None, ends_on: str) -> str:
     当日结束 end of day (GMT+08:00)" (a printed letter has no other way to tell its zone)."""
     end = ctx.clock.end_of_day(date.fromisoformat(ends_on))
     with force_locale(LETTER_LOCALE):
-        zone = format_datetime(end, "ZZZZ")
+        zone = zone_label(end)
     span = f"{starts_on} – {ends_on}" if starts_on else ends_on
     return f"{span} 当日结束 end of day ({zone})"
 
