@@ -180,6 +180,12 @@ CATALOG: dict[str, str] = {
     "notice.termination.body": N_(
         "Termination %(id)s of agreement %(agreement)s: %(reason)s. Confirm each holder's return or destruction."
     ),
+    "notice.recall.none.body": N_(
+        "Recall order %(id)s of agreement %(agreement)s: %(reason)s. Nobody held these items: nothing to confirm."
+    ),
+    "notice.termination.none.body": N_(
+        "Termination %(id)s of agreement %(agreement)s: %(reason)s. Nobody held the protected items: nothing to confirm."
+    ),
     "dsa.ends_before": N_("ends before the DSA was signed"),
     "dsa.not_started": N_("the DSA has not started (%(day)s)"),
     "dsa.lapsed": N_("the DSA lapsed on %(day)s"),

@@ -629,3 +629,14 @@ def test_agreements_ndas_and_recall_orders_are_named_on_the_trail_and_the_picker
     assert f'运维保密协议 <small class="muted">agreement {aid}</small>' in english
     assert f'<small class="muted">NDA {nda_id}</small>' in english
     assert f'<small class="muted">recall order {recall_id}</small>' in english
+
+
+def test_the_trail_says_its_export_format_and_an_accounts_role_in_chinese(office, app):
+    """The trail page's export link read "JSON lines" on a Chinese page, and an account's
+    creation entry showed the account's role as stored (office_handler) among its details."""
+    auditor = Reader(app, "zh-CN").login("audit")
+    page = text(auditor.get("/audit"))
+    assert "JSONL（每行一条记录）</a>" in page and "JSON lines" not in page
+    (created,) = office.audit_entries(action="user:create", target="user:handler")
+    entry = text(auditor.get(f"/audit/{created['seq']}"))
+    assert "<tr><th>role</th><td>经办人</td></tr>" in entry, entry

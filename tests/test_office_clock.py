@@ -113,8 +113,9 @@ def test_the_trail_page_filters_by_office_day_and_labels_the_zone(office, app, r
         "Nov 25, 2099, 4:00:00 AM GMT+08:00" in page
     )
     assert "Asia/Shanghai" in page
+    # The next office day has no entry (the zone's note names GMT+08:00 on every page).
     none = text(auditor.get("/audit?action=agreement:create&since=2099-11-26"))
-    assert "GMT+08:00" not in none
+    assert "No entry matches." in none and 'class="trail"' not in none
 
 
 def test_charts_count_denials_on_the_office_days(office, app, clock):
@@ -130,3 +131,26 @@ def test_charts_count_denials_on_the_office_days(office, app, clock):
     shown = {day: int(n) for day, n in re.findall(r"since=(\d{4}-\d\d-\d\d)\">(\d+)</a>", page)}
     assert {d: n for d, n in shown.items() if n} == dict(denials)
     assert "Asia/Shanghai" in page and "UTC days" not in page
+
+
+def test_every_time_and_every_note_of_the_zone_carry_one_label(office, app):
+    """Times were labelled GMT+08:00 while the trail's filters, the charts and the lockout named
+    the zone Asia/Shanghai, two words for one zone. The notes now say the label the times carry,
+    then the zone's name."""
+    from tests.pages import field_error
+    from tests.test_sessions import _lock_out
+
+    office.agreement()
+    auditor = Reader(app, "zh-CN").login("audit")
+    trail = text(auditor.get("/audit?action=agreement:create"))
+    labels = set(re.findall(r"\d+:\d\d:\d\d (\S+)</td>", trail))
+    assert labels == {"GMT+08:00"}, labels
+    assert "日期和时间均按办公室所在时区（GMT+08:00，Asia/Shanghai）计。" in trail
+    charts = text(auditor.get("/audit/charts?days=7"))
+    assert "日期按办公室所在时区（GMT+08:00，Asia/Shanghai）计" in charts
+    reader = Reader(app, "zh-CN")
+    _lock_out(reader, "handler")
+    refused = reader.submit("/login", {"username": "handler", "password": "wrong password!"})
+    assert re.search(
+        r"请于 [\d :-]+（GMT\+08:00，Asia/Shanghai）之后再试", field_error(refused, "password")
+    )

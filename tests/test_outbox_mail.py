@@ -154,3 +154,33 @@ def test_a_notice_is_mailed_in_chinese_with_its_english(
     )
     body = mail.get_content()
     assert body.index("The confidentiality term of agreement 7")
+
+
+def test_a_recall_or_termination_nobody_held_mails_that_there_is_nothing_to_confirm(
+    office, settings_overrides, smtp_server, monkeypatch
+):
+    """The lead's notice of a recall nobody held says there is nothing to confirm; the mail under
+    it still asked to "confirm each holder's return or destruction". Both say the same now."""
+    from email import message_from_string, policy
+
+    recalled = office.agreement()
+    item = office.item(recalled["id"], content=b"untouched", title="untouched")
+    body = {"item_ids": [item["id"]], "reason": "旧版收回"}
+    recall = office.post(f"/api/v1/agreements/{recalled['id']}/recalls", "approver", json=body)
+    assert recall.status_code == 201 and recall.get_json()["open_confirmations"] == []
+    ended = office.agreement(title="运维协议")
+    office.item(ended["id"], content=b"also untouched", title="untouched too")
+    terminated = office.post(f"/api/v1/agreements/{ended['id']}/terminate", "approver")
+    assert terminated.status_code == 200, terminated.get_json()
+    mailbox, port = smtp_server()
+    result = _send(monkeypatch, settings_overrides, port, "--to", "vendor_lead=lead@vendor.example")
+    assert result.exit_code == 0, result.output
+    mails = [message_from_string(raw, policy=policy.default) for _, raw in mailbox.received]
+    bodies = {str(m["Subject"]).split("：")[0]: m.get_content() for m in mails}
+    recall_mail = bodies[f"收回令 {recall.get_json()['id']}"]
+    assert "无人持有这些信息，无需确认" in recall_mail and "nothing to confirm" in recall_mail
+    termination_mail = next(b for s, b in bodies.items() if s.startswith("协议解除"))
+    assert "无人持有受保护的信息，无需确认" in termination_mail
+    assert "nothing to confirm" in termination_mail
+    for mailed in (recall_mail, termination_mail):
+        assert "请逐一确认" not in mailed and "Confirm each holder" not in mailed, mailed

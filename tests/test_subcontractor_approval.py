@@ -207,6 +207,35 @@ def test_the_approval_letter_and_its_public_seal_check(office, app, client):
     assert other.get(f"/agreements/{aid}/subcontractors/{sid}/letter").status_code == 404
 
 
+def _letter_lines(app, aid: int, sid: int) -> dict[str, tuple[str, str]]:
+    """Each role's line of the record's letter: who signed it and what they decided."""
+    import re
+
+    from tests.pages import Reader, text
+
+    page = text(Reader(app).login("approver").get(f"/agreements/{aid}/subcontractors/{sid}/letter"))
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>.*?</td><td>(.*?)</td></tr>", page)
+    return {re.sub(r"<[^>]+>", "", role).split()[0]: (who, words) for role, who, words in rows}
+
+
+def test_a_denial_at_the_first_review_is_printed_on_the_handlers_line(office, app):
+    """The handler denied the record at the first-level review; its letter printed that denial
+    (and the handler's name) on the approver's line and left the handler's line empty."""
+    aid, records, _ = _items(office)
+    sid = _file(office, aid, _body(office, [records["id"]]))["id"]
+    move_subcontractor(office, sid, "deny", "handler", json={"reason": "用途无须个人信息"})
+    lines = _letter_lines(app, aid, sid)
+    assert lines["经办人"][0] == "handler" and "用途无须个人信息" in lines["经办人"][1], lines
+    assert lines["分管负责人"] == ("—", "—"), lines
+    # Denied by the approver after a review: the approver's line, as before.
+    other = _file(office, aid, _body(office, [records["id"]]))["id"]
+    move_subcontractor(office, other, "review", "handler")
+    move_subcontractor(office, other, "deny", "approver", json={"reason": "范围过大"})
+    lines = _letter_lines(app, aid, other)
+    assert lines["经办人"] == ("handler", "初审通过 reviewed"), lines
+    assert lines["分管负责人"][0] == "approver" and "范围过大" in lines["分管负责人"][1], lines
+
+
 def test_the_database_refuses_an_unknown_state_or_an_unsealed_approval(office, runtime):
     import pytest
     import sqlalchemy as sa

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from govern import policy
 from govern.errors import NotFound
 from govern.messages import Msg
 from govern.models import User
@@ -26,3 +27,14 @@ def username(db: Session, user_id: int | None) -> str | None:
     """The username of an account id (None for none or an unknown id)."""
     user = db.get(User, user_id) if user_id else None
     return user.username if user else None
+
+
+def denied_at_first_review(db: Session, row) -> bool:
+    """Whether a disclosure request or a subcontractor's record was denied by a handler at the
+    first-level review (before any review passed), so its letter prints the denial on the
+    handler's line, not the approver's."""
+    if row.state != "denied" or row.reviewed_at is not None or row.decided_by is None:
+        return False
+    name = username(db, row.decided_by)
+    roles = policy.roles_in_table(db, name) if name else set()
+    return "office_handler" in roles and "office_approver" not in roles

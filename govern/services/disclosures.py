@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from govern import policy, services
+from govern import services
 from govern.actions import Action
 from govern.approvals import sealed_approval, sealed_step
 from govern.audit import iso
@@ -147,16 +147,6 @@ def rows_json(ctx: Ctx, listed: list[Disclosure]) -> list[dict]:
     people = {p for d in listed for p in (d.filed_by, d.reviewed_by, d.decided_by) if p}
     names = dict(ctx.db.execute(select(User.id, User.username).where(User.id.in_(people))).all())
     return [_json(ctx, d, items[d.id], names.get) for d in listed]
-
-
-def denied_at_first_review(ctx: Ctx, d: Disclosure) -> bool:
-    """Whether the request was denied by a handler at the first-level review (before any review
-    passed), so the letter prints the denial on the handler's line, not the approver's."""
-    if d.state != "denied" or d.reviewed_at is not None or d.decided_by is None:
-        return False
-    username = ctx.db.scalar(select(User.username).where(User.id == d.decided_by))
-    roles = policy.roles_in_table(ctx.db, username) if username else set()
-    return "office_handler" in roles and "office_approver" not in roles
 
 
 def as_json(ctx: Ctx, d: Disclosure) -> dict:

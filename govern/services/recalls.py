@@ -226,14 +226,20 @@ def recall(ctx: Ctx, agreement_id: int, data: dict) -> tuple[Recall, list[tuple]
 
 def _ask_vendor(ctx: Ctx, row: Recall, confirmations: int) -> None:
     facts = {"id": row.id, "agreement": row.agreement_id, "reason": row.reason}
+    # A recall or termination no holder had anything of says so, in its notice and its mail
+    # alike, instead of asking for confirmations that do not exist.
+    if confirmations:
+        subject = Msg(f"notice.{row.kind}", id=row.id, count=confirmations)
+        body = Msg(f"notice.{row.kind}.body", **facts)
+    else:
+        subject = Msg(f"notice.{row.kind}.none", id=row.id)
+        body = Msg(f"notice.{row.kind}.none.body", **facts)
     outbox.notify(
         ctx,
         f"{row.kind}:{row.id}",
         row.kind,
-        Msg(f"notice.{row.kind}", id=row.id, count=confirmations)
-        if confirmations
-        else Msg(f"notice.{row.kind}.none", id=row.id),
-        Msg(f"notice.{row.kind}.body", **facts),
+        subject,
+        body,
         agreement_id=row.agreement_id,
         recipient_role="vendor_lead",
     )

@@ -19,6 +19,7 @@ from govern.errors import GovernError, TooManyFailedLogins
 from govern.services import accounts, dashboards
 from govern.web import dashboard, page
 from govern.web.forms import Form
+from govern.web.i18n import zone_named
 from govern.web.words import say
 
 
@@ -62,9 +63,9 @@ def _refusal(exc: GovernError) -> str:
         return _("Bad username or password.")
     if isinstance(exc, TooManyFailedLogins):
         return _(
-            "Too many failed sign-ins. Try again after %(time)s (%(zone)s time).",
+            "Too many failed sign-ins. Try again after %(time)s (%(zone)s).",
             time=format_datetime(exc.until, "yyyy-MM-dd HH:mm:ss"),
-            zone=http.runtime().settings.timezone,
+            zone=zone_named(exc.until),
         )
     return say(exc.msg) if exc.msg is not None else exc.message
 

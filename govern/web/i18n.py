@@ -115,7 +115,20 @@ def show_moment(value) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     # The zone is said with every time (GMT+08:00), so no reader takes it for UTC or their own.
-    return f"{format_datetime(value, 'medium')} {format_datetime(value, 'ZZZZ')}"
+    return f"{format_datetime(value, 'medium')} {zone_label(value)}"
+
+
+def zone_label(moment: datetime | None = None) -> str:
+    """The label every time on the pages carries: the office's offset at ``moment`` (now when not
+    given), GMT+08:00 in both languages (the letter and the day-ends say it the same way)."""
+    return format_datetime(moment or current_app.extensions["govern"].clock.now(), "ZZZZ")
+
+
+def zone_named(moment: datetime | None = None) -> str:
+    """The office's zone where a page names it (filters, charts, the lockout): the same label
+    as its times, then the zone's name: GMT+08:00, Asia/Shanghai."""
+    name = current_app.extensions["govern"].clock.name
+    return _("%(label)s, %(name)s", label=zone_label(moment), name=name)
 
 
 def show_day_end(value) -> str:
@@ -132,7 +145,7 @@ def show_day_end(value) -> str:
             else date.fromisoformat(value)
         )
     day = clock.last_day(clock.local(value)) if isinstance(value, datetime) else value
-    zone = format_datetime(clock.start_of_day(day), "ZZZZ")
+    zone = zone_label(clock.start_of_day(day))
     return _("%(day)s, end of day (%(zone)s)", day=format_date(day, "medium"), zone=zone)
 
 

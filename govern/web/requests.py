@@ -30,6 +30,7 @@ from govern.messages import Msg
 from govern.services import (
     agreements,
     dashboards,
+    denied_at_first_review,
     disclosures,
     grants,
     items,
@@ -46,7 +47,7 @@ from govern.web.confirm import (
     refused_reason,
 )
 from govern.web.forms import Form, choices, submitted, validated
-from govern.web.i18n import LETTER_LOCALE, label, show_date
+from govern.web.i18n import LETTER_LOCALE, label, show_date, zone_label
 from govern.web.paging import paged_list
 from govern.web.shared import holder_links
 from govern.web.vendor import ItemChoice, item_choices
@@ -413,6 +414,11 @@ def queue(ctx: Ctx):
 
 # The approval letter (审批单).
 
+# The office's two lines on every letter, and a line nobody signed.
+HANDLER = "经办人 office handler"
+APPROVER = "分管负责人 office approver"
+NO_STEP = {"who": "—", "at": "—", "decision": "—"}
+
 
 def zh_en(value: str) -> str:
     """A stored name as the letter prints it, whatever the reader's language: 已批准 approved."""
@@ -436,7 +442,7 @@ def window_words(ctx: Ctx, starts_on: str | None, ends_on: str) -> str:
     当日结束 end of day (GMT+08:00)" (a printed letter has no other way to tell its zone)."""
     end = ctx.clock.end_of_day(date.fromisoformat(ends_on))
     with force_locale(LETTER_LOCALE):
-        zone = format_datetime(end, "ZZZZ")
+        zone = zone_label(end)
     span = f"{starts_on} – {ends_on}" if starts_on else ends_on
     return f"{span} 当日结束 end of day ({zone})"
 
@@ -458,7 +464,7 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
             "document": approval["document"],
         }
     review = {
-        "role": "经办人 office handler",
+        "role": HANDLER,
         "who": shown["reviewed_by"] or "—",
         "at": when(shown["reviewed_at"]),
         "decision": _with_opinion("初审通过 reviewed", shown["review_opinion"])
@@ -466,15 +472,11 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
         else "—",
     }
     decision = {
-        "role": "分管负责人 office approver",
+        "role": APPROVER,
         "who": shown["decided_by"] or "—",
         "at": when(shown["decided_at"]),
         "decision": _decision_words(shown),
     }
-    if disclosures.denied_at_first_review(ctx, d):
-        # The handler's denial is the handler's line; no approver decided anything.
-        review = {**decision, "role": review["role"]}
-        decision = {**decision, "who": "—", "at": "—", "decision": "—"}
     steps = [
         {
             "role": "申请人 vendor lead",
@@ -482,8 +484,7 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
             "at": when(shown["submitted_at"]),
             "decision": "提交 submitted" if shown["submitted_at"] else "—",
         },
-        review,
-        decision,
+        *_office_lines(ctx, d, review, decision),
     ]
     return {
         "number": str(d.id),
@@ -511,6 +512,14 @@ def letter_data(ctx: Ctx, disclosure_id: int) -> dict:
         else None,
         "request": shown,
     }
+
+
+def _office_lines(ctx: Ctx, row, review: dict, decision: dict) -> list[dict]:
+    """The handler's and the approver's lines of a letter (request or subcontractor's record).
+    A handler's denial at the first-level review is the handler's line; no approver decided."""
+    if denied_at_first_review(ctx.db, row):
+        return [{**decision, "role": HANDLER}, {**decision, **NO_STEP}]
+    return [review, decision]
 
 
 def _with_opinion(words: str, opinion: str | None) -> str:
@@ -633,15 +642,24 @@ def subcontractor_letter_data(ctx: Ctx, agreement_id: int, sub_id: int) -> dict:
         }
     name = subcontractors.username
     reviewed = _with_opinion("初审通过 reviewed", sub.review_note)
-    steps = [
-        ("申请人 vendor lead", name(ctx, sub.registered_by), sub.created_at, "提交 submitted"),
-        ("经办人 office handler", name(ctx, sub.reviewed_by), sub.reviewed_at, reviewed),
-        ("分管负责人 office approver", name(ctx, sub.decided_by), sub.decided_at, None),
-    ]
     decided = (
         _with_opinion("批准 approved", sub.decision_note)
         if seal
         else (f"不予批准 denied: {sub.deny_reason}" if sub.deny_reason else "—")
+    )
+    lines = [
+        ("申请人 vendor lead", name(ctx, sub.registered_by), sub.created_at, "提交 submitted"),
+        (HANDLER, name(ctx, sub.reviewed_by), sub.reviewed_at, reviewed),
+        (APPROVER, name(ctx, sub.decided_by), sub.decided_at, decided),
+    ]
+    filed, review, decision = (
+        {
+            "role": role,
+            "who": who or "—",
+            "at": when(at.isoformat()) if at and who else "—",
+            "decision": words if who else "—",
+        }
+        for role, who, at, words in lines
     )
     return {
         "headings": letter.SUBCONTRACTOR_HEADINGS,
@@ -668,15 +686,7 @@ def subcontractor_letter_data(ctx: Ctx, agreement_id: int, sub_id: int) -> dict:
             }
             for s in subcontractors.scopes_of(ctx, sub)
         ],
-        "steps": [
-            {
-                "role": role,
-                "who": who or "—",
-                "at": when(at.isoformat()) if at and who else "—",
-                "decision": (words or decided) if who else "—",
-            }
-            for role, who, at, words in steps
-        ],
+        "steps": [filed, *_office_lines(ctx, sub, review, decision)],
         "seal": seal,
         "verify_url": external_url(
             "web.subcontractor_seal_check", sub_id=sub.id, digest=seal["digest"]

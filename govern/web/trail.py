@@ -23,7 +23,7 @@ from govern.errors import Invalid
 from govern.services import names, trail
 from govern.web import charts, page
 from govern.web.forms import Form, choices
-from govern.web.i18n import label
+from govern.web.i18n import label, zone_named
 from govern.web.words import action_word, say
 
 PAGE_SIZE = 50
@@ -81,7 +81,7 @@ def trail_search(ctx: Ctx):
         filters=filters,
         older=url_for("web.trail_search", cursor=next_cursor, **filters) if next_cursor else None,
         first_page=bool(request.args.get("cursor")),
-        zone=ctx.clock.name,
+        zone=zone_named(),
         exports={
             "csv": url_for("api.export_audit", format="csv", headers=csv_headers(), **filters),
             "jsonl": url_for("api.export_audit", format="jsonl", **filters),
@@ -142,7 +142,7 @@ def trail_charts(ctx: Ctx):
         "audit/charts.html",
         stats=stats,
         days=days,
-        zone=ctx.clock.name,
+        zone=zone_named(),
         per_day=charts.decisions_per_day(
             stats["days"],
             _("Decisions per day"),
