@@ -132,7 +132,11 @@ def _http_error(exc: HTTPException):
         code = "internal_error" if exc.code >= 500 else codes.get(exc.code, "bad_request")
         body = {"error": {"code": code, "message": exc.description}}
         return jsonify(body), exc.code
-    return render_template("error.html", code=exc.code, message=exc.description), exc.code
+    from govern.web import http_error_message
+
+    return render_template(
+        "error.html", code=exc.code, message=http_error_message(exc.code)
+    ), exc.code
 
 
 def _internal_error(exc: Exception):
@@ -145,4 +149,7 @@ def _internal_error(exc: Exception):
     if request.path.startswith("/api/"):
         body = {"error": {"code": "internal_error", "message": message, "request_id": request_id}}
         return jsonify(body), 500
-    return render_template("error.html", code=500, message=f"{message} ({request_id})"), 500
+    from govern.web import internal_error_message
+
+    page = internal_error_message(request_id)
+    return render_template("error.html", code=500, message=page), 500

@@ -243,3 +243,18 @@ def test_a_persons_nda_is_never_called_by_the_agreements_word():
         if re.search(r"\bNDAs?\b|\bnda\b", english) and "保密协议" in chinese
     }
     assert wrong == {}, wrong
+
+
+def test_the_pages_for_a_wrong_address_or_method_speak_the_readers_language(app, office):
+    """A mistyped address (404) and a form sent to a page that takes none (405) are said in
+    Chinese to a Chinese reader, never in werkzeug's English."""
+    zh = Reader(app, "zh-CN").login("approver")
+    missing = zh.get("/no-such-page")
+    assert missing.status_code == 404
+    said = text(missing)
+    assert "此地址下没有内容" in said and "requested URL" not in said
+    wrong = zh.client.delete("/agreements", headers=zh.headers)
+    assert wrong.status_code == 405
+    assert "此地址不接受这种请求" in text(wrong) and "not allowed" not in text(wrong).lower()
+    en = Reader(app, "en").get("/no-such-page")
+    assert "There is nothing at this address" in text(en)

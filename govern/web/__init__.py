@@ -173,3 +173,18 @@ from govern.web import (  # noqa: E402, F401
 
 # The pager macro is imported without the page's context: its link maker is a global.
 bp.add_app_template_global(paging.page_url, "page_url")
+
+
+# What an error page says, in the reader's language (werkzeug's descriptions are English).
+def http_error_message(code: int) -> str:
+    said = {
+        400: _("The request could not be understood."),
+        404: _("There is nothing at this address. Check the link, or start from the dashboard."),
+        405: _("This address does not take that kind of request."),
+        413: _("What was sent is larger than govern accepts."),
+    }
+    return said.get(code) or _("The request could not be completed.")
+
+
+def internal_error_message(request_id: str) -> str:
+    return _("An internal error occurred; it has been logged (request %(id)s).", id=request_id)
