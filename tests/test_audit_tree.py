@@ -250,3 +250,5 @@ def test_the_verify_page_shows_each_witness_and_how_far_it_cosigned(
     )
     cells = re.findall(r"<td>(.*?)</td>", row)
     assert cells[0] == name and cells[2] == str(size)
+    # When it was registered, on the office's clock and labelled with its zone (not raw UTC).
+    assert cells[1].endswith("GMT+08:00"), cells[1]
