@@ -258,3 +258,46 @@ def test_the_pages_for_a_wrong_address_or_method_speak_the_readers_language(app,
     assert "此地址不接受这种请求" in text(wrong) and "not allowed" not in text(wrong).lower()
     en = Reader(app, "en").get("/no-such-page")
     assert "There is nothing at this address" in text(en)
+
+
+def _recorded_detail_keys() -> set[str]:
+    """Every keyword a service of govern records with its decisions (ctx.record, Decision.record,
+    decide, require, refuse): the fields an auditor can find in an entry's details."""
+    import ast
+    from pathlib import Path
+
+    control = {"keep", "collapse", "decision", "rule", "target", "action"}
+    keys: set[str] = set()
+    for path in (Path(__file__).resolve().parents[1] / "govern").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            named = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            if named and node.func.attr in ("record", "refuse", "decide", "require"):
+                keys.update(k.arg for k in node.keywords if k.arg and k.arg not in control)
+    return keys
+
+
+def test_every_detail_an_entry_can_carry_has_a_name_in_both_languages(app):
+    from govern.web.words import DETAIL_NAMES, detail_name
+
+    assert _recorded_detail_keys() - set(DETAIL_NAMES) == set()
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        english = {key: detail_name(key) for key in DETAIL_NAMES}
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        for key in DETAIL_NAMES:
+            said = detail_name(key)
+            assert HAN.search(said) or said == english[key] == "SHA-256", (key, said)
+        assert detail_name("reason") == "原因" and detail_name("unknown_key") == "unknown_key"
+
+
+def test_the_auditor_reads_an_entrys_details_by_their_chinese_names(app, office):
+    agreement = office.agreement()
+    office.post(
+        f"/api/v1/agreements/{agreement['id']}/recalls",
+        "approver",
+        json={"item_ids": [office.item(agreement["id"])["id"]], "reason": "旧版收回"},
+    )
+    entries = office.audit_entries()
+    recall = next(e for e in entries if e["details"].get("reason") == "旧版收回")
+    page = text(Reader(app, "zh-CN").login("audit").get(f"/audit/{recall['seq']}"))
+    assert '<th>原因 <small class="muted"><code>reason</code></small></th>' in page
+    assert "旧版收回" in page

@@ -275,11 +275,101 @@ def error_parts(exc) -> tuple[str, str]:
 _l("no rule allows this")
 
 
+# What each field of an entry's details is called on the pages (the stored key is shown beside
+# it): every keyword a service records with its decisions (tests/test_messages.py checks them).
+DETAIL_NAMES = {
+    "attributed_to": _l("Attributed to"),
+    "audit_seqs": _l("Audit entries"),
+    "awaiting_confirmation": _l("Awaiting confirmation"),
+    "category": _l("Category"),
+    "checkpoint_seq": _l("Checkpoint at entry"),
+    "confirmation": _l("Confirmation"),
+    "confirmations": _l("Confirmations"),
+    "confirmed_by": _l("Confirmed by"),
+    "created_by": _l("Created by"),
+    "disclosure": _l("Disclosure request"),
+    "dsa_sha256": _l("Data security agreement SHA-256"),
+    "ends_on": _l("Ends on"),
+    "entries": _l("Entries"),
+    "expires_at": _l("Expires at"),
+    "expires_in": _l("Valid for (seconds)"),
+    "fields": _l("Fields"),
+    "first_bad": _l("First bad entry"),
+    "form": _l("Form"),
+    "format": _l("Format"),
+    "from": _l("From"),
+    "grant": _l("Grant"),
+    "holder": _l("Holder"),
+    "holders": _l("Holders"),
+    "item_id": _l("Item"),
+    "item_ids": _l("Items"),
+    "jobs": _l("Parallel jobs"),
+    "key": _l("Key"),
+    "key_id": _l("Key id"),
+    "link": _l("Link"),
+    "liquidated_damages": _l("Liquidated damages"),
+    "listing": _l("Listing"),
+    "name": _l("Name"),
+    "ntk_ids": _l("Need-to-know records"),
+    "ok": _l("Intact"),
+    "opinion": _l("Opinion"),
+    "org": _l("Organisation"),
+    "outcome": _l("Outcome"),
+    "pasted_sha256": _l("Pasted document SHA-256"),
+    "problem": _l("Problem"),
+    "proof_size": _l("Proof size"),
+    "ptype": _l("Rule type"),
+    "purpose": _l("Purpose"),
+    "reason": _l("Reason"),
+    "recall": _l("Recall order"),
+    "refused": _l("Refused"),
+    "renewal_id": _l("Renewal"),
+    "responsible": _l("Responsible"),
+    "responsible_kind": _l("Kind of responsible party"),
+    "retired": _l("Retired"),
+    "role": _l("Role"),
+    "role_assigned": _l("Role assigned"),
+    "rotated": _l("Rotated"),
+    "scope": _l("Scope"),
+    "search": _l("Search"),
+    "sent": _l("Sent"),
+    "sha256": _l("SHA-256"),
+    "signed_on": _l("Signed on"),
+    "since": _l("Since"),
+    "size": _l("Size (bytes)"),
+    "state": _l("State"),
+    "status": _l("Status"),
+    "subcontractor": _l("Subcontractor"),
+    "termination_requested": _l("Termination requested"),
+    "third_party": _l("Third party"),
+    "throttled": _l("Throttled"),
+    "title": _l("Title"),
+    "to": _l("To"),
+    "to_confirm": _l("To confirm"),
+    "token_sha256": _l("Token fingerprint"),
+    "until": _l("Until"),
+    "user": _l("Account"),
+    "values": _l("Values"),
+    "via": _l("Via"),
+    "was_locked": _l("Was locked"),
+    "whole_item": _l("Whole item"),
+    "whole_items": _l("Whole items"),
+    "witness": _l("Witness"),
+}
+
+
+def detail_name(key: str) -> str:
+    """A field of an entry's details in the reader's language (a key not named here as it is)."""
+    name = DETAIL_NAMES.get(key)
+    return str(name) if name is not None else key
+
+
 def install(app) -> None:
     app.jinja_env.filters["said"] = say
     app.jinja_env.filters["action_word"] = action_word
     app.jinja_env.filters["entry_rule"] = entry_rule
     app.jinja_env.globals["entry_details"] = entry_details
+    app.jinja_env.filters["detail_name"] = detail_name
     app.jinja_env.filters["rule_sentence"] = rule_sentence
     app.jinja_env.filters["notice"] = notice
 
