@@ -639,4 +639,5 @@ def test_the_trail_says_its_export_format_and_an_accounts_role_in_chinese(office
     assert "JSONL（每行一条记录）</a>" in page and "JSON lines" not in page
     (created,) = office.audit_entries(action="user:create", target="user:handler")
     entry = text(auditor.get(f"/audit/{created['seq']}"))
-    assert "<tr><th>role</th><td>经办人</td></tr>" in entry, entry
+    role = '<tr><th>角色 <small class="muted"><code>role</code></small></th><td>经办人</td></tr>'
+    assert role in entry, entry
