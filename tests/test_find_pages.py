@@ -13,6 +13,7 @@ from govern.models import User
 from tests.disclosure_flow import approved_request, file_request, issue_grant, move, shared
 from tests.pages import Reader, text
 from tests.test_subcontractor_approval import _body, _file, _items
+from tests.test_vendor import nda as register_nda
 
 
 def _agreement_with_item(office):
@@ -594,16 +595,7 @@ def test_agreements_ndas_and_recall_orders_are_named_on_the_trail_and_the_picker
     with office.runtime.sessions() as db:
         db.execute(sa.update(User).where(User.username == "lead").values(display_name="张伟"))
         db.commit()
-    nda = office.post(
-        f"/api/v1/agreements/{aid}/ndas",
-        "approver",
-        json={
-            "username": "lead",
-            "signed_on": office.day(-10),
-            "expires_on": office.day(300),
-            "document_sha256": "a" * 64,
-        },
-    )
+    nda = register_nda(office, aid, username="lead", as_="approver")
     assert nda.status_code == 201, nda.get_json()
     recall = office.post(
         f"/api/v1/agreements/{aid}/recalls",
