@@ -208,6 +208,9 @@ class Ctx:
         GOVERN_TRAIL_QUEUE=0), the head's lock must span it: there this changes nothing."""
         if self.settings.trail_queue and audit.queues(self.db):
             self.db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            # Outside a transaction a flush commits: a changed object must stay pending until
+            # commit(), which refuses it, not be sent early by a query's autoflush.
+            self.db.autoflush = False
             self.autocommit = True
 
     def flush(self) -> None:

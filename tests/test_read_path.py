@@ -23,6 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from govern import create_app, db, policy, tokens
+from govern.actions import Action
+from govern.context import Ctx, Principal
 from govern.models import Nda, User
 from tests.conftest import PASSWORD, Api, as_operator
 from tests.pages import Reader
@@ -451,3 +453,29 @@ def test_with_the_queue_off_a_read_appends_inside_its_transaction(
         assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
     finally:
         app.extensions["govern"].engine.dispose()
+
+
+def test_a_read_only_unit_that_changes_an_object_writes_nothing(office, runtime):
+    """Outside a transaction every flush would commit at once: a read-only unit of work keeps a
+    change pending (no autoflush, even when it queries afterwards) and refuses it whole at
+    commit, its trail entries with it."""
+    if runtime.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite units run in a transaction: read_only changes nothing there")
+    ctx = Ctx(runtime, runtime.sessions(), Principal.system())
+    try:
+        ctx.read_only()
+        user = ctx.db.scalar(sa.select(User).where(User.username == "staff"))
+        user.display_name = "changed by a read"
+        ctx.record(Action.ITEM_READ, "item:1")
+        ctx.db.scalar(sa.select(sa.func.count()).select_from(User))  # would autoflush
+        with pytest.raises(RuntimeError):
+            ctx.commit()
+    finally:
+        ctx.db.close()
+    with runtime.engine.connect() as conn:
+        shown = conn.scalar(sa.select(User.display_name).where(User.username == "staff"))
+    assert shown != "changed by a read"
+    refused = [
+        e for e in office.audit_entries() if (e["actor"], e["action"]) == ("system", "item:read")
+    ]
+    assert refused == []
