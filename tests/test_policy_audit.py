@@ -426,13 +426,17 @@ def test_checkpoints_are_made_every_n_entries(settings_overrides):
     api.user("approver", "office_approver")
     for _ in range(12):
         api.get("/api/v1/agreements", "approver")
-    api.audit_entries()  # what is still queued joins the chain first, as for any trail read
+        # What is queued joins the chain now, as for any trail read: one batch per request, so
+        # the chain passes 5 and 10 in separate batches (a batch past several multiples of 5
+        # signs once, at its end, whichever worker's sequencer took it).
+        api.audit_entries()
     with app.extensions["govern"].engine.connect() as conn:
         seqs = [
             r[0]
             for r in conn.execute(sa.text("SELECT size FROM audit_tree_checkpoints ORDER BY size"))
         ]
     assert len(seqs) >= 2 and all(b - a >= 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all(size // 5 > before // 5 for before, size in zip([0, *seqs], seqs, strict=False))
     app.extensions["govern"].engine.dispose()
 
 
