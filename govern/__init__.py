@@ -32,6 +32,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# What every answer of the API carries besides (unless its route set it itself).
+API_HEADERS = (*SECURITY_HEADERS.items(), ("Cache-Control", "no-store"))
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -84,6 +86,13 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.extensions["govern"] = runtime
     app.session_interface = _SessionInterface()
     app.json.ensure_ascii = False  # 常州市… stays readable in JSON
+    if settings.direct_read:
+        from govern.api.direct import DirectRead
+
+        # The audited read over a bearer token, without Flask's request cycle (it hands
+        # anything but an allowed read to the route); inside ProxyFix, so it sees the same
+        # client address.
+        app.wsgi_app = DirectRead(runtime, app.wsgi_app, API_HEADERS)
     if settings.proxy_hops:
         # Only then is X-Forwarded-For the client address the trail records.
         app.wsgi_app = ProxyFix(
@@ -117,9 +126,7 @@ def _security_headers(response):
     headers = response.headers
     # The names already set, looked at once (each setdefault would scan every header again).
     present = {name.lower() for name, _ in headers.items()}
-    wanted = list(SECURITY_HEADERS.items())
-    if request.path.startswith("/api/"):
-        wanted.append(("Cache-Control", "no-store"))
+    wanted = list(API_HEADERS if request.path.startswith("/api/") else SECURITY_HEADERS.items())
     # The id the log lines of this request carry, so a caller can quote it.
     wanted.append(("X-Request-Id", http.request_id()))
     headers.extend([(name, value) for name, value in wanted if name.lower() not in present])

@@ -51,6 +51,9 @@ class Settings:
     # request, as a transparency log's sequencer batches. Readers never wait for it (they
     # integrate first themselves); 0 integrates at every poke.
     trail_batch_ms: int = 20
+    # The audited read of an item's content over a bearer token is served without Flask's
+    # request cycle (govern.api.direct); off (GOVERN_DIRECT_READ=0), by the route like the rest.
+    direct_read: bool = True
     # Reverse proxies in front of govern whose X-Forwarded-For may be trusted (0: none).
     proxy_hops: int = 0
     # Failed logins allowed per account and per client address inside the window.

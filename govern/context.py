@@ -242,7 +242,10 @@ class Ctx:
                 self.fail()
                 raise
             queued = self._write(self.kept + self.pending)
-            self.db.commit()
+            if not self.autocommit:
+                # (Outside a transaction every statement committed as it ran: the session
+                # has nothing to end, and lets its connection go when it is closed.)
+                self.db.commit()
         except SQLAlchemyError as exc:
             self.db.rollback()
             log.error("audit append failed; the action was rolled back: %s", exc.__class__.__name__)

@@ -171,7 +171,7 @@ class Prepared:
             row = cursor.fetchone()
             if row is None:
                 return None
-            return self._row_type(conn.dialect.name, cursor.description)(*row)
+            return self._row_type(conn.dialect.name, cursor)(*row)
 
         return self._run(conn, call, sql, values)
 
@@ -184,11 +184,13 @@ class Prepared:
         else:
             self._run(conn, lambda cursor: cursor.executemany(sql, values), sql, values, True)
 
-    def _row_type(self, dialect: str, description):
+    def _row_type(self, dialect: str, cursor):
         kinds = self._by_dialect[dialect][4]
         kind = kinds.get("row")
         if kind is None:
-            kind = kinds["row"] = namedtuple("Row", [d[0] for d in description], rename=True)
+            # The cursor's description is read once: psycopg builds it anew on every access.
+            names = [d[0] for d in cursor.description]
+            kind = kinds["row"] = namedtuple("Row", names, rename=True)
         return kind
 
 

@@ -17,7 +17,8 @@ from govern.models import User
 
 login_manager = LoginManager()
 login_manager.session_protection = "strong"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A caller's own request id is kept when it is this plain; else govern makes one.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def runtime() -> Runtime:
@@ -81,7 +82,7 @@ def _load_user(ident: str):
 def request_id() -> str:
     given = request.headers.get("X-Request-Id", "")
     if "request_id" not in g:
-        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
     return g.request_id
 
 

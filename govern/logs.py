@@ -7,14 +7,35 @@ the answer the caller saw. Bound SQL values never reach the log (the engine hide
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 _configured = False
 
 
+# The request id of a request served outside Flask's request context (govern.api.direct).
+_SERVING: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+@contextmanager
+def request_id_as(request_id: str) -> Iterator[None]:
+    """Log lines written inside carry ``request_id`` (a request served without Flask)."""
+    token = _SERVING.set(request_id)
+    try:
+        yield
+    finally:
+        _SERVING.reset(token)
+
+
 def _current_request_id() -> str:
     from flask import has_request_context
+
+    serving = _SERVING.get()
+    if serving is not None:
+        return serving
 
     from govern import http  # imported late: the app package imports this module first
 

@@ -9,6 +9,7 @@ import unicodedata
 from urllib.parse import quote
 
 from flask import Response
+from werkzeug.utils import get_content_type
 
 from govern import http, shapes
 from govern.actions import Action
@@ -176,14 +177,20 @@ def _names(item_id: int, title: str, media_type: str) -> tuple[str, str, str]:
     return fallback, name, header
 
 
-def content_response(item, content: bytes, media_type: str | None = None) -> Response:
-    """Item content for the API and the pages alike: always a download, never sniffed, never
-    cached, never run as a page of govern's origin (uploaded HTML, SVG or script stays inert)."""
+def content_headers(item, media_type: str | None = None) -> list[tuple[str, str]]:
+    """The headers of served item content (the API's route, its direct read, the pages): always
+    a download, never sniffed, never cached, never run as a page of govern's origin (uploaded
+    HTML, SVG or script stays inert)."""
     media_type = media_type or item.media_type
-    headers = [
+    return [
+        ("Content-Type", get_content_type(media_type, "utf-8")),
         ("Content-Disposition", _names(item.id, item.title, media_type)[2]),
         ("Cache-Control", "no-store"),
         ("X-Content-Type-Options", "nosniff"),
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ]
-    return Response(content, mimetype=media_type, headers=headers)
+
+
+def content_response(item, content: bytes, media_type: str | None = None) -> Response:
+    """Item content for the API and the pages alike, with its headers (content_headers)."""
+    return Response(content, headers=content_headers(item, media_type))
