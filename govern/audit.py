@@ -53,7 +53,7 @@ from sqlalchemy.pool import NullPool
 from govern import tlog
 from govern.clock import OfficeClock
 from govern.crypto import SEAL_ALGORITHM, CheckpointKey, Keyring, SigningKey, canonical_json
-from govern.db import Prepared, make_engine
+from govern.db import BulkInsert, Prepared, make_engine
 from govern.messages import Msg
 from govern.models import (
     AuditCheckpoint,
@@ -175,7 +175,7 @@ _LOCK_HEAD = Prepared(_READ_HEAD.with_for_update())
 _TRY_LOCK_HEAD = Prepared(_READ_HEAD.with_for_update(skip_locked=True))
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 _TREE = AuditTreeNode.__table__
-_INSERT_ENTRIES = Prepared(insert(AuditEntry.__table__).values({c: bindparam(c) for c in COLUMNS}))
+_INSERT_ENTRIES = BulkInsert(AuditEntry.__table__, COLUMNS)
 
 
 @functools.cache
@@ -210,7 +210,7 @@ def format_frontier(frontier: list[bytes]) -> str:
     return "".join(h.hex() for h in frontier)
 
 
-_NODE_SQL = "INSERT INTO audit_tree (level, idx, hash) VALUES (%s, %s, %s)"
+_INSERT_NODES = BulkInsert(AuditTreeNode.__table__, ("level", "idx", "hash"))
 
 
 def append_to_tree(
@@ -219,17 +219,7 @@ def append_to_tree(
     """Add a batch of leaves to the stored tree of ``size`` leaves (in the caller's transaction):
     every subtree they complete is inserted, about two rows per leaf. Returns the new frontier."""
     frontier, _, nodes = tlog.append_leaves(frontier, size, leaves)
-    # On the driver's cursor of the same connection and transaction: a statement through the
-    # SQL layer costs more than the whole insert, and every append pays it.
-    sql = _NODE_SQL.replace("%s", _placeholder(conn))
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.executemany(sql, nodes)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        # As the SQL layer would raise it, so that the unit of work fails closed the same way.
-        raise DBAPIError(sql, None, exc) from exc
-    finally:
-        cursor.close()
+    _INSERT_NODES.run(conn, nodes)
     return frontier
 
 
@@ -279,9 +269,9 @@ def _append(
         row["hash"] = prev = sha256(text).hexdigest()
         leaves.append(sha256(b"\x00" + text).digest())
     conn = session.connection()
-    # A core insert on the session's connection: the ORM's bulk-insert path costs more per
-    # request than the rest of the append, and these rows are never loaded as objects here.
-    _INSERT_ENTRIES.many(conn, rows)
+    # On the driver's cursor of the session's connection: the ORM's bulk-insert path costs more
+    # per request than the rest of the append, and these rows are never loaded as objects here.
+    _INSERT_ENTRIES.run(conn, [tuple(row[c] for c in COLUMNS) for row in rows])
     frontier = append_to_tree(conn, size, parse_frontier(frontier_text), leaves)
     values = {"seq": seq, "hash": prev, "at": at, "frontier": format_frontier(frontier)}
     first = rows[0]["seq"]
