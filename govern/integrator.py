@@ -6,7 +6,7 @@ After transparency logs' sequencers (tessera): a unit of work commits its entrie
 pokes this thread; the thread integrates everything queued (govern.audit.integrate) in one
 transaction. While it integrates, more entries are queued, so batches grow with the load.
 
-After a poke the thread lets entries gather for ``GOVERN_TRAIL_BATCH_MS`` (20 ms) before it
+After a poke the thread lets entries gather for ``GOVERN_TRAIL_BATCH_MS`` (100 ms) before it
 integrates: one transaction and one WAL flush per batch, whatever the request rate.
 
 Several processes and hosts each run their own integrator on one database: the sequencer's lock
