@@ -1,14 +1,17 @@
 """Figure 2: audited item reads per second ÷ a bare Flask JSON route's requests per second.
 
 Measured from outside with wrk (a compiled load generator: about 85 µs of CPU per request where
-a Python one burns 250–650 µs on the same cores, which inflated the ratio about 3x). Three
+a Python one burns 250–650 µs on the same cores, which inflated the ratio about 3x). Five
 servers, each gunicorn with the same sync workers and the same access log:
 
 - bare: ``bench/bare_app.py``, the smallest Flask app returning JSON (not govern's /health,
   which already pays govern's request hooks);
 - audited, on SQLite and on PostgreSQL: ``govern serve`` on a throw-away instance, wrk reading
   ``GET /api/v1/items/{id}/content`` as vendor staff with a real bearer token (token check,
-  account, casbin, NDA and need-to-know, AES-GCM decryption, the audit entry committed with it).
+  account, casbin, NDA and need-to-know, AES-GCM decryption, the audit entry committed with it);
+- beside each, the same read through Flask's request cycle (``GOVERN_DIRECT_READ=0``, a second
+  server on the same instance), so that what govern.api.direct saves is measured in the same
+  rounds (``direct_gain``: the direct read's reads/s over this one's, per round).
 
 Same load for all (wrk, 1 thread, 8 connections), in interleaved rounds: each round runs the bare
 route and both stores back to back (the order turning each round), and each store's figure is
@@ -52,6 +55,8 @@ from govern.services import items
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
+# The name of a store's second server: the same read through Flask (GOVERN_DIRECT_READ=0).
+ROUTED = "through Flask, "
 # wrk's CPU over its wall time at or above this: the load generator is the bottleneck.
 SATURATED = 0.9
 # Printed by wrk at the end of a run, in microseconds.
@@ -150,12 +155,13 @@ class Server:
             time.sleep(0.1)
 
     @classmethod
-    def govern(cls, instance: Instance, workers: int) -> Server:
+    def govern(cls, instance: Instance, workers: int, env: dict | None = None) -> Server:
         govern = str(Path(sys.executable).parent / "govern")
+        log = "server.log" if not env else "server-" + "-".join(env.values()) + ".log"
         return cls(
             [govern, "serve", "--workers", str(workers)],
-            instance.env(),
-            instance.home / "server.log",
+            {**instance.env(), **(env or {})},
+            instance.home / log,
             "/api/v1/health",
         )
 
@@ -259,6 +265,10 @@ def run(
             instances[store] = Instance(workdir, f"http-{store}", store, pg_url)
             item_id = seed(instances[store], os.urandom(content_size))
             servers[store] = (Server.govern(instances[store], workers), item_id)
+            # The same read through Flask's request cycle (GOVERN_DIRECT_READ=0), on the same
+            # instance: what govern.api.direct saves, measured in the same rounds.
+            routed = Server.govern(instances[store], workers, {"GOVERN_DIRECT_READ": "0"})
+            servers[ROUTED + store] = (routed, item_id)
         bare = Server.bare(workdir, workers)
         say(f"http: gunicorn x{workers} sync workers each; wrk -t1 -c{connections}; {stores}")
         return _measure(
@@ -301,17 +311,29 @@ def _measure(
     names = ["bare", *servers]
     for name in names:  # warm up every worker, the enforcer and the connections
         one(name, 1)
-    before = {store: audited_reads(instances[store]) for store in servers}
+    stores = [name for name in servers if not name.startswith(ROUTED)]
+    before = {store: audited_reads(instances[store]) for store in stores}
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for r in range(rounds):
         turn = r % len(names)
         for name in names[turn:] + names[:turn]:
             runs[name].append(one(name, duration))
-    logged = {store: audited_reads(instances[store]) - before[store] for store in servers}
+    logged = {store: audited_reads(instances[store]) - before[store] for store in stores}
 
     raw: dict = {"bare": _summary(runs["bare"])}
     ratios, p99s = [], []
-    for store in servers:
+    for store in stores:
+        routed = runs[ROUTED + store]
+        figures = _summary(routed)
+        figures["ratio"] = round(
+            median([a["rps"] / b["rps"] for a, b in zip(routed, runs["bare"], strict=True)]), 3
+        )
+        # Per round, the direct read's reads/s over the same read through Flask.
+        figures["direct_gain"] = round(
+            median([a["rps"] / b["rps"] for a, b in zip(runs[store], routed, strict=True)]), 3
+        )
+        raw[ROUTED + store] = figures
+    for store in stores:
         mine, base = runs[store], runs["bare"]
         valid = [
             a["rps"] / b["rps"]
@@ -325,7 +347,7 @@ def _measure(
             for a, b in zip(mine, base, strict=True)
         )
         figures["ratio"] = round(median(valid), 3) if valid else "invalid"
-        figures["reads_served"] = sum(run["ok"] for run in mine)
+        figures["reads_served"] = sum(run["ok"] for run in mine + runs[ROUTED + store])
         figures["reads_in_trail"] = logged[store]
         raw[store] = figures
         if len(valid) < len(mine):
@@ -347,7 +369,7 @@ def _measure(
         wrk=f"-t1 -c{connections} -d{max(1, round(duration))}s",
         rounds=rounds,
     )
-    ratio = min(ratios) if ratios and len(ratios) == len(servers) else None
+    ratio = min(ratios) if ratios and len(ratios) == len(stores) else None
     met = None if ratio is None else ratio >= 0.30 and max(p99s) < 20
     if ratio is None:
         notes.append("no valid ratio for every store: the figure is not reported")

@@ -47,6 +47,9 @@ def test_http_figure_serves_and_audits_every_read(tmp_path):
         # Requests still in flight when wrk stops are served and audited after it counted.
         assert figures["reads_in_trail"] >= figures["reads_served"]
         assert figures["p99_ms"] >= figures["p50_ms"] > 0
+        # The same read through Flask, served by a second server on the same instance.
+        routed = fig.raw[http_load.ROUTED + store]
+        assert routed["rps_median"] > 0 and routed["errors"] == 0 and routed["direct_gain"] > 0
 
 
 @pytest.mark.skipif(

@@ -125,8 +125,8 @@ def test_a_stale_token_is_refused_and_recorded_once(app, office, readable):  # n
 def test_what_is_not_a_plain_bearer_read_goes_to_the_route(
     app,
     office,
-    readable,
-    how,  # noqa: F811
+    readable,  # noqa: F811
+    how,
 ):
     before = len(office.audit_entries(action="item:read"))
     office.login("staff")
