@@ -110,6 +110,22 @@ def _pinger(dialect):
     return ping_if_idle
 
 
+def on_cursor(conn, call, sql: str, values, many: bool = False):
+    """Run ``call(cursor)`` on the driver's own cursor of ``conn`` (so in its transaction), for
+    ``sql`` with ``values``. Whoever watches the connection's statements (a tracer, a test
+    counting them) still sees it: the event costs nothing when nobody listens. A driver error is
+    raised as the SQL layer would raise it, so that a unit of work fails closed the same way."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dispatch.before_cursor_execute:
+            conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, many)
+        return call(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError(sql, None, exc) from exc
+    finally:
+        cursor.close()
+
+
 class Prepared:
     """A statement on the audited read's path, compiled once per dialect and run on the driver's
     own cursor of the caller's connection (so in its transaction).
@@ -149,20 +165,6 @@ class Prepared:
             values[name] = process(value) if process is not None and value is not None else value
         return sql, ([values[n] for n in names] if positional else values)
 
-    def _run(self, conn, call, sql, values, many=False):
-        dbapi_conn = conn.connection.dbapi_connection
-        cursor = dbapi_conn.cursor()
-        try:
-            # Whoever watches the connection's statements (a tracer, a test counting them) still
-            # sees these: the event costs nothing when nobody listens.
-            if conn.dispatch.before_cursor_execute:
-                conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, many)
-            return call(cursor)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError(self._by_dialect[conn.dialect.name][0], None, exc) from exc
-        finally:
-            cursor.close()
-
     def first(self, conn, given: dict):
         """The first row (a named tuple), or None."""
         sql, values = self._bound(conn.dialect, given)
@@ -174,16 +176,16 @@ class Prepared:
                 return None
             return self._row_type(conn.dialect.name, cursor)(*row)
 
-        return self._run(conn, call, sql, values)
+        return on_cursor(conn, call, sql, values)
 
     def many(self, conn, rows: list[dict]) -> None:
         """Run the statement once per row (an insert of a batch)."""
         bound = [self._bound(conn.dialect, row) for row in rows]
         sql, values = bound[0][0], [v for _, v in bound]
         if len(values) == 1:  # (psycopg runs executemany as a pipeline: more round trips)
-            self._run(conn, lambda cursor: cursor.execute(sql, values[0]), sql, values[0])
+            on_cursor(conn, lambda cursor: cursor.execute(sql, values[0]), sql, values[0])
         else:
-            self._run(conn, lambda cursor: cursor.executemany(sql, values), sql, values, True)
+            on_cursor(conn, lambda cursor: cursor.executemany(sql, values), sql, values, True)
 
     def _row_type(self, dialect: str, cursor):
         kinds = self._by_dialect[dialect][4]
@@ -231,20 +233,11 @@ class BulkInsert:
             return
         postgresql = conn.dialect.name == "postgresql"
         sql = self._postgresql if postgresql else self._sqlite
-        values = (self._document(rows),) if postgresql else rows
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            if conn.dispatch.before_cursor_execute:
-                conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, True)
-            if postgresql:
-                cursor.execute(sql, values)
-            else:
-                cursor.executemany(sql, values)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As the SQL layer would raise it, so that a unit of work fails closed the same way.
-            raise DBAPIError(sql, None, exc) from exc
-        finally:
-            cursor.close()
+        if postgresql:
+            values = (self._document(rows),)
+            on_cursor(conn, lambda cursor: cursor.execute(sql, values), sql, values, True)
+        else:
+            on_cursor(conn, lambda cursor: cursor.executemany(sql, rows), sql, rows, True)
 
 
 def upsert(session, table, values: dict, keys: list[str], changes: dict, returning=()):
