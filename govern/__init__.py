@@ -36,6 +36,16 @@ SECURITY_HEADERS = {
 API_HEADERS = (*SECURITY_HEADERS.items(), ("Cache-Control", "no-store"))
 
 
+def missing_headers(headers, wanted, request_id: str) -> list[tuple[str, str]]:
+    """Of ``wanted`` and the request's id (which the log lines of the request carry, so that a
+    caller can quote it), the headers an answer's ``headers`` (name, value pairs) do not set
+    already. The names already set are looked at once (each setdefault would scan every header
+    again)."""
+    present = {name.lower() for name, _ in headers}
+    wanted = (*wanted, ("X-Request-Id", request_id))
+    return [(name, value) for name, value in wanted if name.lower() not in present]
+
+
 class _SessionInterface(SecureCookieSessionInterface):
     """The session cookie is ``Secure`` whenever the page was served over HTTPS: directly, or
     behind a trusted proxy that says so (X-Forwarded-Proto, believed only with proxy_hops > 0,
@@ -92,7 +102,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         # The audited read over a bearer token, without Flask's request cycle (it hands
         # anything but an allowed read to the route); inside ProxyFix, so it sees the same
         # client address.
-        app.wsgi_app = DirectRead(runtime, app.wsgi_app, API_HEADERS)
+        app.wsgi_app = DirectRead(runtime, app.wsgi_app)
     if settings.proxy_hops:
         # Only then is X-Forwarded-For the client address the trail records.
         app.wsgi_app = ProxyFix(
@@ -124,12 +134,8 @@ def _security_headers(response):
     from govern import http
 
     headers = response.headers
-    # The names already set, looked at once (each setdefault would scan every header again).
-    present = {name.lower() for name, _ in headers.items()}
-    wanted = list(API_HEADERS if request.path.startswith("/api/") else SECURITY_HEADERS.items())
-    # The id the log lines of this request carry, so a caller can quote it.
-    wanted.append(("X-Request-Id", http.request_id()))
-    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
+    wanted = API_HEADERS if request.path.startswith("/api/") else SECURITY_HEADERS.items()
+    headers.extend(missing_headers(headers.items(), wanted, http.request_id()))
     return response
 
 

@@ -24,7 +24,7 @@ import logging
 import re
 import uuid
 
-from govern import logs
+from govern import API_HEADERS, logs, missing_headers
 from govern.actions import Action
 from govern.api.agreements import content_headers
 from govern.context import Ctx, Principal, Runtime, require_role_for
@@ -42,12 +42,9 @@ class DirectRead:
     """WSGI middleware in front of the Flask app (inside ProxyFix, so the client address is the
     one the trail records for every other request)."""
 
-    def __init__(self, runtime: Runtime, app, security_headers):
+    def __init__(self, runtime: Runtime, app):
         self.runtime = runtime
         self.app = app
-        # (name, value) pairs every API answer carries (govern.API_HEADERS), added after the
-        # route's own unless it set them.
-        self.security_headers = security_headers
 
     def __call__(self, environ, start_response):
         answer = self._plain_read(environ)
@@ -98,7 +95,5 @@ class DirectRead:
         finally:
             ctx.db.close()
         headers = [*content_headers(item), ("Content-Length", str(len(content)))]
-        present = {name.lower() for name, _ in headers}
-        headers += [(n, v) for n, v in self.security_headers if n.lower() not in present]
-        headers.append(("X-Request-Id", request_id))
+        headers += missing_headers(headers, API_HEADERS, request_id)
         return "200 OK", headers, content
