@@ -18,7 +18,7 @@ from govern.models import User
 login_manager = LoginManager()
 login_manager.session_protection = "strong"
 # A caller's own request id is kept when it is this plain; else govern makes one.
-REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def runtime() -> Runtime:
@@ -80,10 +80,14 @@ def _load_user(ident: str):
 
 
 def request_id() -> str:
-    given = request.headers.get("X-Request-Id", "")
     if "request_id" not in g:
-        g.request_id = given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get("X-Request-Id", ""))
     return g.request_id
+
+
+def request_id_from(given: str) -> str:
+    """The caller's own X-Request-Id when it is plain enough to keep, else a new one."""
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def client_address() -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 
 from govern import API_HEADERS, logs, missing_headers
 from govern.actions import Action
@@ -30,7 +29,7 @@ from govern.api.agreements import content_headers
 from govern.context import Ctx, Principal, Runtime, require_role_for
 from govern.db import MAX_ID
 from govern.errors import GovernError
-from govern.http import REQUEST_ID_PATTERN
+from govern.http import request_id_from
 from govern.services import accounts, items
 
 log = logging.getLogger(__name__)
@@ -65,8 +64,7 @@ class DirectRead:
         item_id, token = int(found.group(1)), authorization[7:].strip()
         if item_id > MAX_ID or not token:
             return None
-        given = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         client = (environ.get("REMOTE_ADDR") or "-")[:64]
         with logs.request_id_as(request_id):
             return self._read(item_id, token, request_id, client)
