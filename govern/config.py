@@ -35,12 +35,12 @@ class Settings:
     checkpoint_every: int = 1000
     # ...and at the first append after this many minutes since the last one.
     checkpoint_minutes: int = 60
-    # PostgreSQL: each unit of work queues its entries and whoever finds the sequencer free
-    # integrates them in batches (govern.audit, group commit). Off (GOVERN_TRAIL_QUEUE=0), each
-    # unit of work sequences its own entries under the head's lock until its commit, as SQLite
-    # does: one trail then serialises on that row (kept to measure the difference, bench figure 8).
+    # Each unit of work queues its entries and whoever finds the sequencer free integrates them
+    # in batches (govern.audit, group commit; SQLite from 3.35). Off (GOVERN_TRAIL_QUEUE=0), each
+    # unit of work sequences its own entries under the head's lock until its commit: one trail
+    # then serialises on that row (kept to measure the difference, bench figure 8).
     trail_queue: bool = True
-    # PostgreSQL, with the queue: who integrates the queued entries into the chain. "background"
+    # With the queue: who integrates the queued entries into the chain. "background"
     # (GOVERN_TRAIL_INTEGRATE): each process's integrator thread, poked after the commit, so the
     # audited request pays for its queue insert only (govern.integrator). "inline": the request
     # itself, after its commit (one more transaction before the response). Reads of the trail

@@ -27,6 +27,7 @@ from govern.actions import Action
 from govern.clock import OfficeClock
 from govern.config import Settings
 from govern.crypto import Keyring
+from govern.db import driver_transaction
 from govern.errors import AuditUnavailable, Conflict, Forbidden, NotFound
 from govern.messages import Msg
 from govern.models import Agreement
@@ -49,6 +50,10 @@ class Runtime:
     # This process's background integrator of the queued trail, started on first use
     # (govern.integrator.of; a forked child makes its own).
     integrator: Any = field(default=None, repr=False, compare=False)
+    # Where a store queues the trail (PostgreSQL): an engine whose connections are in autocommit
+    # from the start, for the units of work that only read (Ctx.read_only). Switching a pooled
+    # connection to autocommit and back on every read cost a fifth of the read's CPU.
+    autocommit_engine: Engine | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.clock is None:
@@ -200,14 +205,19 @@ class Ctx:
 
     def read_only(self) -> None:
         """Declare, before its first statement, that this unit of work changes nothing but the
-        trail (an audited read). On a store that queues entries (PostgreSQL) its statements then
-        run outside a transaction: no BEGIN and no COMMIT round trip around the lookups, and the
-        entry's insert is committed (durably) as it runs, before the caller gets anything. A
-        change made in such a unit is a bug and is refused whole at commit (nothing is written).
-        Where entries join the chain in the unit's own transaction (SQLite, or
-        GOVERN_TRAIL_QUEUE=0), the head's lock must span it: there this changes nothing."""
+        trail (an audited read). Where entries are queued its statements then run outside a
+        transaction, on a connection that is in autocommit from the start: no BEGIN and no
+        COMMIT around the lookups, and the entry's insert is committed (durably) as it runs,
+        before the caller gets anything. A change made in such a unit is a bug and is refused
+        whole at commit (nothing is written). Where entries join the chain in the unit's own
+        transaction (GOVERN_TRAIL_QUEUE=0, or an SQLite before 3.35), the head's lock must span
+        it: there this changes nothing."""
         if self.settings.trail_queue and audit.queues(self.db):
-            self.db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            if self.runtime.autocommit_engine is not None:
+                # Before the session's first statement: its connection comes from this pool.
+                self.db.bind = self.runtime.autocommit_engine
+            else:
+                self.db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             # Outside a transaction a flush commits: a changed object must stay pending until
             # commit(), which refuses it, not be sent early by a query's autoflush.
             self.db.autoflush = False
@@ -275,7 +285,7 @@ class Ctx:
         if self.autocommit and (len(entries) > 1 or any(e.collapsible for e in entries)):
             # Outside a transaction only one insert is atomic by itself: more than that (several
             # entries, an anonymous denial's counter) is written in a transaction of its own.
-            with self.db.connection().connection.dbapi_connection.transaction():
+            with driver_transaction(self.db.connection()):
                 return self._write_now(entries)
         return self._write_now(entries)
 
@@ -297,7 +307,7 @@ class Ctx:
         others may have left theirs to): have them integrated. By default only a poke of this
         process's integrator, no database work in the request; inline, integrate now."""
         if not audit.queues(self.db):
-            return  # SQLite: the entries joined the chain in the unit of work's transaction
+            return  # the entries joined the chain in the unit of work's transaction
         if self.settings.trail_integrate == "inline":
             self._integrate()
         else:
@@ -309,6 +319,14 @@ class Ctx:
         they are. The action is done and its entries are durable either way: a failure here
         only leaves them queued for the next integration, so it is logged, not raised."""
         if not audit.queues(self.db):
+            return
+        if audit.holds_write_lock(self.db):
+            audit.integrate_here(
+                self.db,
+                self.keys.checkpoint_key,
+                self.settings.checkpoint_every,
+                self.settings.checkpoint_minutes,
+            )
             return
         try:
             with self.runtime.sessions() as db:

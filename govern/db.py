@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import namedtuple
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, LargeBinary, MetaData, TypeDecorator, create_engine, event
@@ -86,6 +87,14 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
+def in_memory(engine: Engine) -> bool:
+    """An SQLite database that lives in its connection: a second engine would open another."""
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and (
+        not database or database == ":memory:" or "mode=memory" in database
+    )
+
+
 # A pooled PostgreSQL connection that sat idle this long is pinged before use (the server may
 # have restarted, a firewall may have dropped it); one in steady use is not: a ping on every
 # checkout (pool_pre_ping) is a round trip on every request, as much as a statement.
@@ -124,6 +133,24 @@ def on_cursor(conn, call, sql: str, values, many: bool = False):
         raise DBAPIError(sql, None, exc) from exc
     finally:
         cursor.close()
+
+
+@contextmanager
+def driver_transaction(conn):
+    """A transaction of its own on ``conn``'s driver connection, which is in autocommit: its
+    statements commit together when the block ends, or roll back when it raises."""
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name != "sqlite":
+        with dbapi.transaction():
+            yield
+        return
+    dbapi.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        dbapi.rollback()
+        raise
+    dbapi.commit()
 
 
 class Prepared:

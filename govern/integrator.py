@@ -1,4 +1,4 @@
-"""The trail's background integrator (PostgreSQL, ``GOVERN_TRAIL_INTEGRATE=background``): one
+"""The trail's background integrator (``GOVERN_TRAIL_INTEGRATE=background``, both stores): one
 daemon thread per process that moves queued audit entries into the chain, off the request path.
 
 After transparency logs' sequencers (tessera): a unit of work commits its entries into
@@ -10,7 +10,8 @@ After a poke the thread lets entries gather for ``GOVERN_TRAIL_BATCH_MS`` (100 m
 integrates: one transaction and one WAL flush per batch, whatever the request rate.
 
 Several processes and hosts each run their own integrator on one database: the sequencer's lock
-(the head row, ``FOR UPDATE SKIP LOCKED``) makes them take turns. An integrator that found the
+(the head row, ``FOR UPDATE SKIP LOCKED``; on SQLite the database's one write lock, which
+it waits for) makes them take turns. An integrator that found the
 lock taken comes back after its batch interval, so nothing its process queued is left behind. Every read of the trail still integrates first (``Ctx.settle_trail``), so no reader
 depends on this thread being quick, or alive.
 

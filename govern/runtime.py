@@ -11,7 +11,7 @@ from govern.clock import OfficeClock
 from govern.config import Settings, load_settings
 from govern.context import Ctx, Principal, Runtime
 from govern.crypto import load_keyring
-from govern.db import make_engine, make_sessionmaker
+from govern.db import in_memory, make_engine, make_sessionmaker
 from govern.errors import GovernError
 from govern.policy import PolicyEngine
 
@@ -19,6 +19,9 @@ from govern.policy import PolicyEngine
 def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or load_settings()
     engine = make_engine(settings.database_url)
+    autocommit = None
+    if settings.trail_queue and not in_memory(engine):
+        autocommit = make_engine(settings.database_url, isolation_level="AUTOCOMMIT")
     return Runtime(
         settings=settings,
         keys=load_keyring(settings.home),
@@ -26,6 +29,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         sessions=make_sessionmaker(engine),
         policy=PolicyEngine(engine),
         clock=OfficeClock(settings.timezone),
+        autocommit_engine=autocommit,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sqlite3
 import threading
 from datetime import timedelta
 
@@ -36,18 +37,16 @@ from tests.test_vendor import change, nda, ntk
 # need-to-know; then 2 lookups, the account and the item's facts.)
 READ_LOOKUPS = 1
 # The trail's append, counted apart, so that a change to it shows as one, not as a lookup crept
-# back. SQLite (govern.audit.write_entries in the read's transaction): the head taken, the entry
-# inserted, the tree's new nodes inserted, the head moved. (The nodes' insert ran on the driver's
-# cursor unseen by this listener until it went through govern.db.BulkInsert: it was always there,
-# the count said 3.) PostgreSQL (group commit): the entry queued with the read, and
-# nothing else: the process's integrator thread moves it into the chain after the response
-# (govern.integrator). Before that, the request integrated it itself after its commit, a second
-# transaction: the head taken, the queue taken, the entry inserted, the head moved (5 in all).
-TRAIL_STATEMENTS = {"sqlite": 4, "postgresql": 1}
+# back. On both stores (group commit): the entry queued with the read, and nothing else; the
+# process's integrator thread moves it into the chain after the response (govern.integrator).
+# Before that, SQLite appended it in the read's own transaction: the head taken, the entry
+# inserted, the tree's new nodes inserted, the head moved (4); PostgreSQL's request integrated it
+# itself after its commit, a second transaction (5 in all).
+TRAIL_STATEMENTS = 1
 
 
 def read_statements(runtime) -> int:
-    return READ_LOOKUPS + TRAIL_STATEMENTS[runtime.engine.dialect.name]
+    return READ_LOOKUPS + TRAIL_STATEMENTS
 
 
 @pytest.fixture
@@ -66,22 +65,37 @@ def readable(office):
     return f"/api/v1/items/{item['id']}/content"
 
 
+def engines(runtime) -> list[sa.Engine]:
+    """The app's engines: its own, and the one whose connections are in autocommit from the
+    start, for the units of work that only read (Runtime.autocommit_engine)."""
+    return [e for e in (runtime.engine, runtime.autocommit_engine) if e is not None]
+
+
+def autocommit(dbapi) -> bool:
+    """Is this driver connection outside a transaction between statements?"""
+    return getattr(dbapi, "autocommit", False) is True or (
+        isinstance(dbapi, sqlite3.Connection) and dbapi.isolation_level is None
+    )
+
+
 class Statements:
-    """Every statement the app's engine sends for the request, as SQLAlchemy hands it to the
+    """Every statement the app's engines send for the request, as SQLAlchemy hands it to the
     driver. Only the calling thread's: the test client serves the request in it, while the
     integrator thread's statements are the trail's work after the response, not the read's."""
 
-    def __init__(self, engine):
-        self.engine = engine
+    def __init__(self, runtime):
+        self.engines = engines(runtime)
         self.seen: list[str] = []
         self.thread = threading.get_ident()
 
     def __enter__(self):
-        sa.event.listen(self.engine, "before_cursor_execute", self._count)
+        for engine in self.engines:
+            sa.event.listen(engine, "before_cursor_execute", self._count)
         return self.seen
 
     def __exit__(self, *exc):
-        sa.event.remove(self.engine, "before_cursor_execute", self._count)
+        for engine in self.engines:
+            sa.event.remove(engine, "before_cursor_execute", self._count)
 
     def _count(self, conn, cursor, statement, parameters, context, executemany):
         if threading.get_ident() == self.thread:
@@ -96,13 +110,13 @@ def test_an_audited_read_runs_one_lookup_and_the_trails_statements(office, runti
     office.login("staff")
     assert read(office, readable).status_code == 200  # the enforcer and the pool are warm
     entries = len(office.audit_entries())
-    with Statements(runtime.engine) as seen:
+    with Statements(runtime) as seen:
         response = read(office, readable)
     assert response.status_code == 200 and response.data == b"design v3"
     lookups = [s for s in seen if "audit_" not in s]
     trail = [s for s in seen if "audit_" in s]
     assert len(lookups) == READ_LOOKUPS and seen[:READ_LOOKUPS] == lookups, "\n".join(seen)
-    assert len(trail) == TRAIL_STATEMENTS[runtime.engine.dialect.name], "\n".join(seen)
+    assert len(trail) == TRAIL_STATEMENTS, "\n".join(seen)
     assert len(seen) == read_statements(runtime)
     tables = ("FROM users", "policy_state", "FROM items", "agreements", "ndas", "need_to_know")
     assert all(t in lookups[0] for t in tables), lookups[0]
@@ -121,7 +135,7 @@ def test_the_count_does_not_grow_with_more_reads_items_or_accounts(office, runti
     office.login("staff")
     assert read(office, readable).status_code == 200
     for _ in range(3):
-        with Statements(runtime.engine) as seen:
+        with Statements(runtime) as seen:
             assert read(office, readable).status_code == 200
         assert len(seen) == read_statements(runtime), "\n".join(seen)
 
@@ -131,49 +145,50 @@ def test_a_served_reads_entry_is_flushed_to_disk_before_its_bytes_leave(
 ):
     """A served read's entry survives power loss, not only a killed process (issue 13, part 2).
 
-    SQLite: the write-ahead log is flushed (fdatasync) after the entry's commit, with the write
-    lock already handed on, and before the response. PostgreSQL: the entry's insert runs outside
-    a transaction, so it is committed (and flushed, synchronous_commit) when the statement
-    returns; the lookups before it run outside a transaction too (no BEGIN, no COMMIT)."""
+    On both stores the lookups and the entry's insert run outside a transaction: no BEGIN, no
+    COMMIT, and the insert is committed as it runs. SQLite: the write-ahead log is flushed
+    (fdatasync) after that commit, with the write lock already handed on, and before the
+    response. PostgreSQL: the commit is flushed by the server (synchronous_commit)."""
     office.login("staff")
     assert read(office, readable).status_code == 200
     events: list[str] = []
     flush = os.fdatasync
+    me = threading.get_ident()  # the integrator thread's statements and flushes are not the read's
 
     def fdatasync(fd):
-        events.append("flush " + os.readlink(f"/proc/self/fd/{fd}"))
+        if threading.get_ident() == me:
+            events.append("flush " + os.readlink(f"/proc/self/fd/{fd}"))
         flush(fd)
-
-    me = threading.get_ident()  # the integrator thread's statements are not the read's
 
     def statement(conn, cursor, sql, parameters, context, executemany):
         if threading.get_ident() != me:
             return
-        dbapi = conn.connection.dbapi_connection
-        mode = "autocommit" if getattr(dbapi, "autocommit", False) else "in a transaction"
+        mode = "autocommit" if autocommit(conn.connection.dbapi_connection) else "in a transaction"
         events.append(f"{' '.join(sql.split())[:40]} ({mode})")
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
-    sa.event.listen(runtime.engine, "before_cursor_execute", statement)
+    for engine in engines(runtime):
+        sa.event.listen(engine, "before_cursor_execute", statement)
     try:
         response = read(office, readable)
         sent = len(events)
     finally:
-        sa.event.remove(runtime.engine, "before_cursor_execute", statement)
+        for engine in engines(runtime):
+            sa.event.remove(engine, "before_cursor_execute", statement)
     assert response.status_code == 200
     events = events[:sent]
+    statements = [e for e in events if not e.startswith("flush ")]
+    assert statements and all(e.endswith("(autocommit)") for e in statements), events
+    assert statements[-1].startswith("INSERT INTO audit_queue"), events
     if runtime.engine.dialect.name == "sqlite":
         wal = runtime.engine.url.database + "-wal"
-        insert = next(i for i, e in enumerate(events) if e.startswith("INSERT INTO audit_entries"))
-        assert events[-1] == f"flush {os.path.realpath(wal)}", events
-        assert insert < len(events) - 1
+        assert events[-2:] == [statements[-1], f"flush {os.path.realpath(wal)}"], events
         with runtime.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             # The commit itself does not wait for the disk: the flush after it does.
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     else:
-        assert events and all(e.endswith("(autocommit)") for e in events), events
-        assert events[-1].startswith("INSERT INTO audit_queue"), events
+        assert events[-1] == statements[-1], events
         with runtime.engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() in (
                 "on",
@@ -461,8 +476,6 @@ def test_a_read_only_unit_that_changes_an_object_writes_nothing(office, runtime)
     """Outside a transaction every flush would commit at once: a read-only unit of work keeps a
     change pending (no autoflush, even when it queries afterwards) and refuses it whole at
     commit, its trail entries with it."""
-    if runtime.engine.dialect.name == "sqlite":
-        pytest.skip("SQLite units run in a transaction: read_only changes nothing there")
     ctx = Ctx(runtime, runtime.sessions(), Principal.system())
     try:
         ctx.read_only()
