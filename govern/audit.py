@@ -919,7 +919,12 @@ def verify_parallel(
     # while the walk runs are outside the verified size, not a mismatch with the head read here.
     bounds = [(1 + k * step, last if k == count - 1 else (k + 1) * step) for k in range(count)]
     wanted = _wanted(tree, witness)
-    context = multiprocessing.get_context("fork")
+    # Not a plain fork: this process may run threads (the trail's integrator) that hold a lock
+    # inside the database driver at that moment (SQLite's allocator mutex), and a forked child
+    # would wait on it forever. The fork server is a clean single-threaded process, started once
+    # with this module loaded, that forks the walkers.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(count, mp_context=context) as pool:
         walks = list(
             pool.map(

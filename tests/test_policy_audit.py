@@ -18,6 +18,7 @@ from govern.api import OPERATIONS, PUBLIC_ENDPOINTS
 from govern.cli import main
 from govern.context import Principal, Target, decide
 from govern.runtime import unit_of_work
+from govern.services import trail
 from govern.web import PAGES, PUBLIC_PAGES
 from tests.conftest import PASSWORD, Api
 
@@ -374,6 +375,48 @@ def _verify_parallel(runtime, jobs):
         return audit.verify_parallel(
             conn, runtime.settings.database_url, runtime.keys, jobs, min_per_job=1
         )
+
+
+def test_parallel_verify_finishes_while_the_trail_is_being_written(office, runtime):
+    ROUNDS = 40  # noqa: N806
+    """The parallel walk's processes are not forked from a process whose other threads are inside
+    the database driver (its integrator, a request): such a child could inherit a lock held at
+    that moment (SQLite's allocator mutex) and wait on it for ever. Here a thread writes to the
+    trail, in this process, for the whole time of several parallel verifications; each one must
+    come back, and verify."""
+    _seed(office, n=20)
+    agreement = office.agreement()
+    target = Target("agreement", agreement["id"], f"agreement:{agreement['id']}")
+    stop = threading.Event()
+
+    def write():
+        while not stop.is_set():
+            with unit_of_work(runtime, Principal("user", "audit", "audit", None)) as ctx:
+                decide(ctx, Action.AGREEMENT_READ, target).record()
+
+    writers = [threading.Thread(target=write, daemon=True) for _ in range(2)]
+    results: list = []
+
+    def verify_rounds():
+        # As `govern audit verify --jobs 2` reads: the head, the entries and the tree of one
+        # snapshot (trail.verify), here split even for a small trail.
+        for _ in range(ROUNDS):
+            with unit_of_work(runtime) as ctx, trail._snapshot(ctx) as conn:
+                url, keys = runtime.settings.database_url, runtime.keys
+                results.append(audit.verify_parallel(conn, url, keys, 2, min_per_job=1))
+
+    walker = threading.Thread(target=verify_rounds, daemon=True)
+    for writer in writers:
+        writer.start()
+    try:
+        walker.start()
+        walker.join(120)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(30)
+    assert not walker.is_alive(), "a parallel verification never came back"
+    assert len(results) == ROUNDS and all(r.ok for r in results), results
 
 
 def test_parallel_verify_passes_an_intact_trail_and_finds_a_cut_tail(office, runtime):
