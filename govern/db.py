@@ -144,7 +144,10 @@ def driver_transaction(conn):
         with dbapi.transaction():
             yield
         return
-    dbapi.execute("BEGIN")
+    # IMMEDIATE: the write lock first. A deferred transaction that reads first (the denial
+    # counters) and writes afterwards fails at once (SQLITE_BUSY, no retry) when another
+    # connection committed in between: its snapshot can no longer become a writer's.
+    dbapi.execute("BEGIN IMMEDIATE")
     try:
         yield
     except BaseException:
@@ -304,7 +307,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 # writer the moment the last one commits), then take SQLite's lock, which is then free. Readers
 # never touch it. SQLite's own lock stays the rule: a write this does not recognise as one (or a
 # second connection of a thread that already writes) simply falls back to the busy handler.
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "WITH")
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "WITH", "BEGIN I")
 
 
 class _WriterLock:

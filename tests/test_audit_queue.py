@@ -37,6 +37,10 @@ from tests.conftest import Api
 from tests.test_policy_audit import _break_appends, _mend_appends
 
 FORK = multiprocessing.get_context("fork")
+# Workers that run on either store are forked by a fork server, not by this process: its own
+# integrator threads may be inside SQLite at that moment, holding a lock of the driver that a
+# forked child would inherit held (govern.audit.verify_parallel does the same).
+WORKERS = multiprocessing.get_context("forkserver")
 STAFF = Principal("user", "staff", "staff", None)
 
 
@@ -156,7 +160,7 @@ def test_workers_in_several_processes_make_one_gapless_chain(
     procs, threads, each = 4, 2, 40
     expected = {f"{p}-{i}" for p in range(procs) for i in range(each)}
     children = [
-        FORK.Process(
+        WORKERS.Process(
             target=_reads,
             args=(
                 _with(settings_overrides, mode),
@@ -192,7 +196,7 @@ def _integration_held(runtime, overrides: dict, agreement_id: int, mark: str):
             sa.text("INSERT INTO audit_tree (level, idx, hash) VALUES (0, :i, :h)"),
             {"i": size, "h": b"\0" * 32},
         )
-        child = FORK.Process(target=_reads, args=(overrides, agreement_id, [mark]))
+        child = WORKERS.Process(target=_reads, args=(overrides, agreement_id, [mark]))
         child.start()
         _wait_for_lock_wait(runtime, "INSERT INTO audit_tree%")
         yield child
