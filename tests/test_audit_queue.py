@@ -474,8 +474,9 @@ def test_the_integrator_takes_the_requests_of_one_batch_interval_in_one_transact
         mine = batched.integrator
         assert mine is not None and mine.batch_seconds == 2.0
         assert _queued(runtime) == 5 and _head(runtime) == before  # still gathering
-        # The round that integrated first took all five. (Counted when it ends: a safety round
-        # that finds the queue empty may follow before the test looks again.)
+        # The round that integrated first took all five, in one transaction. (Which round that
+        # is may vary: a safety round that finds the queue empty, or a round that found the
+        # lock taken, counts as a round too.)
         first: list[tuple[int, int]] = []
 
         def all_in() -> bool:
@@ -484,7 +485,7 @@ def test_the_integrator_takes_the_requests_of_one_batch_interval_in_one_transact
             return mine.integrated == 5
 
         assert mine.wait_for(all_in, timeout=30)
-        assert first == [(1, 5)]
+        assert [integrated for _, integrated in first] == [5], first
         assert _head(runtime) == before + 5 and _queued(runtime) == 0
     finally:
         integrator.stop_all()
