@@ -50,9 +50,10 @@ class Runtime:
     # This process's background integrator of the queued trail, started on first use
     # (govern.integrator.of; a forked child makes its own).
     integrator: Any = field(default=None, repr=False, compare=False)
-    # Where a store queues the trail (PostgreSQL): an engine whose connections are in autocommit
-    # from the start, for the units of work that only read (Ctx.read_only). Switching a pooled
-    # connection to autocommit and back on every read cost a fifth of the read's CPU.
+    # Where the trail is queued (both stores; not an in-memory SQLite, which a second engine
+    # would not see): an engine whose connections are in autocommit from the start, for the
+    # units of work that only read (Ctx.read_only). Switching a pooled connection to autocommit
+    # and back on every read cost a fifth of the read's CPU.
     autocommit_engine: Engine | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

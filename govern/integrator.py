@@ -11,9 +11,10 @@ integrates: one transaction and one WAL flush per batch, whatever the request ra
 
 Several processes and hosts each run their own integrator on one database: the sequencer's lock
 (the head row, ``FOR UPDATE SKIP LOCKED``; on SQLite the database's one write lock, which
-it waits for) makes them take turns. An integrator that found the
-lock taken comes back after its batch interval, so nothing its process queued is left behind. Every read of the trail still integrates first (``Ctx.settle_trail``), so no reader
-depends on this thread being quick, or alive.
+it waits for) makes them take turns. An integrator that found the lock taken comes back after
+its batch interval, so nothing its process queued is left behind. Every read of the trail
+still integrates first (``Ctx.settle_trail``), so no reader depends on this thread being
+quick, or alive.
 
 The thread is a daemon: whatever is still queued when the process exits stays queued (it is
 committed) and is taken by the next integration anywhere: another process's integrator, its
