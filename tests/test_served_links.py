@@ -4,9 +4,10 @@ access log never shows its token."""
 from __future__ import annotations
 
 import os
-import socket
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -18,21 +19,19 @@ from tests.conftest import VENDOR
 PASSWORD = "the operator's own password"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(base: str, server: subprocess.Popen) -> None:
-    # Readiness, not timing: ask until the server answers or dies.
-    while server.poll() is None:
-        try:
-            requests.get(f"{base}/api/v1/health", timeout=2)
-            return
-        except requests.ConnectionError:
-            continue
-    raise AssertionError("govern serve exited")
+def _serving(log, server: subprocess.Popen) -> str:
+    """The address gunicorn bound. It is asked for port 0, so the kernel picks a free port: a
+    port picked by the test and bound by gunicorn later could be taken meanwhile by another
+    test's server, and the test would then talk to that one. Once gunicorn says where it
+    listens, the socket is bound: requests wait in its backlog until the worker is up."""
+    while True:
+        log.seek(0)
+        written = log.read()
+        if found := re.search(r"Listening at: (http://\S+)", written):
+            return found.group(1)
+        if server.poll() is not None:
+            raise AssertionError("govern serve exited:\n" + written)
+        time.sleep(0.05)  # polling a file for a line, not waiting for time to pass
 
 
 def test_the_access_log_never_shows_a_link_token(tmp_path, monkeypatch):
@@ -46,18 +45,16 @@ def test_the_access_log_never_shows_a_link_token(tmp_path, monkeypatch):
         input=PASSWORD + "\n",
     )
     assert made.exit_code == 0, made.output
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("w+")
     govern = Path(sys.executable).with_name("govern")
     server = subprocess.Popen(
-        [str(govern), "serve", "--port", str(port), "--workers", "1"],
+        [str(govern), "serve", "--port", "0", "--workers", "1"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "GOVERN_HOME": str(home)},
     )
     try:
-        _wait_until_up(base, server)
+        base = _serving(log, server)
         token = requests.post(
             f"{base}/api/v1/auth/token", json={"username": "sysadm", "password": PASSWORD}
         ).json()["access_token"]
