@@ -72,12 +72,17 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 def _empty_postgres(url: str) -> None:
+    """Every table emptied and every sequence back at 1, in one transaction. DELETE, not
+    TRUNCATE: TRUNCATE gives each of the tables a new file (and syncs it), 240 ms a test where
+    deleting the few rows a test leaves takes 20."""
     engine = make_engine(url, poolclass=sa.pool.NullPool)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    deletes = "; ".join(f"DELETE FROM {t.name}" for t in reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
-        # Triggers keep the trail append-only; only the test harness steps around them.
-        conn.exec_driver_sql("SET session_replication_role = replica")
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        # Triggers keep the trail append-only; only the test harness steps around them (and
+        # around the foreign keys, whose checks are triggers too).
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.exec_driver_sql(deletes)
+        conn.exec_driver_sql("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'")
     engine.dispose()
 
 
