@@ -303,7 +303,12 @@ def test_a_read_of_the_trail_waits_for_the_integrator_at_work(office, runtime):
 def test_verify_while_workers_append_sees_one_consistent_trail(office, runtime, settings_overrides):
     agreement = office.agreement()
     marks = [f"v-{i}" for i in range(150)]
-    child = FORK.Process(
+    # From the fork server, like the other workers here: a child forked from this process while
+    # its integrator thread is inside SQLite inherits SQLite's record of that thread's locks
+    # (SQLite forbids carrying a connection across fork). The likely cause of one full-suite
+    # failure: nothing integrated for a minute, then "database is locked" after the writer
+    # lock's and SQLite's 30 s waits.
+    child = WORKERS.Process(
         target=_reads, args=(settings_overrides, agreement["id"], marks), kwargs={"threads": 2}
     )
     child.start()
