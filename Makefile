@@ -30,7 +30,8 @@ run: install
 
 # The suite runs on every core (pytest-xdist), two workers per core: much of it waits on a
 # database, a browser or a served app, and the other worker of a core runs meanwhile (on 2 cores:
-# 7 min 45 s, where one worker per core took 8 min 45 s). Each worker has its own databases and
+# 7 min 45 s, where one worker per core took 8 min 45 s; 15 min 19 s on a day the same kind of
+# machine served a bare Flask route at about half the speed). Each worker has its own databases and
 # ports; an idle worker takes tests queued for a busy one (worksteal), so the slow ones (the
 # fuzzer, the browser walks) do not wait behind each other at the end.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
