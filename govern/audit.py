@@ -330,7 +330,11 @@ def queues(session: Session) -> bool:
     one table, and the entries, their indexes, the tree and the head are written once per batch:
     a sixth of the pages an inline append wrote per read. An older SQLite sequences each unit of
     work's entries in its own transaction (one writer, whose lock spans every commit anyway)."""
-    dialect = session.get_bind().dialect
+    return queues_on(session.get_bind().dialect)
+
+
+def queues_on(dialect) -> bool:
+    """:func:`queues`, for a store known by its dialect."""
     return dialect.name != "sqlite" or dialect.delete_returning
 
 
