@@ -119,9 +119,10 @@ class ReadConnection:
     and the trail's queue insert) are ``Prepared`` ones on the driver's cursor, and each commits
     as it runs. A session made, bound, transacted and closed around them cost a fifth of the
     read's instructions in the worker (callgrind, on PostgreSQL: 1,061k a read with it, 839k
-    without). This offers the part of the session that ``Ctx`` and the services on this path use. Any
-    other use (an ORM lookup, which only a denial's explanation makes) raises ``HandOff``; nothing
-    was written by then, and the route decides again on a session of its own.
+    without). This offers the part of the session that ``Ctx`` and the services on this path
+    use. Any other use (an ORM lookup, which only a denial's explanation makes) raises
+    ``HandOff``; nothing was written by then, and the route decides again on a session of its
+    own.
     """
 
     new = dirty = deleted = ()  # no object is ever added, changed or deleted here
