@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import casbin
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -72,10 +72,14 @@ def seed_rules(session: Session) -> int:
     """Load the file rules into an empty rule table (``govern init``). Returns rows added."""
     if session.scalar(select(CasbinRule.id).limit(1)) is not None:
         return 0
-    for row in default_rules():
-        session.add(CasbinRule(ptype=row[0], **{f"v{i}": v for i, v in enumerate(row[1:])}))
+    # One set-based insert, not an object per rule (a fresh database per test pays for this).
+    rows = [
+        {"ptype": row[0], **{f"v{i}": row[i + 1] if i + 1 < len(row) else None for i in range(6)}}
+        for row in default_rules()
+    ]
+    session.execute(insert(CasbinRule), rows)
     bump_version(session)
-    return len(default_rules())
+    return len(rows)
 
 
 def bump_version(session: Session) -> None:

@@ -17,8 +17,11 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
+import jinja2
+import jinja2.bccache
 import pytest
 import sqlalchemy as sa
+import werkzeug.routing.rules
 
 from govern import audit, create_app, integrator, migrate, policy
 from govern.clock import OfficeClock
@@ -34,6 +37,51 @@ PASSWORD = "correct horse battery staple"
 # The vendor of the agreement the factories make: vendor accounts belong to it unless told.
 VENDOR = "上海今点软件有限公司"
 FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+
+
+def _build_url_builders_once() -> None:
+    """Every test makes its own app, and werkzeug compiles two URL-building functions per route
+    for each (parsing and compiling generated Python: two thirds of making an app, 130 routes).
+    The function depends only on the rule's parts and defaults, never on the app, and reads
+    the rule's own converters when it runs: it is compiled once per kind of rule and the same
+    function serves every app. Test harness only; a served app is made once."""
+    original = werkzeug.routing.rules.Rule._compile_builder
+    built: dict = {}
+
+    def compile_builder(rule, append_unknown: bool = True):
+        defaults = rule.defaults or {}
+        if set(defaults) & set(rule._converters):
+            # (a default for a variable part is written into the function by its converter)
+            return original(rule, append_unknown)
+        key = (tuple(rule._trace), tuple(sorted(map(repr, defaults.items()))), append_unknown)
+        if key not in built:
+            built[key] = original(rule, append_unknown)
+        return built[key]
+
+    werkzeug.routing.rules.Rule._compile_builder = compile_builder
+
+
+_build_url_builders_once()
+
+
+class _TemplatesCompiledOnce(jinja2.BytecodeCache):
+    """Each test's app has its own Jinja environment, which would compile every template it
+    renders again (a sixth of a page test's time). The compiled code is kept for the test
+    process, by template and checked against the template's source (Jinja's own bytecode cache
+    protocol); every app of the suite configures its environment the same way."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if (code := self._code.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATES = _TemplatesCompiledOnce()
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +169,7 @@ def settings_overrides(keys_home, database_url) -> dict:
 @pytest.fixture
 def app(settings_overrides):
     app = create_app(settings_overrides)
+    app.jinja_env.bytecode_cache = TEMPLATES
     yield app
     app.extensions["govern"].engine.dispose()
 

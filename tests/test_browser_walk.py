@@ -230,6 +230,12 @@ def test_every_role_walks_every_page_it_is_offered(
     username,
     locale,
 ):
+    # On PostgreSQL the walk is taken in Chinese only: what the store changes is which links
+    # answer and how, and a page offers the same links in both languages (the English of every
+    # page is walked on SQLite). The English walks on PostgreSQL took 128 of the walks' 551
+    # worker-seconds in a full run.
+    if locale != "zh-CN" and database_url.startswith("postgresql"):
+        pytest.skip("on PostgreSQL the pages are walked in Chinese; English is walked on SQLite")
     _seed(office)
     # Screenshots are kept of the SQLite walks only (the pages are the same on both stores, and
     # a full-page screenshot is over a third of a walk's time).
