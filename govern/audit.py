@@ -338,6 +338,27 @@ def queues_on(dialect) -> bool:
     return dialect.name != "sqlite" or dialect.delete_returning
 
 
+def queued_while(condition) -> Prepared:
+    """An insert of one queued entry that writes it only where ``condition`` (a SQL expression,
+    with bound parameters of its own) holds when the insert runs; nothing otherwise."""
+    columns = ("queued_at", *QUEUED)
+    values = select(*(bindparam(c, type_=_QUEUE.c[c].type) for c in columns)).where(condition)
+    return Prepared(insert(_QUEUE).from_select(columns, values))
+
+
+class Unsettled(Exception):
+    """What an entry was decided on no longer holds in the database: nothing was written."""
+
+
+def queue_entry_while(session: Session, entry: PendingEntry, statement: Prepared, given: dict):
+    """Queue one entry, only while what its decision was taken on still holds: ``statement`` is
+    a ``queued_while`` insert and ``given`` its condition's parameters, checked in the insert's
+    own statement. Raises Unsettled, having written nothing, where it no longer holds."""
+    row = {**given, **entry.row(), "queued_at": iso(datetime.now(UTC))}
+    if statement.count(session.connection(), row) != 1:
+        raise Unsettled
+
+
 def queue_entries(session: Session, pending: list[PendingEntry]) -> int:
     """Queue ``pending`` in the session's transaction: committed with the change they record, or
     not at all. Touches no row another request touches. Returns how many were queued."""

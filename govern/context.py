@@ -136,6 +136,10 @@ class Ctx:
     # A lookup read together with the caller's account (accounts.AlongAccount): its parameters
     # and its row, for the service that asked for it (taken once).
     along: tuple[dict, Any] | None = field(default=None, repr=False)
+    # That lookup's row was remembered from an earlier request, not read (accounts.Remembered):
+    # the entry is then written only while the row still holds (audit.queue_entry_while), by
+    # the insert's own statement, and the unit of work writes nothing otherwise.
+    known: Any = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -292,6 +296,11 @@ class Ctx:
 
     def _write_now(self, entries: list[audit.PendingEntry]) -> bool:
         entries = denials.collapse(self.db, entries)
+        if self.known is not None:
+            # (only an allowed read made from a remembered row, one entry, on a queueing store)
+            (entry,) = entries
+            audit.queue_entry_while(self.db, entry, self.known.statement, self.known.given)
+            return True
         if self.settings.trail_queue and audit.queues(self.db):
             return audit.queue_entries(self.db, entries) > 0
         audit.write_entries(

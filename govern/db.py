@@ -208,6 +208,16 @@ class Prepared:
 
         return on_cursor(conn, call, sql, values)
 
+    def count(self, conn, given: dict) -> int:
+        """Run the statement once; answers how many rows it wrote (an insert of a SELECT)."""
+        sql, values = self._bound(conn.dialect, given)
+
+        def call(cursor):
+            cursor.execute(sql, values)
+            return cursor.rowcount
+
+        return on_cursor(conn, call, sql, values)
+
     def many(self, conn, rows: list[dict]) -> None:
         """Run the statement once per row (an insert of a batch)."""
         bound = [self._bound(conn.dialect, row) for row in rows]

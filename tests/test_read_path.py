@@ -4,8 +4,10 @@ that nothing it keeps between requests lets a read through that the live state r
 A vendor staff member's ``GET /api/v1/items/{id}/content`` reads, in one statement, the live
 account behind its bearer token with the policy version, and the item with its wrapped key, its
 agreement, the NDA and the need-to-know; then appends its audit entry (the trail's own
-statements) and commits. Counted with a ``before_cursor_execute`` listener on the app's real
-engine, on every store, so that a statement added back to this path fails here.
+statements) and commits. The same read again in the same process is one statement: the entry's
+insert, which writes it only where the database still holds the row the process remembered.
+Counted with a ``before_cursor_execute`` listener on the app's real engine, on every store, so
+that a statement added back to this path fails here.
 
 Every "same worker" test below reads twice through one app (one process: one policy enforcer, one
 decision cache, one connection pool) with a change committed in between, as a second request
@@ -25,8 +27,10 @@ import sqlalchemy as sa
 
 from govern import create_app, db, policy, tokens
 from govern.actions import Action
+from govern.clock import OfficeClock
 from govern.context import Ctx, Principal
-from govern.models import Nda, User
+from govern.models import Nda, NeedToKnow, User
+from govern.services.accounts import AlongAccount, Remembered
 from tests.conftest import PASSWORD, Api, as_operator
 from tests.pages import Reader
 from tests.test_vendor import change, nda, ntk
@@ -43,6 +47,11 @@ READ_LOOKUPS = 1
 # inserted, the tree's new nodes inserted, the head moved (4); PostgreSQL's request integrated it
 # itself after its commit, a second transaction (5 in all).
 TRAIL_STATEMENTS = 1
+# The same read again (same caller, item and day, in the same process): no lookup; the entry's
+# insert checks, in its own statement, that the database would read the same row now.
+READ_AGAIN = 1
+# What that insert compares: everything the decision was taken on.
+TABLES = ("FROM users", "policy_state", "FROM items", "agreements", "ndas", "need_to_know")
 
 
 def read_statements(runtime) -> int:
@@ -108,7 +117,11 @@ def read(office, url, as_="staff"):
 
 def test_an_audited_read_runs_one_lookup_and_the_trails_statements(office, runtime, readable):
     office.login("staff")
-    assert read(office, readable).status_code == 200  # the enforcer and the pool are warm
+    # The enforcer and the pool are warmed by a read of another item, so this item's first
+    # read is not one the process remembers.
+    other = office.item(office.ids["agreement"], content=b"other")["id"]
+    assert ntk(office, office.ids["agreement"], [other]).status_code == 201
+    assert read(office, f"/api/v1/items/{other}/content").status_code == 200
     entries = len(office.audit_entries())
     with Statements(runtime) as seen:
         response = read(office, readable)
@@ -118,14 +131,33 @@ def test_an_audited_read_runs_one_lookup_and_the_trails_statements(office, runti
     assert len(lookups) == READ_LOOKUPS and seen[:READ_LOOKUPS] == lookups, "\n".join(seen)
     assert len(trail) == TRAIL_STATEMENTS, "\n".join(seen)
     assert len(seen) == read_statements(runtime)
-    tables = ("FROM users", "policy_state", "FROM items", "agreements", "ndas", "need_to_know")
-    assert all(t in lookups[0] for t in tables), lookups[0]
+    assert all(t in lookups[0] for t in TABLES), lookups[0]
     # One entry per read, with the rule that allowed it and the bytes it let out.
     assert len(office.audit_entries()) == entries + 1
     (entry,) = office.audit_entries()[-1:]
     assert entry["action"] == "item:read" and entry["decision"] == "allow"
     assert entry["actor"] == "staff" and entry["rule"].startswith("p, vendor_staff")
     assert entry["details"]["size"] == len(b"design v3")
+
+
+def test_the_same_read_again_is_one_statement_that_checks_what_it_remembers(
+    office, runtime, readable
+):
+    office.login("staff")
+    assert read(office, readable).status_code == 200
+    first = office.audit_entries()[-1]
+    with Statements(runtime) as seen:
+        response = read(office, readable)
+    assert response.status_code == 200 and response.data == b"design v3"
+    assert len(seen) == READ_AGAIN, "\n".join(seen)
+    (insert,) = seen
+    assert insert.startswith("INSERT INTO audit_queue") and " WHERE EXISTS " in insert, insert
+    assert all(t in insert for t in TABLES), insert
+    # The same entry as a read that looked everything up: only its place and time differ.
+    again = office.audit_entries()[-1]
+    assert again["seq"] == first["seq"] + 1
+    same = ("actor", "role", "action", "target", "decision", "rule", "details")
+    assert {k: again[k] for k in same} == {k: first[k] for k in same}
 
 
 def test_the_count_does_not_grow_with_more_reads_items_or_accounts(office, runtime, readable):
@@ -137,7 +169,7 @@ def test_the_count_does_not_grow_with_more_reads_items_or_accounts(office, runti
     for _ in range(3):
         with Statements(runtime) as seen:
             assert read(office, readable).status_code == 200
-        assert len(seen) == read_statements(runtime), "\n".join(seen)
+        assert len(seen) == READ_AGAIN, "\n".join(seen)
 
 
 def test_a_served_reads_entry_is_flushed_to_disk_before_its_bytes_leave(
@@ -333,6 +365,83 @@ def test_an_agreement_terminated_between_two_reads_is_seen(office, runtime, read
     today = runtime.clock.today()
     change(runtime, Agreement, office.ids["agreement"], status="terminated", terminated_on=today)
     refused(office, readable, 403, "is terminated")
+
+
+class _TomorrowClock(OfficeClock):
+    """The office's clock a day on: the office's midnight has passed."""
+
+    def now(self):
+        return super().now() + timedelta(days=1)
+
+
+def test_a_read_remembered_yesterday_is_not_todays(office, runtime, readable, monkeypatch):
+    """What a process remembers is a row for one day: an NDA that ends today lets the read
+    through today, and tomorrow the same request is decided on tomorrow's facts."""
+    with runtime.sessions() as db:
+        (nda_id,) = db.scalars(sa.select(Nda.id))
+    change(runtime, Nda, nda_id, expires_on=runtime.clock.today())
+    assert read(office, readable).status_code == 200
+    assert read(office, readable).status_code == 200  # remembered, and still true today
+    ends = runtime.clock.today().isoformat()
+    monkeypatch.setattr(runtime, "clock", _TomorrowClock(runtime.clock.name))
+    refused(office, readable, 403, "no valid NDA: it lapsed on", ends)
+
+
+def test_a_remembered_row_that_no_longer_holds_writes_nothing_and_the_route_decides(
+    office, runtime, readable, caplog
+):
+    """Another worker's change (here straight in the database) between two reads of one process:
+    the remembered read writes no entry of its own and is not logged as a fault; the route
+    decides on what the database holds and records one refusal."""
+    assert read(office, readable).status_code == 200
+    assert read(office, readable).status_code == 200  # now from what the process remembers
+    before = office.audit_entries()
+    change(runtime, NeedToKnow, office.ids["ntk"], revoked_at=db.utcnow())
+    with caplog.at_level("WARNING", "govern.api.direct"):
+        refused(office, readable, 403, "it was revoked")
+    assert [r for r in caplog.records if r.name == "govern.api.direct"] == []
+    after = office.audit_entries()
+    assert len(after) == len(before) + 1
+    assert after[-1]["action"] == "item:read" and after[-1]["decision"] == "deny"
+    # And the next read is not let through by anything kept from before either.
+    refused(office, readable, 403, "it was revoked")
+
+
+def test_a_second_process_on_the_same_database_is_seen_by_the_first(
+    office, settings_overrides, readable
+):
+    """Two processes (two apps, each with its own memory, pool and enforcer) on one database:
+    an account disabled through the second is refused at once by the first, which remembered
+    its last read."""
+    assert read(office, readable).status_code == 200
+    assert read(office, readable).status_code == 200
+    other = create_app(settings_overrides)
+    try:
+        second = Api(other.test_client(), other.extensions["govern"])
+        second.user("sysadm", "system_admin")
+        listed = second.get("/api/v1/users", "sysadm").get_json()["users"]
+        staff_id = next(u["id"] for u in listed if u["username"] == "staff")
+        assert second.post(f"/api/v1/users/{staff_id}/disable", "sysadm").status_code == 200
+    finally:
+        other.extensions["govern"].engine.dispose()
+    refused(office, readable, 401, "no longer valid")
+
+
+def test_what_a_process_remembers_is_bounded():
+    along = AlongAccount(sa.select(sa.literal(1).label("x")))
+    held = Remembered(rows=3, kept_bytes=800)
+    for n in range(5):
+        held.keep(along, n, {"item_id": n}, (n,), (b"x" * 10,))
+    assert len(held) == 3 and held.get(along, 0, {"item_id": 0}) is None
+    assert held.get(along, 4, {"item_id": 4}) == ((4,), (b"x" * 10,))
+    held.keep(along, 9, {"item_id": 9}, (9,), (b"x" * 101,))  # over an eighth of the bytes
+    assert held.get(along, 9, {"item_id": 9}) is None
+    for n in range(10, 13):
+        held.keep(along, n, {"item_id": n}, (n,), (b"x" * 100,))
+    held.keep(along, 13, {"item_id": 13}, (13,), (b"x" * 100,))
+    assert len(held) == 3
+    held.forget(along, 13, {"item_id": 13})
+    assert len(held) == 2 and held.get(along, 13, {"item_id": 13}) is None
 
 
 def test_another_vendors_staff_with_a_valid_token_learns_nothing(office, readable):

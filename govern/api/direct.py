@@ -10,6 +10,12 @@ item's facts), the role check (require_role_for), the decision with its rule, th
 need-to-know, the decryption (items.read_content), and the entry committed durably before the
 bytes leave (Ctx.commit); the answer carries the same headers (content_headers, API_HEADERS).
 
+The same read again (same caller, item and office day) in the same process is decided on the
+row this process remembers from the last allowed one (accounts.Remembered), and its entry is
+written by one statement that inserts it only where the database still holds that very row: one
+statement per read, not two, and nothing is served that the database's state at the insert would
+refuse (a changed row writes nothing, and the route decides on what the database holds).
+
 Only an allowed read is answered here. Anything else — no token, a stale or forged one, a denial,
 an item that is missing or destroyed, a trail that cannot be written — is handed whole to the
 Flask route, before anything was written: the unit of work here is dropped uncommitted (its
@@ -44,6 +50,10 @@ class DirectRead:
     def __init__(self, runtime: Runtime, app):
         self.runtime = runtime
         self.app = app
+        # What this process read for earlier allowed reads (accounts.Remembered): a read again
+        # of the same item by the same caller on the same day is one statement, the entry's
+        # insert, which writes it only while the database still holds what was remembered.
+        self.remembered = accounts.Remembered()
 
     def __call__(self, environ, start_response):
         answer = self._plain_read(environ)
@@ -81,12 +91,18 @@ class DirectRead:
 
     def _read(self, item_id: int, token: str, request_id: str, client: str):
         runtime = self.runtime
-        ctx = Ctx(runtime, self._unit(), Principal.anonymous(), request_id, client)
+        unit = self._unit()
+        # (only where the entry is queued by one insert, which can carry the condition)
+        remembered = self.remembered if isinstance(unit, ReadConnection) else None
+        ctx = Ctx(runtime, unit, Principal.anonymous(), request_id, client)
+        user = None
         try:
             ctx.read_only()
             today = ctx.today()
+            along = items.read_along(item_id, today)
             try:
-                user = accounts.user_for_token(ctx, token, items.read_along(item_id, today))
+                user = accounts.user_for_token(ctx, token, along, remembered)
+                row = ctx.along[1]
                 ctx.principal = accounts.principal_for(user)
                 require_role_for(ctx, Action.ITEM_READ)
                 item, content = items.read_content(ctx, item_id, today)
@@ -94,14 +110,18 @@ class DirectRead:
             except Exception as exc:
                 # Nothing was written: the route decides again, records and answers (a bug or
                 # a lost database is met there again, and answered and logged as the API does).
-                if not isinstance(exc, GovernError | HandOff):
+                if not isinstance(exc, GovernError | HandOff | audit.Unsettled):
                     log.warning("direct read handed to the route: %s", exc.__class__.__name__)
+                if remembered is not None and user is not None:
+                    remembered.forget(along[0], user.id, along[1])
                 ctx.pending.clear()
                 ctx.kept.clear()
                 ctx.db.rollback()
                 return None
         finally:
             ctx.db.close()
+        if remembered is not None and ctx.known is None:
+            remembered.keep(along[0], user.id, along[1], user, row)
         headers = [*content_headers(item), ("Content-Length", str(len(content)))]
         headers += missing_headers(headers, API_HEADERS, request_id)
         return "200 OK", headers, content

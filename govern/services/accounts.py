@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections import namedtuple
+import threading
+from collections import OrderedDict, namedtuple
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, case, delete, select, true
+from sqlalchemy import and_, bindparam, case, delete, exists, select, true
 
-from govern import duties, policy, tokens
+from govern import audit, duties, policy, tokens
 from govern.actions import Action
 from govern.context import Ctx, Principal, Target, require
 from govern.db import Prepared, as_id, upsert, utcnow
@@ -298,16 +300,27 @@ class AlongAccount:
     ``ctx.along`` (None when the account is missing: then nothing is served anyway); where it
     finds nothing, every column of that row is None."""
 
-    def __init__(self, facts):
+    def __init__(self, facts, pinned: tuple[str, ...] = ()):
         found = facts.subquery()
         self.row = namedtuple("Along", [c.name for c in found.c])
         labelled = [c.label(f"account_{c.name}") for c in _ACCOUNT_COLUMNS]
-        self.statement = Prepared(
+        both = (
             select(*labelled, *found.c)
             .select_from(User)
             .outerjoin(found, true())
             .where(User.id == bindparam("user_id"))
         )
+        self.statement = Prepared(both)
+        # The same row as a condition, for an entry decided on a remembered row (Remembered):
+        # it holds while the statement would still read every column of it as it was. The
+        # ``pinned`` columns are not compared: other columns of the row change whenever they do.
+        now = both.subquery()
+        self._compared = [i for i, c in enumerate(now.c) if c.name not in pinned]
+        same = [
+            now.c[i].is_not_distinct_from(bindparam(f"known_{i}", type_=now.c[i].type))
+            for i in self._compared
+        ]
+        self.unchanged = audit.queued_while(exists(select(now.c[0]).where(and_(*same))))
 
     def read(self, conn, user_id: int, given: dict):
         """(the live account, the facts' row), or (None, None) when there is no such account."""
@@ -317,12 +330,98 @@ class AlongAccount:
         width = len(_ACCOUNT_COLUMNS)
         return LiveAccount(*row[:width]), self.row(*row[width:])
 
+    def known(self, user_id: int, given: dict, user, row) -> Known:
+        """The entry's insert for a decision taken on (user, row) without reading them: it writes
+        the entry only while the statement would read the same account and row now."""
+        both = (*user, *row)
+        held = {f"known_{i}": both[i] for i in self._compared}
+        return Known(self.unchanged, {**given, "user_id": user_id, **held})
 
-def user_for_token(ctx: Ctx, token: str, along: tuple[AlongAccount, dict] | None = None):
+
+@dataclass(frozen=True)
+class Known:
+    """An audit entry's insert with the condition its decision was taken on (audit.queued_while),
+    and the condition's parameters."""
+
+    statement: Prepared
+    given: dict
+
+
+class Remembered:
+    """The rows one process read with the accounts of earlier allowed requests (AlongAccount),
+    so that the same request again is decided without reading them: the account, the policy
+    version and the facts of one item for one caller and one day.
+
+    Nothing here is trusted for longer than a statement. A row is used only where it agrees with
+    the token (same credential version) and with the process's policy (same version), and the
+    entry of the decision taken on it is written by an insert that first checks, in the same
+    statement, that the database would still read the very same row (Known): an account
+    disabled, a password changed, a rule or role changed, an NDA or need-to-know ended, an item
+    recalled or destroyed, an agreement ended, one statement before, and nothing is written; the
+    request is then decided again on what the database holds now. No time window, no
+    notification to wait for. Bounded: ``rows`` rows, and ``kept_bytes`` of their bytes (the
+    item's ciphertext and wrapped key, never a plaintext), the least recently used going first.
+    Shared by the threads of one process."""
+
+    def __init__(self, rows: int = 1024, kept_bytes: int = 8 << 20):
+        self.rows = rows
+        self.kept_bytes = kept_bytes
+        self._held: OrderedDict[tuple, tuple] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(along: AlongAccount, user_id: int, given: dict) -> tuple:
+        return (id(along), user_id, *sorted(given.items()))
+
+    def get(self, along: AlongAccount, user_id: int, given: dict):
+        """(user, row) as remembered, or None."""
+        key = self._key(along, user_id, given)
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None:
+                self._held.move_to_end(key)
+                return held[0], held[1]
+        return None
+
+    def keep(self, along: AlongAccount, user_id: int, given: dict, user, row) -> None:
+        size = sum(len(v) for v in row if isinstance(v, bytes))
+        if size > self.kept_bytes // 8:
+            return  # a large item is read each time: a few would push every other row out
+        key = self._key(along, user_id, given)
+        with self._lock:
+            self._drop(key)
+            self._held[key] = (user, row, size)
+            self._bytes += size
+            while len(self._held) > self.rows or self._bytes > self.kept_bytes:
+                self._drop(next(iter(self._held)))
+
+    def forget(self, along: AlongAccount, user_id: int, given: dict) -> None:
+        with self._lock:
+            self._drop(self._key(along, user_id, given))
+
+    def _drop(self, key: tuple) -> None:
+        held = self._held.pop(key, None)
+        if held is not None:
+            self._bytes -= held[2]
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+def user_for_token(
+    ctx: Ctx,
+    token: str,
+    along: tuple[AlongAccount, dict] | None = None,
+    remembered: Remembered | None = None,
+):
     """The live account behind an API token: still active, same credentials as when issued.
     A refusal is audited (with the token's fingerprint, never the token). Answers the account's
     row (id, username, org), not a loaded object: nothing here changes it. ``along`` is a lookup
-    read in the same statement, with its parameters (its row is left on ``ctx.along``)."""
+    read in the same statement, with its parameters (its row is left on ``ctx.along``). With
+    ``remembered``, a row remembered for the same lookup is taken instead of reading, where it
+    agrees with the token and the policy; the unit of work's entry is then written only while
+    the database still holds that row (``ctx.known``)."""
     try:
         claims = tokens.check_api_token(ctx.keys, ctx.settings.issuer, token)
     except Unauthenticated:
@@ -332,11 +431,18 @@ def user_for_token(ctx: Ctx, token: str, along: tuple[AlongAccount, dict] | None
     if as_id(claims.subject) is not None:
         # On the session's connection (same transaction): a core row, no ORM loading around it.
         conn = ctx.db.connection()
+        user_id = int(claims.subject)
         if along is None:
-            user = _LIVE_ACCOUNT.first(conn, {"user_id": int(claims.subject)})
+            user = _LIVE_ACCOUNT.first(conn, {"user_id": user_id})
         else:
-            user, row = along[0].read(conn, int(claims.subject), along[1])
-            ctx.along = (along[1], row)
+            facts, given = along
+            held = remembered.get(facts, user_id, given) if remembered is not None else None
+            if held is not None and _agrees(ctx, held[0], claims):
+                user, row = held
+                ctx.known = facts.known(user_id, given, user, row)
+            else:
+                user, row = facts.read(conn, user_id, given)
+            ctx.along = (given, row)
     if user is None or not user.active or user.credential_version != claims.credential_version:
         disabled = user is not None and not user.active
         why = Msg("rule.account_disabled") if disabled else Msg("rule.credentials_changed")
@@ -344,6 +450,16 @@ def user_for_token(ctx: Ctx, token: str, along: tuple[AlongAccount, dict] | None
         raise Unauthenticated(Msg("auth.bearer_stale"))
     ctx.policy_version = user.policy_version or 0
     return user
+
+
+def _agrees(ctx: Ctx, user, claims) -> bool:
+    """May a remembered account row decide this request? Only one that would pass the token's
+    checks and that was read under the policy the process holds (else it is read again)."""
+    return (
+        user.active
+        and user.credential_version == claims.credential_version
+        and (user.policy_version or 0) == ctx.runtime.policy.version
+    )
 
 
 def _refuse_bearer(ctx: Ctx, token: str, rule: str) -> None:
