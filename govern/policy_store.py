@@ -20,10 +20,12 @@ never written to, so a decision in flight finishes on the rules it started with.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import casbin
 from casbin.rbac import RoleManager
+from casbin.util.expression import SimpleEval
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -200,7 +202,7 @@ class RuleSet:
 
     version: int
     rules: dict[int, Line]
-    enforcer: casbin.Enforcer
+    enforcer: Enforcer
     links: DomainRoles
 
     @classmethod
@@ -251,11 +253,39 @@ class RuleSet:
         return RuleSet(at, rules, _enforcer(model_path, policies, links), links)
 
 
+class Enforcer(casbin.Enforcer):
+    """casbin's enforcer, with its matcher parsed once instead of on every decision.
+
+    casbin builds the matcher's evaluator with ``ast.parse`` on every ``enforce`` call. CPython
+    3.11 keeps the AST constructor's recursion counter in state that every thread shares, so two
+    threads parsing at once can fail with ``SystemError: AST constructor recursion depth
+    mismatch`` (python/cpython#106905). That failed a decision in a test whose threads decide
+    while the rules change. Here each matcher is parsed once per process, under a lock. Each
+    call still gets an evaluator of its own, because the evaluator holds the request's values
+    while it runs."""
+
+    _parsed: dict[str, tuple[str, object]] = {}
+    _parsing = threading.Lock()
+
+    @staticmethod
+    def _get_expression(expr, functions=None):
+        parsed = Enforcer._parsed.get(expr)
+        if parsed is None:
+            with Enforcer._parsing:
+                parsed = Enforcer._parsed.get(expr)
+                if parsed is None:
+                    once = casbin.Enforcer._get_expression(expr)
+                    parsed = Enforcer._parsed[expr] = (once.expr, once.ast_parsed_value)
+        evaluator = SimpleEval("", functions)
+        evaluator.expr, evaluator.ast_parsed_value = parsed
+        return evaluator
+
+
 def _enforcer(model_path: str, policies: dict[str, list[list[str]]], links: DomainRoles):
     """A new enforcer holding ``policies`` (its own lists) with ``links`` as its role manager.
 
     No adapter: govern writes the rule table itself and reads it here."""
-    enforcer = casbin.Enforcer(model_path)
+    enforcer = Enforcer(model_path)
     model = enforcer.get_model().model
     for ptype, rows in policies.items():
         model[ptype][ptype].policy = rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import threading
 
 import sqlalchemy as sa
@@ -52,3 +53,39 @@ def test_a_verdict_on_old_rules_never_outlives_a_reload(database_url):
             t.join()
         engine.dispose()
     assert errors == []
+
+
+def test_threads_deciding_at_once_never_parse_the_matcher(database_url, monkeypatch):
+    """casbin parsed its matcher with ast.parse on every decision, and CPython 3.11's AST
+    constructor keeps a recursion counter that all threads share: two threads parsing at once
+    failed a decision here with SystemError (a failure of the test above in a full run). The
+    matcher is parsed once; after that no decision, in any thread, parses anything."""
+    engine = make_engine(database_url)
+    rules = PolicyEngine(engine)
+    with sa.orm.Session(engine) as db:
+        policy.assign_role(db, "zhang", "office_approver")
+        db.commit()
+        rules.refresh(db)
+    enforcer = rules._snapshot.enforcer
+    assert enforcer.enforce("office_approver", GLOBAL, "agreement", "list")  # parsed once here
+    parsed: list[str] = []
+    parse = ast.parse
+    monkeypatch.setattr(
+        ast, "parse", lambda source, *a, **kw: (parsed.append(source), parse(source, *a, **kw))[1]
+    )
+    answers: list[tuple[bool, bool]] = []
+
+    def decide():
+        for _ in range(200):
+            allowed = enforcer.enforce("office_approver", GLOBAL, "agreement", "list")
+            refused = enforcer.enforce("vendor_staff", GLOBAL, "agreement", "create")
+            answers.append((allowed, refused))
+
+    threads = [threading.Thread(target=decide) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert parsed == []
+    assert answers == [(True, False)] * 800
