@@ -18,6 +18,7 @@ import csv
 import logging
 import threading
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 
 import casbin
@@ -29,6 +30,7 @@ from govern.actions import ROLE_DUTY, Duty
 from govern.config import POLICY_DIR
 from govern.messages import Msg
 from govern.models import CasbinRule, PolicyState
+from govern.models.policy import RULE_COLUMNS
 from govern.policy_store import VERSION, RuleSet
 
 log = logging.getLogger(__name__)
@@ -73,10 +75,7 @@ def seed_rules(session: Session) -> int:
     if session.scalar(select(CasbinRule.id).limit(1)) is not None:
         return 0
     # One set-based insert, not an object per rule (a fresh database per test pays for this).
-    rows = [
-        {"ptype": row[0], **{f"v{i}": row[i + 1] if i + 1 < len(row) else None for i in range(6)}}
-        for row in default_rules()
-    ]
+    rows = [dict(zip_longest(RULE_COLUMNS, row)) for row in default_rules()]
     session.execute(insert(CasbinRule), rows)
     bump_version(session)
     return len(rows)

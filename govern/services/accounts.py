@@ -372,7 +372,7 @@ class Remembered:
 
     @staticmethod
     def _key(along: AlongAccount, user_id: int, given: dict) -> tuple:
-        return (id(along), user_id, *sorted(given.items()))
+        return (along, user_id, *sorted(given.items()))
 
     def get(self, along: AlongAccount, user_id: int, given: dict):
         """(user, row) as remembered, or None."""
