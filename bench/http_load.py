@@ -157,7 +157,11 @@ class Server:
     @classmethod
     def govern(cls, instance: Instance, workers: int, env: dict | None = None) -> Server:
         govern = str(Path(sys.executable).parent / "govern")
-        log = "server.log" if not env else "server-" + "-".join(env.values()) + ".log"
+        log = (
+            "server.log"
+            if not env
+            else "server-" + "-".join(env.values()).replace("/", "_") + ".log"
+        )
         return cls(
             [govern, "serve", "--workers", str(workers)],
             {**instance.env(), **(env or {})},

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # How long the thread waits for a poke before it looks at the queue anyway: entries stranded by
 # a worker killed elsewhere, or left after a failed round, are taken within about this long.
 SAFETY_SECONDS = 1.0
+# The batch interval is slept in slices this long, looking between them for a stop.
+GATHER_SLICE = 0.01
 
 # Guards starting a runtime's integrator. A lock held by another thread when the process forked
 # would stay held forever in the child, so the child gets a fresh one.
@@ -132,7 +134,7 @@ class Integrator:
                 # Let the batch gather: the entries of every request in this interval (of every
                 # worker, since the others' integrators find the lock taken and skip) join the
                 # chain in one transaction.
-                time.sleep(self.batch_seconds)
+                self._gather()
             # Cleared before the round: a poke that comes while it integrates starts another
             # (what was queued before the round began is in it).
             self._wake.clear()
@@ -144,6 +146,14 @@ class Integrator:
                 self.rounds += 1
                 self.integrated += done
                 self._rounds.notify_all()
+
+    def _gather(self) -> None:
+        """Sleep for the batch interval, in short slices, so that a stop is not kept waiting for
+        the rest of it (an app disposed, a worker shutting down)."""
+        until = self.batch_seconds
+        while until > 0 and not self.stopping:
+            time.sleep(min(GATHER_SLICE, until))
+            until -= GATHER_SLICE
 
     def _round(self, poked: bool) -> int:
         """One integration, without waiting for a lock someone else holds (that one takes what

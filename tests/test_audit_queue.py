@@ -497,3 +497,32 @@ def test_the_integrator_takes_the_requests_of_one_batch_interval_in_one_transact
         batched.engine.dispose()
     assert _marks(office) == Counter({f"batch-{n}": 1 for n in range(5)})
     assert _verified(office)["ok"] is True
+
+
+def test_a_stop_does_not_wait_out_the_batch_interval_and_leaves_the_batch_queued(
+    office, runtime, settings_overrides
+):
+    """A worker shutting down (or an app disposed) stops its integrator while it gathers a batch:
+    the thread ends at once instead of sleeping out the interval, and what it was gathering stays
+    queued for the next integration, not lost."""
+    agreement = office.agreement()
+    integrator.stop_all()
+    _settle(runtime)
+    before = _head(runtime)
+    # An interval far longer than the join below waits: a stop that slept it out would fail.
+    gathering = build_runtime(load_settings({**settings_overrides, "trail_batch_ms": 600_000}))
+    try:
+        target = Target("agreement", agreement["id"], f"agreement:{agreement['id']}")
+        with unit_of_work(gathering, STAFF) as ctx:
+            decide(ctx, Action.AGREEMENT_READ, target).record(mark="gathered")
+        mine = gathering.integrator
+        assert mine is not None and mine.thread.is_alive()
+        mine.stop(timeout=20)
+        assert not mine.thread.is_alive()
+        assert mine.integrated == 0 and _queued(runtime) == 1 and _head(runtime) == before
+    finally:
+        integrator.stop_all()
+        gathering.engine.dispose()
+    # The next integration (here: the read of the trail) takes it.
+    assert _marks(office) == Counter({"gathered": 1})
+    assert _verified(office)["ok"] is True
