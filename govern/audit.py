@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from jose import jws
 from jose.exceptions import JOSEError
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -476,6 +476,21 @@ def any_queued(session: Session) -> bool:
         if not dbapi.closed:
             dbapi.autocommit = False
         session.rollback()
+
+
+def vacuum_queue(engine: Engine) -> None:
+    """PostgreSQL: reclaim the queue's dead rows. Every entry is inserted once and deleted once,
+    so without a vacuum the table and its index only grow, and each integration's take walks
+    past all the rows ever deleted (4.5 ms a batch after 75,000 entries, 0.7 ms on a vacuumed
+    queue). The integrator does not count on autovacuum being on, or quick enough for a table
+    this hot. ``SKIP_LOCKED``: a vacuum already at work elsewhere is left to finish alone. A
+    role that does not own the table gets a warning from PostgreSQL and nothing is done."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite: a deleted row's page goes back to the file's free list
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "VACUUM (SKIP_LOCKED) audit_queue"
+        )
 
 
 def _first_entry_at(session: Session) -> str:

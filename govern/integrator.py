@@ -16,6 +16,9 @@ its batch interval, so nothing its process queued is left behind. Every read of 
 still integrates first (``Ctx.settle_trail``), so no reader depends on this thread being
 quick, or alive.
 
+On PostgreSQL the integrator also vacuums the queue every ``VACUUM_EVERY`` entries it took
+(audit.vacuum_queue): each queued row is deleted once, and dead rows would pile up otherwise.
+
 The thread is a daemon: whatever is still queued when the process exits stays queued (it is
 committed) and is taken by the next integration anywhere: another process's integrator, its
 one-second safety round, or the next read of the trail.
@@ -42,6 +45,10 @@ log = logging.getLogger(__name__)
 SAFETY_SECONDS = 1.0
 # The batch interval is slept in slices this long, looking between them for a stop.
 GATHER_SLICE = 0.01
+# After taking this many entries from the queue, an integrator vacuums it (PostgreSQL,
+# audit.vacuum_queue): the queue's dead rows are then never many, whatever the load or the
+# server's autovacuum.
+VACUUM_EVERY = 10_000
 
 # Guards starting a runtime's integrator. A lock held by another thread when the process forked
 # would stay held forever in the child, so the child gets a fresh one.
@@ -69,6 +76,7 @@ class Integrator:
         runtime: Runtime,
         safety_seconds: float = SAFETY_SECONDS,
         batch_seconds: float | None = None,
+        vacuum_every: int = VACUUM_EVERY,
     ) -> None:
         # The process it belongs to: a forked child inherits this object but never its thread,
         # so :func:`of` makes the child one of its own when the pids differ.
@@ -88,6 +96,10 @@ class Integrator:
         # Rounds run and entries this integrator moved into the chain, for those who wait.
         self.rounds = 0
         self.integrated = 0
+        # Entries taken from the queue since this integrator last vacuumed it.
+        self.vacuum_every = vacuum_every
+        self.since_vacuum = 0
+        self.vacuums = 0
         self.thread = threading.Thread(
             target=self._run, name=f"govern-integrator-{self.pid}", daemon=True
         )
@@ -185,7 +197,22 @@ class Integrator:
                 exc.__class__.__name__,
             )
             return 0
+        self._upkeep(done or 0)
         return done or 0
+
+    def _upkeep(self, taken: int) -> None:
+        """Vacuum the queue after every ``vacuum_every`` entries taken from it (audit.vacuum_queue),
+        outside any transaction. A vacuum that fails is logged by class and tried again after
+        as many entries more; it never stops the thread."""
+        self.since_vacuum += taken
+        if self.since_vacuum < self.vacuum_every:
+            return
+        self.since_vacuum = 0
+        try:
+            audit.vacuum_queue(self.runtime.engine)
+            self.vacuums += 1
+        except Exception as exc:  # noqa: BLE001 (as _round)
+            log.warning("the audit queue was not vacuumed: %s", exc.__class__.__name__)
 
 
 def of(runtime: Runtime) -> Integrator:
