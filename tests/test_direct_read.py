@@ -14,9 +14,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pytest
+import sqlalchemy as sa
 from flask import request_started
 
 from govern import create_app
+from govern.api.direct import DirectRead
 from tests.conftest import Api
 from tests.pages import Reader
 from tests.test_read_path import readable  # noqa: F401 - the fixture
@@ -174,3 +176,74 @@ def test_a_trail_that_cannot_be_written_lets_nothing_out_either_way(
     assert response.status_code == 503 and b"design v3" not in response.data
     assert response.get_json()["error"]["code"] == "audit_unavailable"
     assert len(office.audit_entries()) == before
+
+
+def _direct_read(app):
+    wsgi = app.wsgi_app
+    while not isinstance(wsgi, DirectRead):
+        wsgi = wsgi.app
+    return wsgi
+
+
+def test_a_held_connection_the_server_dropped_costs_one_read_to_the_route(
+    app,
+    office,
+    runtime,
+    readable,  # noqa: F811
+):
+    """The direct read keeps its connection between reads (no pool checkout per read). One that
+    the server dropped meanwhile fails the next read's first statement, before anything was
+    written: that read is served by the route (and recorded once), and the read after it is
+    direct again, on a fresh connection."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to lose")
+    office.login("staff")
+
+    def backend() -> int:
+        held = _direct_read(app).held.conn[1]
+        return held.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    with flask_requests(app) as handled:
+        assert office.get(readable, "staff").status_code == 200
+        first = backend()
+        assert office.get(readable, "staff").status_code == 200
+    assert handled == []
+    assert backend() == first  # the same connection, held between the reads
+    before = len(office.audit_entries(action="item:read"))
+    killer = sa.create_engine(runtime.engine.url, poolclass=sa.pool.NullPool)
+    with killer.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})").scalar()
+    killer.dispose()
+    with flask_requests(app) as handled:
+        response = office.get(readable, "staff")
+    assert response.status_code == 200 and response.data == b"design v3"
+    assert handled == ["started"]
+    with flask_requests(app) as handled:
+        assert office.get(readable, "staff").status_code == 200
+    assert handled == []
+    assert backend() != first
+    reads = office.audit_entries(action="item:read")[before:]
+    assert [(e["actor"], e["decision"]) for e in reads] == [("staff", "allow")] * 2
+
+
+def test_a_read_whose_prepared_statement_the_server_forgot_is_still_direct(
+    app,
+    office,
+    runtime,
+    readable,  # noqa: F811
+):
+    """The entry's insert is prepared once per connection. A connection whose prepared statements
+    were dropped on the server (DISCARD ALL, as a pooler may send) prepares it again: the read is
+    still direct, served, and recorded once."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("statements are prepared by name on PostgreSQL only")
+    office.login("staff")
+    assert office.get(readable, "staff").status_code == 200
+    assert office.get(readable, "staff").status_code == 200  # the remembered read's insert
+    before = len(office.audit_entries(action="item:read"))
+    held = _direct_read(app).held.conn[1]
+    held.exec_driver_sql("DEALLOCATE ALL")
+    with flask_requests(app) as handled:
+        assert office.get(readable, "staff").status_code == 200
+    assert handled == []
+    assert len(office.audit_entries(action="item:read")) == before + 1
