@@ -14,11 +14,22 @@ import threading
 import time
 from collections import namedtuple
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import count as numbers
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import DateTime, LargeBinary, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -191,21 +202,26 @@ def _idle_autocommit_pgconn(conn):
     return pgconn if pgconn.transaction_status == _PQ_IDLE else None
 
 
-def _libpq_value(value) -> tuple[bytes | None, int]:
-    """A bound value as libpq sends it: (its text, 0), or (bytes as they are, 1: binary)."""
-    if value is None:
-        return None, 0
-    if value is True or value is False:
-        return (b"t" if value else b"f"), 0
-    if isinstance(value, int | str | date):
-        return (value if isinstance(value, str) else _text_of(value)).encode(), 0
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value), 1
-    raise TypeError(f"no libpq text for {type(value).__name__}")
+def _libpq_encoder(column_type) -> tuple:
+    """How a value of ``column_type`` goes to libpq (None is NULL, whatever the type): a function
+    to its bytes, and 0 for the text format or 1 for the binary one (bytes as they are)."""
+    for kind, encoder in _LIBPQ_ENCODERS:
+        if isinstance(column_type, kind):
+            return encoder
+    raise TypeError(f"no libpq encoding for {column_type!r}")
 
 
-def _text_of(value) -> str:
-    return value.isoformat() if isinstance(value, date) else str(value)
+def _text(value) -> bytes:
+    return str(value).encode()
+
+
+_LIBPQ_ENCODERS = (
+    (Boolean, ({True: b"t", False: b"f"}.__getitem__, 0)),
+    (Integer, (_text, 0)),
+    (String, (str.encode, 0)),
+    (Date, (lambda day: day.isoformat().encode(), 0)),
+    (LargeBinary, (bytes, 1)),
+)
 
 
 def _libpq_result(sql: str, result, pgconn):
@@ -305,16 +321,11 @@ class Prepared:
         value, its result handling) cost more than the rest of an audited read's statement in
         the worker. Values go in the text format, bytes in the binary one; the server takes
         their types from the statement."""
-        name, sql, names, processors, fixed = self._on_libpq or self._compile_for_libpq()
-        values, formats = [], []
-        for key in names:
+        name, sql, encoders, formats, fixed = self._on_libpq or self._compile_for_libpq()
+        values = []
+        for key, encode in encoders.items():
             value = given[key] if key in given else fixed[key]
-            process = processors.get(key)
-            if process is not None and value is not None:
-                value = process(value)
-            encoded, binary = _libpq_value(value)
-            values.append(encoded)
-            formats.append(binary)
+            values.append(None if value is None else encode(value))
         if conn.dispatch.before_cursor_execute:
             conn.dispatch.before_cursor_execute(conn, None, sql, values, None, False)
         prepared = _PREPARED_ON.setdefault(pgconn, set())
@@ -329,13 +340,19 @@ class Prepared:
         return int(_libpq_result(sql, result, pgconn).command_tuples or 0)
 
     def _compile_for_libpq(self) -> tuple:
+        """The statement with $n parameters, its name on the server, and per parameter (in
+        order) the encoder of its column type and libpq's format for it."""
         compiled = self.statement.compile(dialect=_NUMBERED)
-        processors = {
-            key: compiled.binds[key].type.bind_processor(_NUMBERED) for key in compiled.binds
-        }
+        encoders, formats = {}, []
+        for key in compiled.positiontup:
+            encode, binary = _libpq_encoder(compiled.binds[key].type)
+            encoders[key] = encode
+            formats.append(binary)
+        if len(encoders) != len(formats):
+            raise ValueError("a parameter used twice is bound once: $n per name expected")
         fixed = {key: b.effective_value for key, b in compiled.binds.items() if not b.required}
         name = f"govern_{next(_STATEMENT_NAMES)}".encode()
-        self._on_libpq = (name, compiled.string, compiled.positiontup, processors, fixed)
+        self._on_libpq = (name, compiled.string, encoders, formats, fixed)
         return self._on_libpq
 
     def _row_type(self, dialect: str, cursor):

@@ -75,3 +75,6 @@ def test_the_access_log_never_shows_a_link_token(tmp_path, monkeypatch):
     written = log.read()
     assert "GET /set-password/[redacted]" in written
     assert url.rsplit("/", 1)[1] not in written
+    # gunicorn's line, as its default format writes it; the bearer token nowhere.
+    assert re.search(r'"POST /api/v1/users HTTP/1.1" 201 \d+ "-" "python-requests/', written)
+    assert token not in written and token.split(".")[2] not in written
