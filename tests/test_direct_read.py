@@ -200,7 +200,7 @@ def test_a_held_connection_the_server_dropped_costs_one_read_to_the_route(
     office.login("staff")
 
     def backend() -> int:
-        held = _direct_read(app).held.conn[1]
+        ((_pid, held),) = _direct_read(app).held
         return held.exec_driver_sql("SELECT pg_backend_pid()").scalar()
 
     with flask_requests(app) as handled:
@@ -241,9 +241,56 @@ def test_a_read_whose_prepared_statement_the_server_forgot_is_still_direct(
     assert office.get(readable, "staff").status_code == 200
     assert office.get(readable, "staff").status_code == 200  # the remembered read's insert
     before = len(office.audit_entries(action="item:read"))
-    held = _direct_read(app).held.conn[1]
+    ((_pid, held),) = _direct_read(app).held
     held.exec_driver_sql("DEALLOCATE ALL")
     with flask_requests(app) as handled:
         assert office.get(readable, "staff").status_code == 200
     assert handled == []
     assert len(office.audit_entries(action="item:read")) == before + 1
+
+
+def test_two_reads_at_once_keep_one_connection_and_leak_none(
+    app,
+    office,
+    runtime,
+    readable,  # noqa: F811
+):
+    """In a threaded server two reads run at once: each has a connection of its own, both are
+    served and recorded, and afterwards one connection is kept for the next read and the other
+    is back in the pool (none left checked out by a thread that is gone)."""
+    import threading
+
+    engine = runtime.autocommit_engine
+    token = office.login("staff")
+    before = len(office.audit_entries(action="item:read"))
+    first_inside, second_done = threading.Event(), threading.Event()
+    first: list[int] = []
+
+    def hold(conn, cursor, statement, parameters, context, executemany):
+        # The first statement of the first reader waits until the second reader is done.
+        if not first:
+            first.append(threading.get_ident())
+            first_inside.set()
+            assert second_done.wait(20)
+
+    answers: dict[str, int] = {}
+
+    def read(name: str) -> None:
+        client = app.test_client()
+        response = client.get(readable, headers={"Authorization": f"Bearer {token}"})
+        answers[name] = response.status_code
+
+    sa.event.listen(engine, "before_cursor_execute", hold)
+    try:
+        one = threading.Thread(target=read, args=("one",))
+        one.start()
+        assert first_inside.wait(20)
+        read("two")  # while the first read is inside its first statement
+        second_done.set()
+        one.join(20)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", hold)
+    assert answers == {"one": 200, "two": 200}
+    assert len(office.audit_entries(action="item:read")) == before + 2
+    assert len(_direct_read(app).held) == 1
+    assert engine.pool.checkedout() == 1  # the one kept; the other went back

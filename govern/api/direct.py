@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 
 from govern import API_HEADERS, audit, logs, missing_headers
 from govern.actions import Action
@@ -56,11 +55,12 @@ class DirectRead:
         # of the same item by the same caller on the same day is one statement, the entry's
         # insert, which writes it only while the database still holds what was remembered.
         self.remembered = accounts.Remembered()
-        # Each thread's connection between its reads (ReadConnection): a sync worker reads one
-        # request at a time, and a checkout from the pool and a check-in around every read cost
-        # as much in the worker as a fifth of the read (in-process, on PostgreSQL: 55 µs of
-        # 250 µs of CPU).
-        self.held = threading.local()
+        # A connection kept between reads (ReadConnection), with the process it belongs to: a
+        # sync worker reads one request at a time, and a checkout from the pool and a check-in
+        # around every read cost as much in the worker as a fifth of the read (in-process, on
+        # PostgreSQL: 55 µs of 250 µs of CPU). One at most: a thread that finds it taken (a
+        # threaded server) uses the pool. (list.pop and append are atomic: no lock needed.)
+        self.held: list[tuple[int, object]] = []
 
     def __call__(self, environ, start_response):
         answer = self._plain_read(environ)
@@ -142,8 +142,8 @@ class HandOff(AttributeError):
 
 class ReadConnection:
     """The direct read's unit of work, in place of an ORM session: one connection from the
-    runtime's autocommit pool, and nothing else. The connection stays with the thread (``held``)
-    for its next read, unless the read failed: a connection that may be broken goes back to the
+    runtime's autocommit pool, and nothing else. The connection is kept (``held``) for the next
+    read, unless the read failed: a connection that may be broken goes back to the
     pool, which checks one that was idle before it hands it out again (db.IDLE_PING_SECONDS).
     One the server dropped while it was held fails its read's first statement, before anything
     was written: that read goes to the route, and the next takes a fresh connection.
@@ -161,7 +161,7 @@ class ReadConnection:
     new = dirty = deleted = ()  # no object is ever added, changed or deleted here
     autoflush = False
 
-    def __init__(self, engine, held: threading.local):
+    def __init__(self, engine, held: list):
         self.bind = engine
         self.held = held
         self.info: dict = {}
@@ -171,17 +171,16 @@ class ReadConnection:
         # Taken at the first statement, inside the read's error handling: a pool that cannot
         # connect hands the request to the route, which answers it as the API does (503).
         if self._conn is None:
-            kept = getattr(self.held, "conn", None)
-            self.held.conn = None
+            try:
+                pid, kept = self.held.pop()
+            except IndexError:
+                pid = kept = None
             # (a connection held by the process this one was forked from is never used here)
-            if kept is not None and kept[0] == os.getpid():
-                self._conn = kept[1]
-            else:
-                self._conn = self.bind.connect()
+            self._conn = kept if pid == os.getpid() else self.bind.connect()
         return self._conn
 
     def drop(self) -> None:
-        """Give the connection back to the pool, not to the thread; one that is lost (the
+        """Give the connection back to the pool, not to be kept; one that is lost (the
         driver saw it go) is discarded instead."""
         conn, self._conn = self._conn, None
         if conn is None:
@@ -208,8 +207,11 @@ class ReadConnection:
 
     def close(self) -> None:
         if self._conn is not None:
-            self.held.conn = (os.getpid(), self._conn)
-            self._conn = None
+            conn, self._conn = self._conn, None
+            if self.held:
+                conn.close()  # another thread's is kept already
+            else:
+                self.held.append((os.getpid(), conn))
 
     def __getattr__(self, name):
         raise HandOff(name)
