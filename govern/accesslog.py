@@ -41,6 +41,10 @@ class RedactingLogger(Logger):
             self.error(traceback.format_exc())
 
 
+def _missing(_atoms: Atoms) -> str:
+    return "-"
+
+
 def _status(atoms: Atoms) -> str:
     status = atoms.resp.status
     return status.split(None, 1)[0] if isinstance(status, str) else status
@@ -53,7 +57,7 @@ def _sent(atoms: Atoms):
 # gunicorn's atoms (glogging.Logger.atoms), each a function of the request's Atoms.
 _ATOMS = {
     "h": lambda a: a.environ.get("REMOTE_ADDR", "-"),
-    "l": lambda a: "-",
+    "l": _missing,
     "u": lambda a: a.logger._get_user(a.environ) or "-",
     "t": lambda a: a.logger.now(),
     "r": lambda a: redact(
@@ -81,13 +85,8 @@ class Atoms(Mapping):
     quoted as gunicorn quotes them (SafeAtoms); ``-`` for one that is unknown or missing."""
 
     def __init__(self, logger, resp, req, environ, took):
-        self.logger, self.resp, self.req, self.environ, self.took = (
-            logger,
-            resp,
-            req,
-            environ,
-            took,
-        )
+        self.logger = logger
+        self.resp, self.req, self.environ, self.took = resp, req, environ, took
 
     def __getitem__(self, key: str):
         value = self._value(key) if key.startswith("{") else _ATOMS.get(key, _missing)(self)
@@ -114,7 +113,3 @@ class Atoms(Mapping):
 
     def __len__(self) -> int:
         return len(_ATOMS)
-
-
-def _missing(_atoms: Atoms) -> str:
-    return "-"

@@ -239,6 +239,11 @@ def _libpq_result(sql: str, result, pgconn):
     raise DBAPIError(sql, None, exc) from exc
 
 
+def _fixed(compiled) -> dict:
+    """Values written into the statement (``id == 1``), which are bound parameters too."""
+    return {name: b.effective_value for name, b in compiled.binds.items() if not b.required}
+
+
 class Prepared:
     """A statement on the audited read's path, compiled once per dialect and run on the driver's
     own cursor of the caller's connection (so in its transaction).
@@ -249,6 +254,7 @@ class Prepared:
     through their column types (a date on SQLite). Rows come back as the driver gives them, as
     named tuples: only statements whose columns need no conversion belong here (integers, text,
     bytes, flags read as truthy), and errors are raised as the SQL layer would raise them.
+    ``count`` outside a transaction on PostgreSQL skips the cursor too (``_count_on_libpq``).
     """
 
     def __init__(self, statement):
@@ -262,9 +268,7 @@ class Prepared:
         processors = {
             name: compiled.binds[name].type.bind_processor(dialect) for name in compiled.binds
         }
-        # Values written into the statement (``id == 1``) are bound parameters too.
-        fixed = {name: b.effective_value for name, b in compiled.binds.items() if not b.required}
-        done = (compiled.string, compiled.positional, names, processors, {}, fixed)
+        done = (compiled.string, compiled.positional, names, processors, {}, _fixed(compiled))
         self._by_dialect[dialect.name] = done
         return done
 
@@ -350,9 +354,8 @@ class Prepared:
             formats.append(binary)
         if len(encoders) != len(formats):
             raise ValueError("a parameter used twice is bound once: $n per name expected")
-        fixed = {key: b.effective_value for key, b in compiled.binds.items() if not b.required}
         name = f"govern_{next(_STATEMENT_NAMES)}".encode()
-        self._on_libpq = (name, compiled.string, encoders, formats, fixed)
+        self._on_libpq = (name, compiled.string, encoders, formats, _fixed(compiled))
         return self._on_libpq
 
     def _row_type(self, dialect: str, cursor):

@@ -149,8 +149,9 @@ class ReadConnection:
     was written: that read goes to the route, and the next takes a fresh connection.
 
     The read loads and changes no object. Its two statements (the account with the item's facts,
-    and the trail's queue insert) are ``Prepared`` ones on the driver's cursor, and each commits
-    as it runs. A session made, bound, transacted and closed around them cost a fifth of the
+    and the trail's queue insert) are ``Prepared`` ones, and each commits as it runs: on the
+    driver's cursor, but for a read again's insert on PostgreSQL, which goes to libpq itself
+    (``Prepared.count``). A session made, bound, transacted and closed around them cost a fifth of the
     read's instructions in the worker (callgrind, on PostgreSQL: 1,061k a read with it, 839k
     without). This offers the part of the session that ``Ctx`` and the services on this path
     use. Any other use (an ORM lookup, which only a denial's explanation makes) raises
