@@ -39,6 +39,7 @@ import io
 import json
 import logging
 import multiprocessing
+import operator
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -244,53 +245,59 @@ def write_entries(
     rows = []
     for entry in pending:
         row = entry.row()
-        row["at"] = at
-        rows.append(row)
+        rows.append((at, *(row[k] for k in QUEUED)))
     return _append(session, head, rows, checkpoint_key, checkpoint_every, checkpoint_minutes)
 
 
 def _append(
     session: Session,
     head,
-    rows: list[dict],
+    rows: list[tuple],
     checkpoint_key: CheckpointKey,
     checkpoint_every: int,
     checkpoint_minutes: int,
 ) -> list[int]:
-    """Chain ``rows`` (an entry's fields, ``at`` the earliest time it may carry) onto ``head``:
-    seqs, hashes, the entries, the tree's new nodes, a checkpoint when one is due, the head."""
+    """Chain ``rows`` onto ``head``: seqs, hashes, the entries, the tree's new nodes, a checkpoint
+    when one is due, the head. Each row is a tuple: the earliest time the entry may carry, then
+    its QUEUED fields in order (all text). Tuples, not dicts: an integration handles a batch of
+    them, and a dict per entry built, filled and read back field by field cost the batch more
+    than its hashing."""
     seq, prev, last_at, checkpoint_at, frontier_text = head
-    size = seq
+    size = first = seq
     # Time never runs backwards in the trail, so a time range is also a seq range.
     at = last_at
-    leaves = []
+    leaves, entries = [], []
     sha256 = hashlib.sha256
     for row in rows:
         seq += 1
-        at = max(row["at"], at)
-        row["seq"], row["at"], row["prev_hash"] = seq, at, prev
-        text = entry_text(row[k] for k in HASHED)
-        row["hash"] = prev = sha256(text).hexdigest()
+        if row[0] > at:
+            at = row[0]
+        fields = row[1:]
+        # entry_text of (seq, at, *fields, prev), written out: the same bytes.
+        text = "\x00".join((TAG, str(seq), at, *fields, prev)).encode("utf-8")
+        hashed = sha256(text).hexdigest()
+        entries.append((seq, at, *fields, prev, hashed))
         leaves.append(sha256(b"\x00" + text).digest())
+        prev = hashed
+    first += 1
     conn = session.connection()
     # On the driver's cursor of the session's connection: the ORM's bulk-insert path costs more
     # per request than the rest of the append, and these rows are never loaded as objects here.
-    _INSERT_ENTRIES.run(conn, [tuple(row[c] for c in COLUMNS) for row in rows])
+    _INSERT_ENTRIES.run(conn, entries)
     frontier = append_to_tree(conn, size, parse_frontier(frontier_text), leaves)
     values = {"seq": seq, "hash": prev, "at": at, "frontier": format_frontier(frontier)}
-    first = rows[0]["seq"]
     due_by_count = (first - 1) // checkpoint_every != seq // checkpoint_every
     # A trail that has never been checkpointed counts its minutes from its first entry. That
     # start is kept on the head at the first append, so it is looked up once, not per append.
     if not checkpoint_at:
-        checkpoint_at = _first_entry_at(session) if seq > len(rows) else rows[0]["at"]
+        checkpoint_at = _first_entry_at(session) if seq > len(rows) else entries[0][1]
         values["checkpoint_at"] = checkpoint_at
     due_by_time = at >= _due_after(checkpoint_at, checkpoint_minutes)
     if due_by_count or due_by_time:
         _add_checkpoint(conn, seq, tlog.root_of_frontier(frontier), at, checkpoint_key)
         values.update(checkpoint_seq=seq, checkpoint_at=at)
     _move_head(frozenset(values)).many(conn, [values])
-    return [r["seq"] for r in rows]
+    return list(range(first, seq + 1))
 
 
 # The queue (both stores): group commit of the trail, after transparency logs (tessera). Each unit
@@ -322,6 +329,7 @@ _TAKE_QUEUED = (
     .returning(_QUEUE.c.id, _QUEUE.c.queued_at, *(_QUEUE.c[k] for k in QUEUED))
 )
 _ANY_QUEUED = select(_QUEUE.c.id).limit(1)
+_FIRST = operator.itemgetter(0)
 
 
 def queues(session: Session) -> bool:
@@ -424,7 +432,8 @@ def _integrate_batch(
     session's transaction. Returns how many."""
     taken = session.connection().execute(_TAKE_QUEUED, {"n": batch}).all()
     if taken:
-        rows = [dict(zip(("at", *QUEUED), row[1:], strict=True)) for row in sorted(taken)]
+        # In the order they were queued (RETURNING promises none); each row without its id.
+        rows = [tuple(row)[1:] for row in sorted(taken, key=_FIRST)]
         _append(session, head, rows, checkpoint_key, checkpoint_every, checkpoint_minutes)
     return len(taken)
 

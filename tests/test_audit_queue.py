@@ -198,7 +198,7 @@ def _integration_held(runtime, overrides: dict, agreement_id: int, mark: str):
         )
         child = WORKERS.Process(target=_reads, args=(overrides, agreement_id, [mark]))
         child.start()
-        _wait_for_lock_wait(runtime, "INSERT INTO audit_tree%")
+        _wait_for_lock_wait(runtime, "COPY audit_tree%")
         yield child
         blocker.rollback()
 
