@@ -146,7 +146,7 @@ class PendingEntry:
 def entry_text(values) -> bytes:
     """An entry's hashed form from its HASHED fields in order (ints allowed for seq): the bytes
     its chain hash and its Merkle leaf are both computed over."""
-    return (TAG + "\x00" + "\x00".join(str(v) for v in values)).encode("utf-8")
+    return "\x00".join((TAG, *map(str, values))).encode("utf-8")
 
 
 def entry_hash(values) -> str:
@@ -273,8 +273,7 @@ def _append(
         if row[0] > at:
             at = row[0]
         fields = row[1:]
-        # entry_text of (seq, at, *fields, prev), written out: the same bytes.
-        text = "\x00".join((TAG, str(seq), at, *fields, prev)).encode("utf-8")
+        text = entry_text((seq, at, *fields, prev))
         hashed = sha256(text).hexdigest()
         entries.append((seq, at, *fields, prev, hashed))
         leaves.append(sha256(b"\x00" + text).digest())
