@@ -331,7 +331,9 @@ class Prepared:
             values.append(None if value is None else encode(value))
         if conn.dispatch.before_cursor_execute:
             conn.dispatch.before_cursor_execute(conn, None, sql, values, None, False)
-        prepared = _PREPARED_ON.setdefault(pgconn, set())
+        prepared = _PREPARED_ON.get(pgconn)
+        if prepared is None:  # (not setdefault: that would make a set on every read)
+            prepared = _PREPARED_ON[pgconn] = set()
         if name not in prepared:
             _libpq_result(sql, pgconn.prepare(name, sql.encode()), pgconn)
             prepared.add(name)
