@@ -395,17 +395,10 @@ class BulkInsert:
         into = f"INSERT INTO {table.name} ({names})"
         self._sqlite = f"{into} VALUES ({', '.join('?' for _ in columns)})"
         self._postgresql = f"COPY {table.name} ({names}) FROM STDIN"
-        self._into = into
-        self._row = f"({', '.join('%s' for _ in columns)})"
-        self._few = self.FEW_VALUES // len(columns)
-        self._values: dict[int, str] = {}
-
-    def _values_of(self, n: int) -> str:
-        """The INSERT of ``n`` rows by a VALUES list (made once for each n up to ``_few``)."""
-        sql = self._values.get(n)
-        if sql is None:
-            sql = self._values[n] = f"{self._into} VALUES {', '.join([self._row] * n)}"
-        return sql
+        row = f"({', '.join('%s' for _ in columns)})"
+        # The INSERT of n rows by a VALUES list, at index n, for every n up to the few.
+        few = self.FEW_VALUES // len(columns)
+        self._values = tuple(f"{into} VALUES {', '.join([row] * n)}" for n in range(few + 1))
 
     def run(self, conn, rows: list[tuple]) -> None:
         if not rows:
@@ -414,8 +407,8 @@ class BulkInsert:
             sql = self._sqlite
             on_cursor(conn, lambda cursor: cursor.executemany(sql, rows), sql, rows, True)
             return
-        if len(rows) <= self._few:
-            sql, values = self._values_of(len(rows)), [v for row in rows for v in row]
+        if len(rows) < len(self._values):
+            sql, values = self._values[len(rows)], [v for row in rows for v in row]
             on_cursor(conn, lambda cursor: cursor.execute(sql, values), sql, values)
             return
         sql = self._postgresql
