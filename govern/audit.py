@@ -263,7 +263,7 @@ def _append(
     them, and a dict per entry built, filled and read back field by field cost the batch more
     than its hashing."""
     seq, prev, last_at, checkpoint_at, frontier_text = head
-    size = first = seq
+    size = seq
     # Time never runs backwards in the trail, so a time range is also a seq range.
     at = last_at
     leaves, entries = [], []
@@ -278,7 +278,7 @@ def _append(
         entries.append((seq, at, *fields, prev, hashed))
         leaves.append(sha256(b"\x00" + text).digest())
         prev = hashed
-    first += 1
+    first = size + 1
     conn = session.connection()
     # On the driver's cursor of the session's connection: the ORM's bulk-insert path costs more
     # per request than the rest of the append, and these rows are never loaded as objects here.
